@@ -1,0 +1,121 @@
+"""llmnet: pipelines of small language models, routed layer after layer, extended through plugins.
+
+This module is the public API for plugin authors and library users; everything listed in `__all__`
+is stable. Names are imported on first use so that `import llmnet_core` (and `llmnet --help`) stay fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # plugin markers and host
+    "hookimpl": "plugins",
+    "PluginHost": "plugins",
+    "PluginInfo": "plugins",
+    "PluginFailure": "plugins",
+    "get_host": "plugins",
+    # base classes
+    "Backend": "base",
+    "Transport": "base",
+    "SecretProvider": "base",
+    "Router": "base",
+    "Resources": "resources",
+    # values
+    "Message": "types",
+    "Usage": "types",
+    "ModelSpec": "types",
+    "ChatRequest": "types",
+    "ChatResponse": "types",
+    "StreamChunk": "types",
+    "FunctionSpec": "types",
+    "SecretSpec": "types",
+    "HookCall": "types",
+    "Candidate": "types",
+    "RouteRequest": "types",
+    "RouteDecision": "types",
+    # errors
+    "LLMNetError": "errors",
+    "Problem": "errors",
+    "CompositionError": "errors",
+    "UsageError": "errors",
+    "ConditionSyntaxError": "errors",
+    "ConditionError": "errors",
+    "PipelineError": "errors",
+    "BackendError": "errors",
+    "TransportError": "errors",
+    "SecretError": "errors",
+    "RoutingError": "errors",
+    "HopLimitError": "errors",
+    # helpers
+    "substitute": "interpolate",
+    "substitute_json": "interpolate",
+    "parse_condition": "conditions",
+    "Condition": "conditions",
+    # library use
+    "Composition": "composition",
+    "load_composition": "composition",
+    "validate_composition": "composition",
+    "Pipeline": "engine",
+    "RunResult": "engine",
+    "Trace": "trace",
+    "Hop": "trace",
+    "HookOutcome": "trace",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmnet_core' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .base import Backend, Router, SecretProvider, Transport
+    from .composition import Composition, load_composition, validate_composition
+    from .conditions import Condition, parse_condition
+    from .engine import Pipeline, RunResult
+    from .errors import (
+        BackendError,
+        CompositionError,
+        ConditionError,
+        ConditionSyntaxError,
+        HopLimitError,
+        LLMNetError,
+        PipelineError,
+        Problem,
+        RoutingError,
+        SecretError,
+        TransportError,
+        UsageError,
+    )
+    from .interpolate import substitute, substitute_json
+    from .plugins import PluginFailure, PluginHost, PluginInfo, get_host, hookimpl
+    from .resources import Resources
+    from .trace import HookOutcome, Hop, Trace
+    from .types import (
+        Candidate,
+        ChatRequest,
+        ChatResponse,
+        FunctionSpec,
+        HookCall,
+        Message,
+        ModelSpec,
+        RouteDecision,
+        RouteRequest,
+        SecretSpec,
+        StreamChunk,
+        Usage,
+    )

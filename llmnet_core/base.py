@@ -1,0 +1,99 @@
+"""Base classes that plugins subclass: model backends, hook transports, secret providers, routers."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+from .resources import Resources
+from .types import (
+    ChatRequest,
+    ChatResponse,
+    FunctionSpec,
+    HookCall,
+    ModelSpec,
+    RouteDecision,
+    RouteRequest,
+    SecretSpec,
+    StreamChunk,
+)
+
+
+class Backend(ABC):
+    """Serves chat completions for one `models` entry.
+
+    One instance exists per model entry and pipeline; share connections through `resources`.
+    Raise `BackendError` with a message that names the URL and says how to fix it.
+    """
+
+    #: a one-line description shown by `llmnet plugins --verbose`
+    description: ClassVar[str] = ""
+
+    def __init__(self, spec: ModelSpec, resources: Resources) -> None:
+        self.spec = spec
+        self.resources = resources
+
+    @property
+    def location(self) -> str:
+        """Where this backend sends requests, for error messages and the trace."""
+        return self.spec.url or self.spec.backend
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """Return the model's whole answer to `request`."""
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """Yield the answer piece by piece; the default yields the complete answer as one chunk."""
+        response = await self.complete(request)
+        yield StreamChunk(text=response.text, usage=response.usage, finish_reason=response.finish_reason)
+
+    async def aclose(self) -> None:
+        """Release what this backend holds itself (shared resources are closed by the pipeline)."""
+
+
+class Transport(ABC):
+    """Carries hook calls to the outside world for one `functions` entry (rest, shell, websocket, grpc...).
+
+    `call` returns the peer's reply: None or "" for "no change", a str for text, a dict/list for JSON.
+    Raise `TransportError` on failure; the engine applies the hook's `on_failure` policy.
+    """
+
+    description: ClassVar[str] = ""
+
+    def __init__(self, spec: FunctionSpec, resources: Resources) -> None:
+        self.spec = spec
+        self.resources = resources
+
+    @abstractmethod
+    async def call(self, call: HookCall) -> Any:
+        """Invoke the function once and return its reply."""
+
+    async def aclose(self) -> None:
+        """Release what this transport holds itself."""
+
+
+class SecretProvider(ABC):
+    """Loads the values of one `secrets` entry, once, before the pipeline starts.
+
+    Raise `SecretError` naming the secret (never its value) when something is missing.
+    """
+
+    description: ClassVar[str] = ""
+
+    def __init__(self, spec: SecretSpec) -> None:
+        self.spec = spec
+
+    @abstractmethod
+    async def load(self) -> Mapping[str, str]:
+        """Return the variables of this secret block, by name."""
+
+
+class Router(ABC):
+    """A routing strategy: picks one of several candidate nodes for a request."""
+
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    async def choose(self, request: RouteRequest) -> RouteDecision:
+        """Return the chosen candidate (its name must be one of `request.candidates`)."""

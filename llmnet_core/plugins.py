@@ -1,0 +1,255 @@
+"""The plugin manager: loads the `llmnet` entry-point group lazily, guards against broken plugins,
+honours LLMNET_LOAD_PLUGINS / LLMNET_BLOCK_PLUGINS, and builds the typed registries."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .registry import ConditionRegistrar, Registrar, Registries, Registry
+
+ENTRY_POINT_GROUP = "llmnet"
+PROJECT = "llmnet"
+CORE_PLUGIN = "llmnet (core)"
+
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@dataclass
+class PluginInfo:
+    """A loaded plugin: its name (the distribution's, or the name given to `register`) and version."""
+
+    name: str
+    version: str | None = None
+    module: str | None = None
+    builtin: bool = False
+
+
+@dataclass
+class PluginFailure:
+    """A plugin that could not be used, and why."""
+
+    name: str
+    version: str | None
+    error: str
+
+
+_REGISTER_HOOKS: dict[str, str] = {
+    "llmnet_register_backends": "backends",
+    "llmnet_register_transports": "transports",
+    "llmnet_register_secret_providers": "secret_providers",
+    "llmnet_register_routers": "routers",
+}
+
+
+def _split_env(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {part.strip().lower() for part in value.split(",") if part.strip()}
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass
+class PluginHost:
+    """Owns the pluggy PluginManager and what the plugins registered.
+
+    Nothing is imported until `load()` (or any accessor) runs, so `import llmnet_core` stays cheap.
+    """
+
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    use_entry_points: bool = True
+
+    def __post_init__(self) -> None:
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.failures: list[PluginFailure] = []
+        self._loaded = False
+        self._registries: Registries | None = None
+        self._lock = threading.RLock()
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def load(self) -> PluginHost:
+        """Register the core's built-ins and every allowed entry-point plugin (once)."""
+        with self._lock:
+            if self._loaded:
+                return self
+            self._loaded = True
+            from . import builtins
+
+            self._register_guarded(builtins, CORE_PLUGIN, PluginInfo(CORE_PLUGIN, builtin=True))
+            if self.use_entry_points:
+                self._load_entry_points()
+            return self
+
+    def _load_entry_points(self) -> None:
+        from importlib.metadata import entry_points
+
+        allow = _split_env(self.environ.get("LLMNET_LOAD_PLUGINS"))
+        block = _split_env(self.environ.get("LLMNET_BLOCK_PLUGINS")) or set()
+        seen: set[str] = set()
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            dist_name = dist.metadata["Name"] if dist is not None else None
+            version = dist.version if dist is not None else None
+            name = dist_name or ep.name
+            if name in seen:  # the same distribution found twice on sys.path
+                continue
+            seen.add(name)
+            aliases = {name.lower(), ep.name.lower()}
+            if aliases & block:
+                continue
+            if allow is not None and not aliases & allow:
+                continue
+            try:
+                module = ep.load()
+            except BaseException as exc:  # noqa: BLE001 - a broken plugin must not take down llmnet
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                self.failures.append(PluginFailure(name, version, _describe(exc)))
+                continue
+            info = PluginInfo(name, version, getattr(module, "__name__", ep.value))
+            self._register_guarded(module, name, info)
+
+    def _register_guarded(self, plugin: Any, name: str, info: PluginInfo) -> bool:
+        try:
+            self.pm.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            self.failures.append(PluginFailure(name, info.version, _describe(exc)))
+            return False
+        unknown = [
+            caller.name
+            for caller in self.pm.get_hookcallers(plugin) or []
+            if not caller.has_spec()
+        ]
+        if unknown:
+            self.pm.unregister(plugin)
+            known = [n for n in dir(hookspecs) if n.startswith("llmnet_")]
+            parts = []
+            for hook in unknown:
+                close = difflib.get_close_matches(hook, known, n=1)
+                parts.append(f"{hook} (did you mean {close[0]}?)" if close else hook)
+            self.failures.append(
+                PluginFailure(name, info.version, "unknown hook " + ", ".join(parts))
+            )
+            return False
+        self.plugins[name] = info
+        self._registries = None
+        return True
+
+    def register(self, plugin: Any, name: str | None = None, version: str | None = None) -> str:
+        """Register a plugin object or module in-process (tests, embedding applications)."""
+        self.load()
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        if not self._register_guarded(plugin, name, PluginInfo(name, version)):
+            raise ValueError(f"plugin {name!r} could not be registered: {self.failures[-1].error}")
+        self.pm.check_pending()
+        return name
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin registered with `register`."""
+        plugin = self.pm.get_plugin(name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        self.plugins.pop(name, None)
+        self.failures = [f for f in self.failures if f.name != name]
+        self._registries = None
+
+    @contextmanager
+    def registered(self, plugin: Any, name: str | None = None) -> Iterator[str]:
+        """Register `plugin` for the duration of a `with` block."""
+        actual = self.register(plugin, name)
+        try:
+            yield actual
+        finally:
+            self.unregister(actual)
+
+    # -- registries ----------------------------------------------------------------------------
+
+    @property
+    def registries(self) -> Registries:
+        """What the plugins registered; rebuilt after any (un)registration."""
+        self.load()
+        with self._lock:
+            if self._registries is None:
+                self._registries = self._collect()
+            return self._registries
+
+    def _collect(self) -> Registries:
+        regs = Registries()
+        hook_failures: dict[str, str] = {}
+        for hook_name, attr in _REGISTER_HOOKS.items():
+            registry: Registry[Any] = getattr(regs, attr)
+            self._call_each(hook_name, lambda plugin, r=registry: Registrar(r, plugin), hook_failures)
+        self._call_each(
+            "llmnet_register_conditions",
+            lambda plugin: ConditionRegistrar(regs.condition_functions, regs.condition_variables, plugin),
+            hook_failures,
+        )
+        known = {f.name for f in self.failures}
+        for plugin, error in hook_failures.items():
+            if plugin not in known:
+                info = self.plugins.get(plugin)
+                self.failures.append(PluginFailure(plugin, info.version if info else None, error))
+        return regs
+
+    def _call_each(
+        self, hook_name: str, make: Callable[[str], Registrar], failures: dict[str, str]
+    ) -> None:
+        caller = getattr(self.pm.hook, hook_name)
+        # get_hookimpls() lists implementations in reverse call order (trylast first)
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                impl.function(register=make(impl.plugin_name))
+            except Exception as exc:  # noqa: BLE001 - one plugin's fault is reported, not fatal
+                failures.setdefault(impl.plugin_name, f"{hook_name} failed: {_describe(exc)}")
+
+    def add_commands(self, cli: Any) -> None:
+        """Let plugins add CLI commands; a plugin whose hook fails is reported and skipped."""
+        self.load()
+        for impl in reversed(self.pm.hook.llmnet_register_commands.get_hookimpls()):
+            try:
+                impl.function(cli=cli)
+            except Exception as exc:  # noqa: BLE001
+                info = self.plugins.get(impl.plugin_name)
+                self.failures.append(
+                    PluginFailure(
+                        impl.plugin_name,
+                        info.version if info else None,
+                        f"llmnet_register_commands failed: {_describe(exc)}",
+                    )
+                )
+
+
+_host: PluginHost | None = None
+_host_lock = threading.Lock()
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, created (not loaded) on first use."""
+    global _host
+    with _host_lock:
+        if _host is None:
+            _host = PluginHost()
+        return _host
+
+
+def reset_host(host: PluginHost | None = None) -> PluginHost | None:
+    """Replace the process-wide host (tests); returns the previous one."""
+    global _host
+    with _host_lock:
+        previous, _host = _host, host
+        return previous

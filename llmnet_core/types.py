@@ -1,0 +1,166 @@
+"""Plain values passed between the engine and plugins (dataclasses, no behaviour beyond small helpers)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message as OpenAI-style APIs understand it."""
+
+    role: str
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one model call (or a sum of several)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model entry of the composition, resolved: which backend serves it and how to reach it.
+
+    `url` is the address as written (or None: the backend's default); backends normalise it.
+    `options` holds every other key of the entry (runner, interface, source, timeouts, ...).
+    """
+
+    name: str
+    backend: str
+    url: str | None = None
+    api_key: str | None = None
+    wire_model: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One model call: the messages, the model name to send on the wire and the sampling parameters."""
+
+    messages: tuple[Message, ...]
+    model: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    node: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    """A model's complete answer."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """A piece of a streamed answer; the last chunk may carry usage and a finish reason."""
+
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A `functions` entry: its name, transport type, the remaining fields and the hook timeout in seconds."""
+
+    name: str
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """A `secrets` entry: its name, source, the remaining fields and the composition file's folder."""
+
+    name: str
+    source: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    base_dir: Path = field(default_factory=Path.cwd)
+
+
+@dataclass(frozen=True)
+class HookCall:
+    """One invocation of a hook function by the engine.
+
+    `data` is the text (or JSON object) the hook sees; `variables` holds `INPUT`, `OUTPUT`, `NODE`, ...
+    as strings. Transports substitute variables into their fields with `llmnet_core.substitute`.
+    """
+
+    function: str
+    phase: str  # "pre" or "post"
+    mode: str  # "observe" or "transform"
+    node: str
+    data: Any
+    variables: Mapping[str, str]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A node a router may choose, with what the router is told about it."""
+
+    name: str
+    use_case: str = ""
+    examples: tuple[str, ...] = ()
+    is_output: bool = False
+
+
+CompleteFn = Callable[..., Awaitable[ChatResponse]]
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    """What a routing strategy decides on: the text, the candidates, and a way to call the node's model.
+
+    `complete(messages, **parameters)` calls the routing node's model through the engine, so usage and
+    timing are recorded; it is None when the node has no model.
+    """
+
+    text: str
+    candidates: tuple[Candidate, ...]
+    node: str
+    variables: Mapping[str, str]
+    complete: CompleteFn | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """A router's choice: the target's name, why, the model's raw answer and any scores."""
+
+    target: str
+    reason: str
+    answer: str | None = None
+    scores: Mapping[str, float] = field(default_factory=dict)
