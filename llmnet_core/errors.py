@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class LLMNetError(Exception):
@@ -14,6 +15,8 @@ class LLMNetError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        #: the trace of the request that failed, when the error came from `Pipeline.run`
+        self.trace: Any = None
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n{self.hint}"
@@ -21,7 +24,7 @@ class LLMNetError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding of validation: where (a JSON path such as `architecture[2].output-to[0]`), what, and a hint."""
+    """One finding of validation: where (a JSON path like `architecture[2].output-to[0]`), what, a hint."""
 
     path: str
     message: str

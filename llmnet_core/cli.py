@@ -1,0 +1,298 @@
+"""The `llmnet` command line: run, validate, schema, plugins (plugins may add more)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+
+COMPOSITION_SUFFIXES = (".json", ".jsonc")
+
+
+def _fail(exc: BaseException, debug: bool) -> NoReturn:
+    """Print an error as one or two lines (a traceback only with --debug) and exit with its code."""
+    from .errors import LLMNetError
+
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, LLMNetError):
+        click.echo(f"error: {_indent(str(exc))}", err=True)
+        sys.exit(exc.exit_code)
+    click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+    if not debug:
+        click.echo("       run again with --debug to see where it happened", err=True)
+    sys.exit(1)
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n       ")
+
+
+class LLMNetGroup(click.Group):
+    """A command group that lets plugins add commands the first time commands are listed or looked up,
+    and turns every error into a short message instead of a traceback."""
+
+    _plugins_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if not self._plugins_added:
+            self._plugins_added = True
+            from .plugins import get_host
+
+            get_host().add_commands(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self._add_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+            _fail(exc, bool(ctx.obj and ctx.obj.get("debug")))
+
+
+@click.group(cls=LLMNetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="llmnet")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """llmnet: pipelines of small language models, routed layer after layer.
+
+    One JSON composition file describes the models, the layered nodes that route
+    between them, the hooks and the secrets.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+
+
+def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--var")
+        out[name] = value
+    return out
+
+
+def _split_args(args: tuple[str, ...]) -> tuple[str, str | None]:
+    """`run FILE [PROMPT...]`: the first argument is the composition file; the rest is the prompt."""
+    if not args:
+        raise click.UsageError("give a composition file: llmnet run COMPOSITION [PROMPT]")
+    first, rest = args[0], args[1:]
+    if not (Path(first).is_file() or first.endswith(COMPOSITION_SUFFIXES)):
+        raise click.UsageError(f"{first!r} is not a composition file; usage: llmnet run COMPOSITION [PROMPT]")
+    return first, " ".join(rest) if rest else None
+
+
+@cli.command()
+@click.argument("args", nargs=-1, metavar="COMPOSITION [PROMPT]")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: the answer; json: answer, usage and trace for programs.",
+)
+@click.option("--trace", "show_trace", is_flag=True, help="Print a per-hop table on stderr.")
+@click.option("--max-hops", type=click.IntRange(min=1), help="Stop a request after this many nodes.")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a request variable.")
+@click.option("--stream/--no-stream", default=True, help="Print the answer as it is generated (text).")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    args: tuple[str, ...],
+    fmt: str,
+    show_trace: bool,
+    max_hops: int | None,
+    variables: tuple[str, ...],
+    stream: bool,
+) -> None:
+    """Run PROMPT (or standard input) through the pipeline in COMPOSITION."""
+    composition, prompt = _split_args(args)
+    if prompt is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise click.UsageError("give a prompt, or pipe one on standard input")
+        prompt = sys.stdin.read().strip()
+    if not prompt:
+        raise click.UsageError("the prompt is empty")
+    custom = _parse_vars(variables)
+    from .engine import Pipeline
+
+    pipeline = Pipeline.from_file(composition, max_hops=max_hops, variables=custom)
+    _warn(pipeline.composition.warnings, composition)
+    printed: list[str] = []
+
+    def on_token(text: str) -> None:
+        printed.append(text)
+        click.echo(text, nl=False)
+
+    result = None
+    error: BaseException | None = None
+    try:
+        result = asyncio.run(_run_once(pipeline, prompt, on_token if (stream and fmt == "text") else None))
+    except Exception as exc:  # noqa: BLE001 - reported below, after the trace
+        error = exc
+    redact = pipeline.redactor
+    trace = result.trace if result else getattr(error, "trace", None)
+    if fmt == "json":
+        payload: dict[str, Any] = result.to_dict(redact) if result else {}
+        if error is not None:
+            payload = {"error": _error_dict(error, redact), "trace": trace.to_dict(redact) if trace else None}
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    elif result is not None:
+        if printed:
+            if not result.output.endswith("\n"):
+                click.echo()
+        else:
+            click.echo(redact(result.output))
+    if show_trace and trace is not None:
+        click.echo(trace.render(redact), err=True)
+    if error is not None:
+        _fail(error, bool(ctx.obj.get("debug")))
+
+
+async def _run_once(pipeline: Any, prompt: str, on_token: Callable[[str], None] | None) -> Any:
+    async with pipeline:
+        return await pipeline.run(prompt, on_token=on_token)
+
+
+def _error_dict(exc: BaseException, redact: Callable[[str], str]) -> dict[str, Any]:
+    from .errors import LLMNetError
+
+    if isinstance(exc, LLMNetError):
+        return {"type": type(exc).__name__, "message": redact(exc.message), "hint": redact(exc.hint or "")}
+    return {"type": "InternalError", "message": redact(f"{type(exc).__name__}: {exc}"), "hint": ""}
+
+
+def _warn(problems: list[Any], source: str) -> None:
+    for problem in problems:
+        click.echo(f"{source}: warning {problem}", err=True)
+
+
+@cli.command()
+@click.argument("composition", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing when the file is valid.")
+def validate(composition: str, as_json: bool, quiet: bool) -> None:
+    """Check COMPOSITION and list every problem with its JSON path."""
+    from .composition import read_composition, validate_composition
+    from .errors import CompositionError
+
+    try:
+        data, problems = read_composition(composition)
+        base = Path(composition).resolve().parent
+        comp, found = validate_composition(data, source=composition, base_dir=base)
+        problems = problems + found
+    except CompositionError as exc:
+        comp, problems = None, exc.problems
+    errors = [p for p in problems if p.severity == "error"]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "file": composition,
+                    "valid": comp is not None,
+                    "problems": [
+                        {"severity": p.severity, "path": p.path, "message": p.message, "hint": p.hint}
+                        for p in problems
+                    ],
+                },
+                indent=2,
+            )
+        )
+    elif comp is None:
+        count = len(errors) or 1
+        click.echo(f"{composition}: {count} problem{'s' if count != 1 else ''}", err=True)
+        for p in sorted(problems, key=lambda p: p.severity != "error"):
+            click.echo(f"  {p.severity:<7} {p}", err=True)
+    elif not quiet:
+        nodes = comp.file.architecture
+        handlers = [n for n in nodes if n.adapter != "output" and n.name != comp.entry]
+        summary = (
+            f"{composition}: ok · entry {comp.entry} · {len(handlers)} handler"
+            f"{'s' if len(handlers) != 1 else ''} · {len(comp.file.models)} model"
+            f"{'s' if len(comp.file.models) != 1 else ''}"
+        )
+        if comp.warnings:
+            summary += f" · {len(comp.warnings)} warning{'s' if len(comp.warnings) != 1 else ''}"
+        click.echo(summary)
+        for p in comp.warnings:
+            click.echo(f"  {p.severity:<7} {p}")
+    if comp is None:
+        sys.exit(2)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of composition files (for editor completion)."""
+    from .composition import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins, what each registers, and any that failed to load."""
+    from .plugins import get_host
+
+    host = get_host()
+    regs = host.registries
+    rows = []
+    for name, info in host.plugins.items():
+        rows.append(
+            {
+                "name": name,
+                "version": info.version or ("" if not info.builtin else __version__),
+                "builtin": info.builtin,
+                "provides": regs.provided_by(name),
+            }
+        )
+    failures = [{"name": f.name, "version": f.version, "error": f.error} for f in host.failures]
+    if as_json:
+        click.echo(json.dumps({"plugins": rows, "failed": failures}, indent=2))
+        return
+    width = max([len(r["name"]) for r in rows + failures] + [10])
+    for row in rows:
+        provides = " · ".join(f"{kind}: {', '.join(names)}" for kind, names in row["provides"].items())
+        click.echo(f"{row['name']:<{width}}  {row['version']:<7}  {provides or '(registers nothing)'}")
+    if failures:
+        click.echo("failed to load:")
+        for f in failures:
+            hint = f"(set LLMNET_BLOCK_PLUGINS={f['name']} to hide)"
+            click.echo(f"{f['name']:<{width}}  {f['version'] or '':<7}  {f['error']}  {hint}")
+    if os.environ.get("LLMNET_LOAD_PLUGINS") is not None:
+        click.echo(f"(LLMNET_LOAD_PLUGINS={os.environ['LLMNET_LOAD_PLUGINS']} limits what is loaded)")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(obj={})

@@ -1,0 +1,185 @@
+"""The composition file: loading (JSONC), validation with JSON paths, the resolved view the engine runs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CompositionError, Problem, UsageError
+from ..interpolate import ENV_REFERENCE_RE, resolve_secrets
+from ..registry import Registries
+from ..types import FunctionSpec, ModelSpec, SecretSpec
+from .jsonc import JSONCError, loads
+from .schema import CompositionFile, FunctionConfig, ModelConfig, NodeConfig, json_schema
+from .validate import SemanticChecks, Validator, resolve_backend
+
+__all__ = [
+    "Composition",
+    "CompositionFile",
+    "NodeConfig",
+    "json_schema",
+    "load_composition",
+    "read_composition",
+    "validate_composition",
+]
+
+
+@dataclass
+class Composition:
+    """A validated composition: the parsed file plus what the engine needs resolved (targets, entry)."""
+
+    file: CompositionFile
+    source: str
+    base_dir: Path
+    raw: dict[str, Any]
+    targets: dict[str, list[str]]
+    entry: str
+    reachable: set[str]
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def nodes(self) -> dict[str, NodeConfig]:
+        return {node.name: node for node in self.file.architecture}
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def is_output(self, name: str) -> bool:
+        return self.nodes[name].adapter == "output"
+
+    def model_spec(self, name: str, secrets: Mapping[str, Mapping[str, str]] | None = None) -> ModelSpec:
+        """The resolved `ModelSpec` of a models entry, with secrets and `$ENV` API keys filled in."""
+        config: ModelConfig = self.file.models[name]
+        backend, refusal = resolve_backend(config)
+        if backend is None:
+            raise CompositionError(self.source, [Problem(f"models.{name}", refusal or "unusable model")])
+        data = resolve_secrets(config.model_dump(by_alias=True, exclude_none=True), secrets or {})
+        api_key = data.get("api-key")
+        match = ENV_REFERENCE_RE.match(api_key) if isinstance(api_key, str) else None
+        if match:
+            api_key = os.environ.get(match.group(1))
+            if api_key is None:
+                raise UsageError(
+                    f"models.{name}.api-key: environment variable {match.group(1)} is not set",
+                    hint=f"export {match.group(1)}=... or pass --env-file FILE",
+                )
+        known = {
+            "type",
+            "runner",
+            "interface",
+            "backend",
+            "url",
+            "endpoint",
+            "api-key",
+            "model",
+            "parameters",
+        }
+        return ModelSpec(
+            name=name,
+            backend=backend,
+            url=data.get("url") or data.get("endpoint"),
+            api_key=api_key or None,
+            wire_model=data.get("model"),
+            parameters=data.get("parameters", {}),
+            options={k: v for k, v in data.items() if k not in known or k in ("runner", "interface")},
+        )
+
+    def function_spec(
+        self, name: str, secrets: Mapping[str, Mapping[str, str]] | None = None
+    ) -> FunctionSpec:
+        """The resolved `FunctionSpec` of a functions entry (secrets filled in, variables left for calls)."""
+        config: FunctionConfig = self.file.functions[name]
+        data = resolve_secrets(config.model_dump(by_alias=True, exclude_none=True), secrets or {})
+        data.pop("type", None)
+        timeout = float(data.pop("timeout", 30.0))
+        return FunctionSpec(name=name, type=config.type, options=data, timeout=timeout)
+
+    def secret_specs(self) -> list[SecretSpec]:
+        """The `secrets` entries, in file order."""
+        return [
+            SecretSpec(
+                name=name,
+                source=cfg.source,
+                options={k: v for k, v in cfg.model_dump(by_alias=True).items() if k != "source"},
+                base_dir=self.base_dir,
+            )
+            for name, cfg in self.file.secrets.items()
+        ]
+
+
+def read_composition(path: str | os.PathLike[str]) -> tuple[Any, list[Problem]]:
+    """Read and parse a composition file; a missing file or a syntax error raises CompositionError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file", hint="check the path of the composition file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a folder, not a composition file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot be read ({exc})") from None
+    try:
+        return loads(text)
+    except JSONCError as exc:
+        problem = Problem(f"line {exc.line}, column {exc.column}", exc.reason, "the file is not valid JSON")
+        raise CompositionError(str(path), [problem]) from None
+
+
+def validate_composition(
+    data: Any,
+    *,
+    source: str = "<composition>",
+    base_dir: str | os.PathLike[str] | None = None,
+    registries: Registries | None = None,
+    check_env: bool = True,
+) -> tuple[Composition | None, list[Problem]]:
+    """Validate parsed composition data; returns the composition (None when there are errors) and every
+    problem found, errors and warnings."""
+    if registries is None:
+        from ..plugins import get_host
+
+        registries = get_host().registries
+    validator = Validator(data, registries, check_env=check_env)
+    parsed = validator.parse()
+    if parsed is None:
+        return None, validator.problems
+    checks = SemanticChecks(validator, parsed)
+    checks.run()
+    problems = validator.problems
+    if any(p.severity == "error" for p in problems) or checks.entry is None:
+        return None, problems
+    composition = Composition(
+        file=parsed,
+        source=source,
+        base_dir=Path(base_dir) if base_dir is not None else Path.cwd(),
+        raw=data,
+        targets=checks.targets,
+        entry=checks.entry,
+        reachable=checks.reachable,
+        problems=problems,
+    )
+    return composition, problems
+
+
+def load_composition(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    registries: Registries | None = None,
+) -> Composition:
+    """Load a composition from a file path or an already parsed mapping; raises CompositionError listing
+    every problem when it cannot be used."""
+    if isinstance(source, Mapping):
+        data, parse_warnings, name, base = dict(source), [], "<composition>", Path.cwd()
+    else:
+        data, parse_warnings = read_composition(source)
+        name, base = str(source), Path(source).resolve().parent
+    composition, problems = validate_composition(data, source=name, base_dir=base, registries=registries)
+    problems = parse_warnings + problems
+    if composition is None:
+        raise CompositionError(name, problems)
+    composition.problems = problems
+    return composition

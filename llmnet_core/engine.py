@@ -1,0 +1,490 @@
+"""The async pipeline executor: routing loop, conditions, hooks, hop limit, trace."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import Backend, Router, Transport
+from .composition import Composition, NodeConfig, load_composition
+from .conditions import parse_condition
+from .errors import (
+    BackendError,
+    ConditionError,
+    HopLimitError,
+    LLMNetError,
+    PipelineError,
+    RoutingError,
+    SecretError,
+)
+from .hooks import HookRunner
+from .interpolate import find_secret_references
+from .plugins import PluginHost, get_host
+from .redact import Redactor
+from .resources import Resources
+from .trace import Hop, Trace
+from .types import Candidate, ChatRequest, ChatResponse, Message, RouteDecision, RouteRequest, Usage
+from .variables import VariableScope
+
+TokenCallback = Callable[[str], Any]
+#: the next node, how it was chosen (for the trace table) and the decision's details
+Choice = tuple[str, str, dict[str, Any] | None]
+
+
+@dataclass
+class RunResult:
+    """The answer to one request, with its trace."""
+
+    output: str
+    trace: Trace
+    usage: Usage = field(default_factory=Usage)
+
+    def to_dict(self, redact: Callable[[str], str] = lambda s: s) -> dict[str, Any]:
+        return {
+            "output": redact(self.output),
+            "usage": self.usage.to_dict(),
+            "trace": self.trace.to_dict(redact),
+        }
+
+
+class Pipeline:
+    """A composition ready to run requests: `async with Pipeline.from_file(p) as pipe: await pipe.run(q)`."""
+
+    def __init__(
+        self,
+        composition: Composition,
+        *,
+        host: PluginHost | None = None,
+        max_hops: int | None = None,
+        variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.composition = composition
+        self.host = host or get_host()
+        self.registries = self.host.registries
+        self.max_hops = max_hops or composition.file.settings.max_hops
+        self.variables = dict(variables or {})
+        self.resources = Resources()
+        self.redactor = Redactor()
+        self.secrets: dict[str, dict[str, str]] = {}
+        self._started = False
+        self._backends: dict[str, Backend] = {}
+        self._transports: dict[str, Transport] = {}
+        self._routers: dict[str, Router] = {}
+        self._nodes = composition.nodes
+        self._functions = {
+            name: reg.value for name, reg in self.registries.condition_functions.entries.items()
+        }
+        self.hooks = HookRunner(
+            self._transport,
+            lambda fn: composition.file.functions[fn].type,
+            self._functions,
+            self.redactor,
+        )
+
+    # -- construction ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> Pipeline:
+        """Load and validate a composition file (raises CompositionError listing every problem)."""
+        host = kwargs.get("host") or get_host()
+        return cls(load_composition(path, registries=host.registries), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **kwargs: Any) -> Pipeline:
+        """Build a pipeline from an already parsed composition."""
+        host = kwargs.get("host") or get_host()
+        return cls(load_composition(data, registries=host.registries), **kwargs)
+
+    async def __aenter__(self) -> Pipeline:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Load every secret block once; a missing block or variable is an error naming it."""
+        if self._started:
+            return
+        for spec in self.composition.secret_specs():
+            cls = self.registries.secret_providers.get(spec.source)
+            if cls is None:
+                raise SecretError(
+                    f'secrets.{spec.name}: no installed plugin provides the source "{spec.source}"'
+                )
+            try:
+                values = dict(await cls(spec).load())
+            except LLMNetError as exc:
+                raise self._redacted(exc) from None
+            except Exception as exc:  # noqa: BLE001 - a provider's bug becomes a clear error
+                raise SecretError(
+                    f"secrets.{spec.name}: could not be loaded ({type(exc).__name__})"
+                ) from None
+            self.secrets[spec.name] = values
+            self.redactor.add(values.values())
+        for path, block, var in find_secret_references(self.composition.raw):
+            if var not in self.secrets.get(block, {}):
+                raise SecretError(
+                    f'{path}: secret "{block}" has no variable {var}',
+                    hint=f"variables of {block}: {', '.join(sorted(self.secrets.get(block, {}))) or 'none'}",
+                )
+        self._started = True
+
+    async def aclose(self) -> None:
+        """Wait for observe hooks, then close backends, transports and pooled connections."""
+        await self.hooks.drain()
+        for item in [*self._backends.values(), *self._transports.values()]:
+            with contextlib.suppress(Exception):
+                await item.aclose()
+        await self.resources.aclose()
+
+    def _backend(self, node: NodeConfig) -> Backend:
+        name = node.model
+        assert name is not None
+        if name not in self._backends:
+            spec = self.composition.model_spec(name, self.secrets)
+            if spec.api_key:
+                self.redactor.add([spec.api_key])
+            cls = self.registries.backends.get(spec.backend)
+            if cls is None:
+                raise PipelineError(
+                    f'node "{node.name}": no installed plugin provides the backend "{spec.backend}"',
+                    hint="run `llmnet plugins` to see what is installed",
+                )
+            self._backends[name] = cls(spec, self.resources)
+        return self._backends[name]
+
+    def _transport(self, function: str) -> Transport:
+        if function not in self._transports:
+            spec = self.composition.function_spec(function, self.secrets)
+            cls = self.registries.transports.get(spec.type)
+            if cls is None:
+                raise PipelineError(f'function "{function}": no installed plugin provides "{spec.type}"')
+            self._transports[function] = cls(spec, self.resources)
+        return self._transports[function]
+
+    def _router(self, node: NodeConfig) -> Router:
+        name = node.router or self.composition.file.settings.router
+        if name not in self._routers:
+            cls = self.registries.routers.get(name)
+            if cls is None:
+                raise RoutingError(f'node "{node.name}": unknown routing strategy "{name}"')
+            self._routers[name] = cls()
+        return self._routers[name]
+
+    def _redacted(self, exc: LLMNetError) -> LLMNetError:
+        exc.message = self.redactor(exc.message)
+        exc.args = (exc.message,)
+        if exc.hint:
+            exc.hint = self.redactor(exc.hint)
+        return exc
+
+    # -- running -----------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        prompt: str | Sequence[Message | Mapping[str, str]],
+        *,
+        variables: Mapping[str, Any] | None = None,
+        on_token: TokenCallback | None = None,
+        request_id: str | None = None,
+    ) -> RunResult:
+        """Send one request through the pipeline and return the final output and the trace.
+
+        `prompt` is a text or a chat history (the last user message is what gets routed);
+        `on_token` receives the final answer's pieces as they are generated.
+        """
+        await self.start()
+        history = _as_messages(prompt)
+        text = history[-1].content if history else ""
+        trace = Trace(request_id=request_id or uuid.uuid4().hex)
+        scope = VariableScope(
+            text, trace.request_id, {**self.variables, **(variables or {})}, self.registries, self._nodes
+        )
+        started = time.perf_counter()
+        try:
+            output = await self._walk(history[:-1], text, scope, trace, on_token)
+        except LLMNetError as exc:
+            trace.error = self.redactor(exc.message)
+            exc.trace = trace
+            raise self._redacted(exc) from None
+        finally:
+            trace.total_ms = (time.perf_counter() - started) * 1000
+        return RunResult(output=output, trace=trace, usage=trace.usage)
+
+    async def _walk(
+        self,
+        history: list[Message],
+        data: str,
+        scope: VariableScope,
+        trace: Trace,
+        on_token: TokenCallback | None,
+    ) -> str:
+        current, chosen_by, decision = self.composition.entry, "entry", None
+        while True:
+            node = self._nodes[current]
+            hop = Hop(len(trace.hops) + 1, node.name, node.layer, "output", chosen_by, decision)
+            trace.hops.append(hop)
+            if node.adapter == "output":
+                return data
+            visits = sum(1 for h in trace.hops if h.role != "output")
+            if visits > self.max_hops:
+                raise HopLimitError(
+                    f'hop limit {self.max_hops} reached at node "{node.name}" ({" → ".join(trace.path)})',
+                    hint="add a $HOP_COUNT condition to end the loop, or raise --max-hops (settings.max-hops)",
+                )
+            started = time.perf_counter()
+            scope.enter(node, data, visits)
+            data, (current, chosen_by, decision) = await self._visit(
+                node, history, data, scope, hop, on_token
+            )
+            hop.ms = (time.perf_counter() - started) * 1000
+
+    async def _visit(
+        self,
+        node: NodeConfig,
+        history: list[Message],
+        data: str,
+        scope: VariableScope,
+        hop: Hop,
+        on_token: TokenCallback | None,
+    ) -> tuple[str, Choice]:
+        """Run one node: pre-hooks, model call or routing, post-hooks; returns the data and the next hop.
+
+        The entry node routes; it answers itself only when its one remaining target is an output node.
+        """
+        pre, post = node.hooks.pre, node.hooks.post
+        data = await self.hooks.run(
+            pre, phase="pre", node=node.name, data=data, variables=scope.values(), hop=hop
+        )
+        scope.set_input(data)
+        if node.name == self.composition.entry and node.adapter != "ws":
+            targets = self._filter_targets(node, scope)
+            if not (len(targets) == 1 and self.composition.is_output(targets[0])):
+                hop.role = "router"
+                choice = await self._choose(node, targets, data, scope, hop)
+                scope.decided(choice[0])
+                variables = {**scope.values(), "OUTPUT": data}
+                data = await self.hooks.run(
+                    post, phase="post", node=node.name, data=data, variables=variables, hop=hop
+                )
+                return data, choice
+        if node.adapter == "ws":
+            hop.role = "ws"
+            output = await self._ws_call(node, data, scope)
+        else:
+            hop.role = "handler"
+            stream = on_token if self._is_final(node) else None
+            output = await self._answer(node, history, data, hop, stream, scope)
+        output = await self.hooks.run(
+            post, phase="post", node=node.name, data=output, variables=scope.values(), hop=hop
+        )
+        scope.set_input(output)
+        targets = self._filter_targets(node, scope)
+        choice = await self._choose(node, targets, output, scope, hop)
+        scope.decided(choice[0])
+        return output, choice
+
+    def _is_final(self, node: NodeConfig) -> bool:
+        """True when whatever this node answers is the pipeline's output (so it can be streamed)."""
+        targets = self.composition.targets.get(node.name, [])
+        return bool(targets) and all(self.composition.is_output(t) for t in targets) and not node.hooks.post
+
+    def _filter_targets(self, node: NodeConfig, scope: VariableScope) -> list[str]:
+        targets = self.composition.targets.get(node.name, [])
+        results: dict[str, bool] = {}
+        functions = self._functions
+        for name in targets:
+            condition = self._nodes[name].if_
+            if condition is None:
+                results[name] = True
+                continue
+            try:
+                results[name] = parse_condition(condition).evaluate(scope.for_target(name), functions)
+            except ConditionError as exc:
+                raise ConditionError(f'node "{name}": if {condition!r}: {exc.message}') from None
+        kept = [name for name, ok in results.items() if ok]
+        scope.last_conditions = {name: results[name] for name in targets if self._nodes[name].if_ is not None}
+        if kept or not targets:
+            if not targets:
+                raise RoutingError(
+                    f'node "{node.name}" has nowhere to send its result (no output-to)',
+                    hint="add output-to naming the next node or the output node",
+                )
+            return kept
+        if self.composition.file.settings.no_match == "all":
+            return list(targets)
+        detail = "; ".join(f"{n}: {self._nodes[n].if_} → false" for n in targets)
+        raise RoutingError(
+            f'node "{node.name}": no target\'s condition holds ({detail}) with {scope.describe()}',
+            hint='add a target without "if" as a fallback, or set settings.no-match to "all"',
+        )
+
+    async def _choose(
+        self, node: NodeConfig, targets: list[str], text: str, scope: VariableScope, hop: Hop
+    ) -> Choice:
+        """Pick the next node among `targets`: one left needs no model call; several ask the router."""
+        conditions = dict(scope.last_conditions)
+        if len(targets) == 1:
+            how = "condition" if conditions else "only target"
+            return targets[0], how, {"conditions": conditions} if conditions else None
+        router = self._router(node)
+        strategy = node.router or self.composition.file.settings.router
+        candidates = tuple(
+            Candidate(
+                name=t,
+                use_case=self._nodes[t].use_case or "",
+                examples=tuple(self._nodes[t].examples),
+                is_output=self.composition.is_output(t),
+            )
+            for t in targets
+        )
+        complete = None
+        if node.model is not None:
+            backend = self._backend(node)
+
+            async def complete(messages: Sequence[Message], **params: Any) -> ChatResponse:
+                return await self._call_model(node, backend, list(messages), params, hop, scope)
+
+        request = RouteRequest(
+            text=text,
+            candidates=candidates,
+            node=node.name,
+            variables=scope.strings(),
+            complete=complete,
+            options=node.router_options,
+        )
+        decision: RouteDecision = await router.choose(request)
+        if decision.target not in targets:
+            raise RoutingError(
+                f'node "{node.name}": routing strategy "{strategy}" chose "{decision.target}", '
+                f"which is not one of {', '.join(targets)}"
+            )
+        detail: dict[str, Any] = {
+            "strategy": strategy,
+            "candidates": list(targets),
+            "reason": decision.reason,
+            "answer": decision.answer,
+            "scores": dict(decision.scores),
+        }
+        if conditions:
+            detail["conditions"] = conditions
+        label = f"{strategy} router"
+        if decision.scores:
+            label += f" {decision.scores.get(decision.target, 0):.2f}"
+        return decision.target, label, detail
+
+    async def _answer(
+        self,
+        node: NodeConfig,
+        history: list[Message],
+        data: str,
+        hop: Hop,
+        on_token: TokenCallback | None,
+        scope: VariableScope,
+    ) -> str:
+        if node.model is None:
+            raise PipelineError(
+                f'node "{node.name}" has no model to answer with',
+                hint=f'add "model": "<key of models>" to node "{node.name}"',
+            )
+        backend = self._backend(node)
+        messages = [Message("system", node.context)] if node.context else []
+        messages += [*history, Message("user", data)]
+        response = await self._call_model(node, backend, messages, {}, hop, scope, on_token)
+        return response.text
+
+    async def _call_model(
+        self,
+        node: NodeConfig,
+        backend: Backend,
+        messages: list[Message],
+        params: Mapping[str, Any],
+        hop: Hop,
+        scope: VariableScope,
+        on_token: TokenCallback | None = None,
+    ) -> ChatResponse:
+        override = node.extra_options.get("model_override")
+        wire = override or backend.spec.wire_model or backend.spec.name
+        request = ChatRequest(
+            messages=tuple(messages),
+            model=wire,
+            parameters=dict(params),
+            node=node.name,
+            request_id=scope.request_id,
+        )
+        hop.model, hop.backend = wire, backend.spec.backend
+        try:
+            if on_token is None:
+                response = await backend.complete(request)
+            else:
+                response = await _collect_stream(backend, request, on_token)
+        except BackendError as exc:
+            raise BackendError(
+                f'node "{node.name}": {exc.message}', hint=exc.hint, url=exc.url, status=exc.status
+            ) from None
+        except LLMNetError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a backend's bug becomes a clear error
+            raise BackendError(
+                f'node "{node.name}": the {backend.spec.backend} backend failed: {type(exc).__name__}: {exc}'
+            ) from None
+        hop.add_usage(response.usage)
+        return response
+
+    async def _ws_call(self, node: NodeConfig, data: str, scope: VariableScope) -> str:
+        cls = self.registries.transports.get("websocket")
+        if cls is None:
+            raise PipelineError(
+                f'node "{node.name}" is a ws node, but no installed plugin provides the websocket transport',
+                hint="pip install llmnet-websocket",
+            )
+        from .hooks import apply_transform
+        from .types import FunctionSpec, HookCall
+
+        key = f"ws-node:{node.name}"
+        if key not in self._transports:
+            spec = FunctionSpec(name=key, type="websocket", options={"url": node.url, "message": "$INPUT"})
+            self._transports[key] = cls(spec, self.resources)
+        transport = self._transports[key]
+        call = HookCall(key, "node", "transform", node.name, data, scope.strings(), transport.spec.timeout)
+        try:
+            reply = await _with_timeout(transport.call(call), transport.spec.timeout)
+        except LLMNetError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise PipelineError(f'node "{node.name}": its WebSocket peer {node.url} failed: {exc}') from None
+        return apply_transform(reply, data)
+
+
+async def _with_timeout(awaitable: Awaitable[Any], timeout: float) -> Any:
+    import asyncio
+
+    return await asyncio.wait_for(awaitable, timeout)
+
+
+async def _collect_stream(backend: Backend, request: ChatRequest, on_token: TokenCallback) -> ChatResponse:
+    parts: list[str] = []
+    usage, finish = Usage(), None
+    async for chunk in backend.stream(request):
+        if chunk.text:
+            parts.append(chunk.text)
+            on_token(chunk.text)
+        if chunk.usage is not None:
+            usage = chunk.usage
+        finish = chunk.finish_reason or finish
+    return ChatResponse(text="".join(parts), usage=usage, model=request.model, finish_reason=finish)
+
+
+def _as_messages(prompt: str | Sequence[Message | Mapping[str, str]]) -> list[Message]:
+    if isinstance(prompt, str):
+        return [Message("user", prompt)]
+    messages = [m if isinstance(m, Message) else Message(m["role"], m["content"]) for m in prompt]
+    if not messages:
+        raise PipelineError("the request has no messages")
+    return messages

@@ -1,0 +1,90 @@
+"""The variables a request carries through the pipeline ($NODE, $PREV_NODE, $WORD_COUNT, ...)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .composition import NodeConfig
+from .registry import Registries
+
+
+class VariableScope:
+    """Tracks where a request is and computes the variables that conditions and hooks see."""
+
+    def __init__(
+        self,
+        initial_input: str,
+        request_id: str,
+        custom: Mapping[str, Any],
+        registries: Registries,
+        nodes: Mapping[str, NodeConfig],
+    ) -> None:
+        self.initial_input = initial_input
+        self.current_input = initial_input
+        self.request_id = request_id
+        self.timestamp = int(time.time())
+        self.custom = dict(custom)
+        self.registries = registries
+        self.nodes = nodes
+        self.node: str | None = None
+        self.layer: int | None = None
+        self.prev_node: str | None = None
+        self.prev_layer: int | None = None
+        self.hop_count = 0
+        self.route_decision: str | None = None
+        self.last_conditions: dict[str, bool] = {}
+
+    def enter(self, node: NodeConfig, data: str, visits: int) -> None:
+        """The request arrives at `node` (the node it leaves becomes PREV_NODE)."""
+        self.prev_node, self.prev_layer = self.node, self.layer
+        self.node, self.layer = node.name, node.layer
+        self.hop_count = visits
+        self.current_input = data
+        self.last_conditions = {}
+
+    def set_input(self, data: str) -> None:
+        self.current_input = data
+
+    def decided(self, target: str) -> None:
+        self.route_decision = target
+
+    def values(self) -> dict[str, Any]:
+        """Variables at the current node, as hooks see them."""
+        text = self.current_input
+        values: dict[str, Any] = {
+            **self.custom,
+            "INITIAL_INPUT": self.initial_input,
+            "CURRENT_INPUT": text,
+            "INPUT": text,
+            "NODE": self.node,
+            "PREV_NODE": self.prev_node,
+            "PREV_LAYER": self.prev_layer,
+            "CURRENT_LAYER": self.layer,
+            "HOP_COUNT": self.hop_count,
+            "WORD_COUNT": len(text.split()),
+            "INPUT_LENGTH": len(text),
+            "REQUEST_ID": self.request_id,
+            "TIMESTAMP": self.timestamp,
+            "ROUTE_DECISION": self.route_decision,
+        }
+        for name, reg in self.registries.condition_variables.entries.items():
+            if name not in values:
+                values[name] = reg.value(dict(values))
+        return values
+
+    def for_target(self, target: str) -> dict[str, Any]:
+        """Variables while deciding whether `target` may follow the node that just ran."""
+        values = self.values()
+        values["PREV_NODE"], values["PREV_LAYER"] = self.node, self.layer
+        values["NODE"], values["CURRENT_LAYER"] = target, self.nodes[target].layer
+        return values
+
+    def strings(self) -> dict[str, str]:
+        return {k: "" if v is None else str(v) for k, v in self.values().items()}
+
+    def describe(self) -> str:
+        v = self.values()
+        keys = ("WORD_COUNT", "HOP_COUNT", "PREV_NODE")
+        return ", ".join(f"{k}={v[k]}" for k in keys if v.get(k) is not None)
