@@ -228,7 +228,8 @@ class Pipeline:
         current, chosen_by, decision = self.composition.entry, "entry", None
         while True:
             node = self._nodes[current]
-            hop = Hop(len(trace.hops) + 1, node.name, node.layer, "output", chosen_by, decision)
+            role = "output" if node.adapter == "output" else "handler"
+            hop = Hop(len(trace.hops) + 1, node.name, node.layer, role, chosen_by, decision)
             trace.hops.append(hop)
             if node.adapter == "output":
                 return data
@@ -307,7 +308,9 @@ class Pipeline:
             try:
                 results[name] = parse_condition(condition).evaluate(scope.for_target(name), functions)
             except ConditionError as exc:
-                raise ConditionError(f'node "{name}": if {condition!r}: {exc.message}') from None
+                raise ConditionError(
+                    f'node "{name}": if {condition!r}: {exc.message}', hint=exc.hint
+                ) from None
         kept = [name for name, ok in results.items() if ok]
         scope.last_conditions = {name: results[name] for name in targets if self._nodes[name].if_ is not None}
         if kept or not targets:
@@ -321,7 +324,7 @@ class Pipeline:
             return list(targets)
         detail = "; ".join(f"{n}: {self._nodes[n].if_} → false" for n in targets)
         raise RoutingError(
-            f'node "{node.name}": no target\'s condition holds ({detail}) with {scope.describe()}',
+            f'node "{node.name}": no target\'s condition holds ({detail}) with {scope.describe(targets[0])}',
             hint='add a target without "if" as a fallback, or set settings.no-match to "all"',
         )
 

@@ -116,7 +116,7 @@ class PluginHost:
                 continue
             try:
                 module = ep.load()
-            except BaseException as exc:  # noqa: BLE001 - a broken plugin must not take down llmnet
+            except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 self.failures.append(PluginFailure(name, version, _describe(exc)))
@@ -130,11 +130,7 @@ class PluginHost:
         except (pluggy.PluginValidationError, ValueError) as exc:
             self.failures.append(PluginFailure(name, info.version, _describe(exc)))
             return False
-        unknown = [
-            caller.name
-            for caller in self.pm.get_hookcallers(plugin) or []
-            if not caller.has_spec()
-        ]
+        unknown = [caller.name for caller in self.pm.get_hookcallers(plugin) or [] if not caller.has_spec()]
         if unknown:
             self.pm.unregister(plugin)
             known = [n for n in dir(hookspecs) if n.startswith("llmnet_")]
@@ -142,9 +138,7 @@ class PluginHost:
             for hook in unknown:
                 close = difflib.get_close_matches(hook, known, n=1)
                 parts.append(f"{hook} (did you mean {close[0]}?)" if close else hook)
-            self.failures.append(
-                PluginFailure(name, info.version, "unknown hook " + ", ".join(parts))
-            )
+            self.failures.append(PluginFailure(name, info.version, "unknown hook " + ", ".join(parts)))
             return False
         self.plugins[name] = info
         self._registries = None
@@ -206,9 +200,7 @@ class PluginHost:
                 self.failures.append(PluginFailure(plugin, info.version if info else None, error))
         return regs
 
-    def _call_each(
-        self, hook_name: str, make: Callable[[str], Registrar], failures: dict[str, str]
-    ) -> None:
+    def _call_each(self, hook_name: str, make: Callable[[str], Registrar], failures: dict[str, str]) -> None:
         caller = getattr(self.pm.hook, hook_name)
         # get_hookimpls() lists implementations in reverse call order (trylast first)
         for impl in reversed(caller.get_hookimpls()):

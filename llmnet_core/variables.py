@@ -84,7 +84,8 @@ class VariableScope:
     def strings(self) -> dict[str, str]:
         return {k: "" if v is None else str(v) for k, v in self.values().items()}
 
-    def describe(self) -> str:
-        v = self.values()
+    def describe(self, target: str) -> str:
+        """The variables conditions most often test, as they were for `target` (for error messages)."""
+        v = self.for_target(target)
         keys = ("WORD_COUNT", "HOP_COUNT", "PREV_NODE")
         return ", ".join(f"{k}={v[k]}" for k in keys if v.get(k) is not None)

@@ -1,0 +1,67 @@
+"""Fixtures shared by the core tests and every plugin's tests (pytest finds this file for all of them)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmnet_core.plugins import PluginHost, reset_host
+from llmnet_core.testing import FakeOpenAIServer
+
+
+@pytest.fixture
+def host() -> Iterator[PluginHost]:
+    """A fresh plugin host (entry points loaded) installed as the process-wide one for the test."""
+    fresh = PluginHost()
+    previous = reset_host(fresh)
+    try:
+        yield fresh
+    finally:
+        reset_host(previous)
+
+
+@pytest.fixture
+def register_plugin(host: PluginHost) -> Iterator[Callable[..., str]]:
+    """Register plugin objects in-process for one test; they are unregistered afterwards."""
+    names: list[str] = []
+
+    def register(plugin: Any, name: str | None = None) -> str:
+        actual = host.register(plugin, name)
+        names.append(actual)
+        return actual
+
+    yield register
+    for name in reversed(names):
+        host.unregister(name)
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[..., FakeOpenAIServer]]:
+    """Start fake OpenAI-compatible servers on 127.0.0.1: `fake_server(reply, name=...)`."""
+    servers: list[FakeOpenAIServer] = []
+
+    def start(reply: Any = "ok", **kwargs: Any) -> FakeOpenAIServer:
+        server = FakeOpenAIServer(reply, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def write_composition(tmp_path: Path) -> Callable[..., Path]:
+    """Write a composition (dict or text) to a file in the test's folder and return its path."""
+    counter = iter(range(1_000_000))
+
+    def write(data: dict[str, Any] | str, name: str | None = None) -> Path:
+        path = tmp_path / (name or f"composition-{next(counter)}.json")
+        path.write_text(data if isinstance(data, str) else json.dumps(data, indent=2), encoding="utf-8")
+        return path
+
+    return write

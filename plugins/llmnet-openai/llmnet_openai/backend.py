@@ -1,0 +1,428 @@
+"""The `openai-api` backend: chat completions over HTTP against vLLM, llama.cpp's server, hosted APIs...
+
+One pooled `httpx.AsyncClient` per server (shared through `Resources`), bounded timeouts, retries with
+exponential backoff on connection failures, 429 and 5xx (never on read timeouts: a slow model is not
+asked twice), SSE streaming, and one-line errors that name the URL and never contain the API key.
+httpx is imported on first use so that loading the plugin stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+from llmnet_core import (
+    Backend,
+    BackendError,
+    ChatRequest,
+    ChatResponse,
+    ModelSpec,
+    Resources,
+    StreamChunk,
+    Usage,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
+from .wire import (
+    DEFAULT_URLS,
+    USER_AGENT,
+    SSEParser,
+    chat_completions_url,
+    connect_reason,
+    error_excerpt,
+    mask_userinfo,
+    one_line,
+    plural,
+    retry_after_seconds,
+    seconds_text,
+    usage_from,
+)
+
+_SENSITIVE_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie")
+
+
+def _header_safe(text: str) -> bool:
+    """True when `text` can travel in an HTTP/1.1 header (printable ASCII, no line breaks)."""
+    return text.isascii() and all(char == "\t" or " " <= char <= "~" for char in text)
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    async for _ in lines:
+        pass
+
+
+def _httpx() -> Any:
+    import httpx
+
+    return httpx
+
+
+class OpenAIBackend(Backend):
+    """Chat completions from any OpenAI-compatible server (vLLM, llama.cpp server, hosted APIs)."""
+
+    description: ClassVar[str] = "OpenAI-compatible chat completions over HTTP (vLLM, llama.cpp, hosted)"
+
+    def __init__(self, spec: ModelSpec, resources: Resources) -> None:
+        super().__init__(spec, resources)
+        options = spec.options or {}
+        url = spec.url
+        if not url:
+            runner = options.get("runner")
+            url = DEFAULT_URLS.get(runner) if isinstance(runner, str) else None
+            if url is None:
+                raise BackendError(
+                    f"models.{spec.name}.url is missing",
+                    hint=f"Set models.{spec.name}.url to the server's address, e.g. http://localhost:8000/v1.",
+                )
+        self._url = chat_completions_url(url)
+        parts = urlsplit(self._url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BackendError(
+                f"models.{spec.name}.url {mask_userinfo(url)!r} is not an http(s) URL",
+                hint="Use an address such as http://localhost:8000/v1.",
+            )
+        self._origin = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+        self._shown_url = mask_userinfo(self._url)
+        self.timeout = self._number(("timeout",), 120.0)
+        self.connect_timeout = self._number(("connect-timeout", "connect_timeout"), 10.0)
+        self.retries = int(self._number(("retries",), 2, allow_zero=True, integer=True))
+        self.retry_backoff = self._number(("retry-backoff", "retry_backoff"), 0.5, allow_zero=True)
+        self.max_retry_wait = self._number(("max-retry-wait", "max_retry_wait"), 30.0, allow_zero=True)
+        self._headers, self._secrets = self._build_headers(options.get("headers"))
+
+    # -- configuration -------------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        """The full chat completions URL requests go to."""
+        return self._url
+
+    def _number(
+        self, keys: tuple[str, ...], default: float, *, allow_zero: bool = False, integer: bool = False
+    ) -> float:
+        options = self.spec.options or {}
+        key = next((k for k in keys if options.get(k) is not None), None)
+        if key is None:
+            return default
+        value = options[key]
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+                raise ValueError
+            if integer and number != int(number):
+                raise ValueError
+        except (TypeError, ValueError):
+            kind = "a whole number" if integer else "a number of seconds"
+            sign = "≥ 0" if allow_zero else "> 0"
+            raise BackendError(
+                f"models.{self.spec.name}.{keys[0]} must be {kind} {sign}, got {value!r}"
+            ) from None
+        return number
+
+    def _build_headers(self, extra: Any) -> tuple[dict[str, str], list[str]]:
+        name = self.spec.name
+        headers = {"User-Agent": USER_AGENT}
+        secrets: list[str] = []
+        key = (self.spec.api_key or "").strip()
+        if key:
+            if not _header_safe(key):
+                raise BackendError(
+                    f"models.{name}.api-key contains characters that cannot be sent in an HTTP header",
+                    hint="API keys are plain ASCII; check the secret's value for stray characters.",
+                )
+            headers["Authorization"] = f"Bearer {key}"
+            secrets.append(key)
+        if extra is not None:
+            if not isinstance(extra, Mapping):
+                raise BackendError(f"models.{name}.headers must be an object of header names to values")
+            for header, value in extra.items():
+                text = str(value)
+                if not _header_safe(str(header)) or not _header_safe(text):
+                    raise BackendError(
+                        f"models.{name}.headers.{header} cannot be sent in an HTTP header "
+                        "(non-ASCII characters or line breaks)"
+                    )
+                headers[str(header)] = text
+                if any(word in str(header).lower() for word in _SENSITIVE_HEADER_WORDS):
+                    secrets.append(text)
+        return headers, [s for s in secrets if len(s) >= 4]
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _error(self, message: str, *, hint: str | None = None, status: int | None = None) -> BackendError:
+        """A BackendError on one line, with every secret (API key, auth headers) masked."""
+        message = " ".join(message.split())
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+            hint = hint.replace(secret, "***") if hint else hint
+        return BackendError(message, hint=hint, url=self._shown_url, status=status)
+
+    def _client(self) -> httpx.AsyncClient:
+        httpx = _httpx()
+
+        def factory() -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30),
+                http1=True,
+                http2=False,
+                follow_redirects=False,
+            )
+
+        return self.resources.get(("llmnet-openai", self._origin), factory, close=lambda c: c.aclose())
+
+    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {**self.spec.parameters, **request.parameters}
+        body["model"] = request.model or self.spec.wire_model or self.spec.name
+        body["messages"] = [m.to_dict() for m in request.messages]
+        body.pop("stream", None)
+        options = body.pop("stream_options", None)
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {
+                **(options if isinstance(options, Mapping) else {}),
+                "include_usage": True,
+            }
+        return body
+
+    def _backoff(self, attempt: int) -> float:
+        return self.retry_backoff * (2 ** (attempt - 1))
+
+    def _timeout_error(self) -> BackendError:
+        return self._error(
+            f"{self._shown_url} did not answer within {seconds_text(self.timeout)} s",
+            hint=f"Raise models.{self.spec.name}.timeout (seconds) if the model is just slow, "
+            "or check that the server is not overloaded.",
+        )
+
+    def _status_error(self, status: int, data: bytes, attempts: int = 1) -> BackendError:
+        name = self.spec.name
+        excerpt = error_excerpt(data)
+        after = f" after {plural(attempts, 'attempt')}" if attempts > 1 else ""
+        if status in (401, 403):
+            what = "rejected the API key" if self.spec.api_key else "requires an API key"
+            return self._error(
+                f"{self._shown_url} {what} (HTTP {status}): {excerpt}",
+                hint=f"Check models.{name}.api-key.",
+                status=status,
+            )
+        hint = None
+        if status == 404:
+            hint = f"Check models.{name}.url and the model name sent on the wire."
+        elif status in (400, 422):
+            hint = f"Check the model name and models.{name}.parameters."
+        elif status >= 500:
+            hint = "The server failed; its logs say why."
+        return self._error(
+            f"{self._shown_url} answered HTTP {status}{after}: {excerpt}", hint=hint, status=status
+        )
+
+    def _not_completion(self, data: bytes | str, what: str = "a chat completion") -> BackendError:
+        text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+        return self._error(
+            f"{self._shown_url} answered something that is not {what}: {one_line(text)}",
+            hint=f"Is models.{self.spec.name}.url an OpenAI-compatible server?",
+        )
+
+    # -- sending with retries ------------------------------------------------------------------
+
+    async def _send(self, body: dict[str, Any]) -> httpx.Response:
+        """POST `body` and return the open (streamed) 2xx response, retrying what is worth retrying."""
+        httpx = _httpx()
+        client = self._client()
+        timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
+        attempts = self.retries + 1
+        for attempt in range(1, attempts + 1):
+            final = attempt == attempts
+            reason: str | None = None
+            try:
+                request = client.build_request(
+                    "POST", self._url, json=body, headers=self._headers, timeout=timeout
+                )
+                response = await client.send(request, stream=True)
+            except httpx.ConnectTimeout:
+                reason = f"no connection within {seconds_text(self.connect_timeout)} s"
+            except httpx.ConnectError as exc:
+                reason = connect_reason(exc)
+            except httpx.PoolTimeout:
+                raise self._error(
+                    f"no free connection to {self._shown_url} within {seconds_text(self.timeout)} s "
+                    "(too many requests in flight)"
+                ) from None
+            except httpx.TimeoutException:
+                raise self._timeout_error() from None
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                reason = "connection closed before an answer"
+            except httpx.HTTPError as exc:
+                raise self._error(f"request to {self._shown_url} failed: {type(exc).__name__}") from None
+            if reason is not None:
+                if final:
+                    raise self._error(
+                        f"could not reach {self._shown_url} ({reason} after {plural(attempts, 'attempt')})",
+                        hint=f"Is the server running? Check models.{self.spec.name}.url.",
+                    )
+                await asyncio.sleep(self._backoff(attempt))
+                continue
+            status = response.status_code
+            if 200 <= status < 300:
+                return response
+            try:
+                data = await response.aread()
+            except httpx.HTTPError:
+                data = b""
+            finally:
+                await response.aclose()
+            if status == 429:
+                header = response.headers.get("retry-after")
+                wait = retry_after_seconds(header)
+                if wait is not None and wait > self.max_retry_wait:
+                    raise self._error(
+                        f"{self._shown_url} is rate limiting requests (HTTP 429, Retry-After: {header}), "
+                        f"longer than max-retry-wait {seconds_text(self.max_retry_wait)} s",
+                        hint=f"Try again later, or raise models.{self.spec.name}.max-retry-wait.",
+                        status=429,
+                    )
+                if final:
+                    raise self._error(
+                        f"{self._shown_url} is rate limiting requests (HTTP 429 after "
+                        f"{plural(attempts, 'attempt')}): {error_excerpt(data)}",
+                        hint="Try again later, or send fewer requests at once.",
+                        status=429,
+                    )
+                await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
+                continue
+            if status >= 500 and not final:
+                await asyncio.sleep(self._backoff(attempt))
+                continue
+            raise self._status_error(status, data, attempts=attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        httpx = _httpx()
+        try:
+            return await response.aread()
+        except httpx.TimeoutException:
+            raise self._timeout_error() from None
+        except httpx.HTTPError:
+            raise self._error(f"the connection to {self._shown_url} broke while reading the answer") from None
+        finally:
+            await response.aclose()
+
+    # -- answers -------------------------------------------------------------------------------
+
+    def _parse_completion(self, data: bytes, sent_model: str) -> ChatResponse:
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            raise self._not_completion(data) from None
+        if isinstance(payload, dict) and payload.get("error") and "choices" not in payload:
+            raise self._error(f"{self._shown_url} answered an error: {error_excerpt(data)}")
+        try:
+            choice = payload["choices"][0]
+            content = choice["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise self._not_completion(data) from None
+        if not isinstance(content, str):
+            raise self._not_completion(data)
+        finish = choice.get("finish_reason")
+        model = payload.get("model")
+        return ChatResponse(
+            text=content,
+            usage=usage_from(payload.get("usage")) or Usage(),
+            model=model if isinstance(model, str) and model else sent_model,
+            finish_reason=finish if isinstance(finish, str) else None,
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """Send the messages and return the whole answer, with token usage when the server reports it."""
+        body = self._body(request, stream=False)
+        response = await self._send(body)
+        return self._parse_completion(await self._read(response), body["model"])
+
+    def _stream_event(self, data: str) -> tuple[str, Usage | None, str | None]:
+        """The text, usage and finish reason carried by one SSE `data` payload."""
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            raise self._not_completion(data, "a chat completion stream") from None
+        if not isinstance(payload, dict):
+            raise self._not_completion(data, "a chat completion stream")
+        if payload.get("error"):
+            raise self._error(
+                f"{self._shown_url} reported an error mid-answer: {error_excerpt(data.encode())}"
+            )
+        text, finish = "", None
+        choices = payload.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            delta = choices[0].get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                text = delta["content"]
+            reason = choices[0].get("finish_reason")
+            finish = reason if isinstance(reason, str) else None
+        return text, usage_from(payload.get("usage")), finish
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """Yield the answer as it is generated; the last chunk carries usage and the finish reason."""
+        httpx = _httpx()
+        body = self._body(request, stream=True)
+        response = await self._send(body)
+        content_type = response.headers.get("content-type", "")
+        if "json" in content_type and "event-stream" not in content_type:  # the server ignored stream
+            reply = self._parse_completion(await self._read(response), body["model"])
+            yield StreamChunk(text=reply.text)
+            yield StreamChunk(usage=reply.usage, finish_reason=reply.finish_reason)
+            return
+        usage: Usage | None = None
+        finish: str | None = None
+        parser = SSEParser()
+        lines = response.aiter_lines()
+        events = 0
+        ignored: list[str] = []  # the start of what was not an event, to quote if nothing else came
+        try:
+            done = False
+            while not done:
+                try:
+                    line = await anext(lines)
+                except StopAsyncIteration:
+                    payloads, done = parser.flush(), True
+                else:
+                    payloads = parser.feed(line)
+                    if not payloads and line.strip() and len(ignored) < 5:
+                        ignored.append(line)
+                for payload in payloads:
+                    events += 1
+                    if payload.strip() == "[DONE]":
+                        done = True
+                        break
+                    text, event_usage, event_finish = self._stream_event(payload)
+                    usage = event_usage or usage
+                    finish = event_finish or finish
+                    if text:
+                        yield StreamChunk(text=text)
+            # read the rest (normally just the end of the chunked body) so the connection can be reused
+            async with asyncio.timeout(1.0):
+                await _drain(lines)
+        except httpx.TimeoutException:
+            raise self._timeout_error() from None
+        except httpx.HTTPError:
+            raise self._error(
+                f"the connection to {self._shown_url} broke in the middle of the answer"
+            ) from None
+        except TimeoutError:
+            pass  # the server kept the stream open after [DONE]; the connection is simply dropped
+        finally:
+            close = getattr(lines, "aclose", None)
+            if close is not None:
+                await close()
+            await response.aclose()
+        if not events:
+            raise self._not_completion(" ".join(ignored), "a chat completion stream")
+        if usage is not None or finish is not None:
+            yield StreamChunk(usage=usage, finish_reason=finish)

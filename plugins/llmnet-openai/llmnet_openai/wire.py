@@ -1,0 +1,170 @@
+"""Wire-level helpers of the OpenAI chat completions protocol: URL normalisation, error excerpts,
+Retry-After parsing, connection-failure reasons, usage objects and a server-sent-events line parser.
+
+Pure functions with no httpx import, so they are cheap to load and easy to test on their own.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import errno
+import json
+import math
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from llmnet_core import Usage
+
+#: where a model entry with `runner` but no `url` is served by default
+DEFAULT_URLS: dict[str, str] = {
+    "vllm": "http://localhost:8000",
+    "llama-cpp": "http://localhost:8080",
+    "ollama": "http://localhost:11434",
+}
+EXCERPT_CHARS = 200
+USER_AGENT = "llmnet-openai/0.1.0"
+
+
+def chat_completions_url(url: str) -> str:
+    """Normalise a server address to its chat completions endpoint.
+
+    `http://h:8000`, `http://h:8000/`, `http://h:8000/v1` and `http://h:8000/v1/` all give
+    `http://h:8000/v1/chat/completions`; a URL already ending in `/chat/completions` is kept.
+    """
+    url = url.strip()
+    if "://" not in url:
+        url = "http://" + url
+    url = url.rstrip("/")
+    if url.endswith("/chat/completions"):
+        return url
+    if url.endswith("/v1"):
+        return url + "/chat/completions"
+    return url + "/v1/chat/completions"
+
+
+def mask_userinfo(url: str) -> str:
+    """The URL without a password in its authority part (safe for messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def seconds_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def one_line(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """Collapse whitespace and cut to `limit` characters, so a reply excerpt fits in one line."""
+    text = " ".join(text.split())
+    if not text:
+        return "(empty body)"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def error_excerpt(data: bytes) -> str:
+    """The most useful part of an error body: its `error.message` when it is JSON, else the raw text."""
+    text = data.decode("utf-8", errors="replace")
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return one_line(text)
+    if isinstance(payload, dict):
+        error = payload.get("error", payload.get("detail"))
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return one_line(error["message"])
+        if isinstance(error, str):
+            return one_line(error)
+    return one_line(text)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Parse a Retry-After header (delta seconds or an HTTP-date) into seconds; None when absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def connect_reason(exc: BaseException) -> str:
+    """A short reason for a failed connection, found in the exception chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if (
+            isinstance(current, ConnectionRefusedError)
+            or getattr(current, "errno", None) == errno.ECONNREFUSED
+        ):
+            return "connection refused"
+        if isinstance(current, socket.gaierror):
+            return "host name not found"
+        current = current.__cause__ or current.__context__
+    return "connection failed"
+
+
+def usage_from(value: Any) -> Usage | None:
+    """`Usage` from an OpenAI `usage` object; None when absent or unreadable."""
+    if not isinstance(value, Mapping):
+        return None
+
+    def count(key: str) -> int:
+        number = value.get(key)
+        return int(number) if isinstance(number, int | float) and not isinstance(number, bool) else 0
+
+    return Usage(count("prompt_tokens"), count("completion_tokens"))
+
+
+class SSEParser:
+    """Turns the lines of a server-sent-events body into `data` payloads (strings).
+
+    Accepts `data:` with or without a space, ignores comments and other fields, joins multi-line data,
+    and dispatches a one-line JSON object (or `[DONE]`) at once even when the blank line is missing.
+    """
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> list[str]:
+        line = line.rstrip("\r\n")
+        if not line:
+            return self.flush()
+        if line.startswith(":"):
+            return []
+        if line.startswith("{"):  # a bare JSON line (servers that forget the `data:` prefix)
+            return [*self.flush(), line]
+        name, _sep, value = line.partition(":")
+        if name.strip() != "data":
+            return []
+        value = value[1:] if value.startswith(" ") else value
+        stripped = value.strip()
+        if not self._data and (stripped == "[DONE]" or (stripped[:1] == "{" and stripped[-1:] == "}")):
+            return [stripped]
+        self._data.append(value)
+        return []
+
+    def flush(self) -> list[str]:
+        if not self._data:
+            return []
+        data, self._data = "\n".join(self._data), []
+        return [data]
