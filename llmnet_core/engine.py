@@ -237,7 +237,7 @@ class Pipeline:
             if visits > self.max_hops:
                 raise HopLimitError(
                     f'hop limit {self.max_hops} reached at node "{node.name}" ({" → ".join(trace.path)})',
-                    hint="add a $HOP_COUNT condition to end the loop, or raise --max-hops (settings.max-hops)",
+                    hint="add a $HOP_COUNT condition to end the loop, or raise --max-hops",
                 )
             started = time.perf_counter()
             scope.enter(node, data, visits)

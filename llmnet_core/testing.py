@@ -89,7 +89,7 @@ class _Server(ThreadingHTTPServer):
         self.owner = owner
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", owner.requested_port), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Client resets and shutdown races are expected in tests; do not print tracebacks."""
@@ -273,7 +273,8 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeOpenAIServer:
     """A real OpenAI-compatible HTTP server on 127.0.0.1 (OS-chosen port), running in a daemon thread.
 
-    `reply` is the answer text, or a function of the parsed request JSON returning it. `delay` (seconds)
+    `reply` is the answer text, or a function of the parsed request JSON returning it; `port` 0 picks a
+    free port. `delay` (seconds)
     is slept before every answer (timeout tests); `chunk_delay` between streamed chunks. Tokens are
     counted as words. `push()` queues one-shot responses for chat completion requests.
     """
@@ -285,8 +286,10 @@ class FakeOpenAIServer:
         name: str = "fake",
         delay: float = 0.0,
         chunk_delay: float = 0.0,
+        port: int = 0,
     ) -> None:
         self.reply = reply
+        self.requested_port = port
         self.name = name
         self.delay = delay
         self.chunk_delay = chunk_delay

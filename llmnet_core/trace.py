@@ -96,7 +96,8 @@ class Trace:
         for hop in self.hops:
             tokens = str(hop.usage.total_tokens) if hop.usage else "–"
             ms = f"{hop.ms:.0f}" if hop.role != "output" else "–"
-            rows.append((str(hop.index), hop.node, str(hop.layer), hop.chosen_by, ms, tokens))
+            layer = str(hop.layer) if hop.role != "output" else "–"
+            rows.append((str(hop.index), hop.node, layer, hop.chosen_by, ms, tokens))
         widths = [max(len(r[i]) for r in rows) for i in range(6)]
         lines = []
         for n, row in enumerate(rows):
