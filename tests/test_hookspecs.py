@@ -1,0 +1,280 @@
+"""Every hookspec, exercised by a plugin registered in-process and observed through a real pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from llmnet_core import (
+    Backend,
+    ChatRequest,
+    ChatResponse,
+    HookCall,
+    Pipeline,
+    RouteDecision,
+    RouteRequest,
+    Router,
+    SecretError,
+    SecretProvider,
+    Transport,
+    Usage,
+    hookimpl,
+)
+
+
+class UpperBackend(Backend):
+    """Answers with the last message upper-cased."""
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        return ChatResponse(text=request.messages[-1].content.upper(), usage=Usage(1, 2))
+
+
+class BackendPlugin:
+    @hookimpl
+    def llmnet_register_backends(self, register: Any) -> None:
+        register("upper", UpperBackend)
+
+
+def chatbot(model: dict[str, Any], **node: Any) -> dict[str, Any]:
+    return {
+        "models": {"m": model},
+        "architecture": [
+            {"name": "chat", "layer": 0, "model": "m", "output-to": ["output"], **node},
+            {"name": "output", "adapter": "output"},
+        ],
+    }
+
+
+async def answer(data: dict[str, Any], prompt: str = "hello", **kwargs: Any) -> Any:
+    async with Pipeline.from_dict(data) as pipe:
+        return await pipe.run(prompt, **kwargs)
+
+
+async def test_register_backends(register_plugin):
+    register_plugin(BackendPlugin(), "upper-plugin")
+    result = await answer(chatbot({"backend": "upper"}))
+    assert result.output == "HELLO"
+    assert result.usage.total_tokens == 3
+
+
+async def test_third_party_backend_overrides_the_trylast_builtin(register_plugin, fake_server, host):
+    class Override:
+        @hookimpl
+        def llmnet_register_backends(self, register: Any) -> None:
+            register("openai-api", UpperBackend)
+
+    server = fake_server("from the server")
+    data = chatbot({"type": "external", "url": server.url})
+    assert (await answer(data)).output == "from the server"
+    register_plugin(Override(), "override")
+    assert (await answer(data)).output == "HELLO"
+    assert host.registries.backends.entries["openai-api"].plugin == "override"
+    assert any(r.plugin == "llmnet-openai" for r in host.registries.backends.shadowed)
+
+
+class Recorder(Transport):
+    """Records every call; a transform answers with the data in brackets."""
+
+    calls: list[HookCall] = []
+
+    async def call(self, call: HookCall) -> Any:
+        Recorder.calls.append(call)
+        return f"[{call.data}]" if call.mode == "transform" else "ignored"
+
+
+class TransportPlugin:
+    @hookimpl
+    def llmnet_register_transports(self, register: Any) -> None:
+        register("recorder", Recorder)
+
+
+async def test_register_transports(register_plugin):
+    register_plugin(BackendPlugin(), "upper-plugin")
+    register_plugin(TransportPlugin(), "recorder-plugin")
+    Recorder.calls = []
+    data = chatbot(
+        {"backend": "upper"},
+        hooks={
+            "pre": [{"function": "rec", "mode": "transform"}],
+            "post": [{"function": "rec", "mode": "observe"}, {"function": "rec", "mode": "transform"}],
+        },
+    )
+    data["functions"] = {"rec": {"type": "recorder", "url": "http://example.invalid", "timeout": 5}}
+    result = await answer(data, "hi")
+    assert result.output == "[[HI]]"  # pre adds brackets, the model upper-cases, post adds brackets
+    phases = [(c.phase, c.mode, c.data) for c in Recorder.calls]
+    assert ("pre", "transform", "hi") in phases and ("post", "transform", "[HI]") in phases
+    assert ("post", "observe", "[HI]") in phases  # observe sees the data, cannot change it
+    post = next(c for c in Recorder.calls if c.phase == "post")
+    assert post.variables["INPUT"] == "[hi]" and post.variables["OUTPUT"] == "[HI]"
+    assert post.variables["NODE"] == "chat" and post.timeout == 5
+    hooks = result.trace.hops[0].hooks
+    assert [(h.phase, h.mode, h.status) for h in hooks] == [
+        ("pre", "transform", "ok"),
+        ("post", "observe", "ok"),
+        ("post", "transform", "ok"),
+    ]
+
+
+class StaticSecrets(SecretProvider):
+    """Returns the `values` option as the secret block."""
+
+    async def load(self) -> Mapping[str, str]:
+        return dict(self.spec.options.get("values", {}))
+
+
+class SecretPlugin:
+    @hookimpl
+    def llmnet_register_secret_providers(self, register: Any) -> None:
+        register("static", StaticSecrets)
+
+
+CANARY = "sk-canary-7d41c2e9b0"
+
+
+async def test_register_secret_providers(register_plugin, fake_server):
+    register_plugin(SecretPlugin(), "secret-plugin")
+    server = fake_server("ok")
+    data = chatbot({"type": "external", "url": server.url, "api-key": "$secrets.keys.API_KEY"})
+    data["secrets"] = {"keys": {"source": "static", "values": {"API_KEY": CANARY}}}
+    async with Pipeline.from_dict(data) as pipe:
+        result = await pipe.run("hi")
+        dumped = str(result.to_dict(pipe.redactor))
+    assert server.chat_requests[0].headers["authorization"] == f"Bearer {CANARY}"
+    assert CANARY not in dumped
+
+
+async def test_missing_secret_variable_is_an_error_naming_it(register_plugin, fake_server):
+    register_plugin(SecretPlugin(), "secret-plugin")
+    server = fake_server("ok")
+    data = chatbot({"type": "external", "url": server.url, "api-key": "$secrets.keys.NOPE"})
+    data["secrets"] = {"keys": {"source": "static", "values": {"API_KEY": CANARY}}}
+    with pytest.raises(SecretError) as info:
+        await answer(data)
+    assert 'secret "keys" has no variable NOPE' in str(info.value)
+    assert "models.m.api-key" in str(info.value)
+    assert CANARY not in str(info.value)
+    assert server.chat_requests == []
+
+
+class ConditionPlugin:
+    @hookimpl
+    def llmnet_register_conditions(self, register: Any) -> None:
+        register("is_question", lambda text: str(text).rstrip().endswith("?"))
+        register.variable("SHOUTING", lambda v: str(v["INPUT"]).isupper())
+
+
+def two_ways(if_a: str) -> dict[str, Any]:
+    return {
+        "models": {"m": {"backend": "upper"}},
+        "architecture": [
+            {"name": "entry", "layer": 0, "model": "m", "output-to": [1]},
+            {"name": "a", "layer": 1, "model": "m", "if": if_a, "output-to": ["output"]},
+            {"name": "b", "layer": 1, "model": "m", "if": f"not ({if_a})", "output-to": ["output"]},
+            {"name": "output", "adapter": "output"},
+        ],
+    }
+
+
+async def test_register_conditions(register_plugin):
+    register_plugin(BackendPlugin(), "upper-plugin")
+    register_plugin(ConditionPlugin(), "condition-plugin")
+    data = two_ways("is_question($INPUT)")
+    assert (await answer(data, "why?")).trace.path[1] == "a"
+    assert (await answer(data, "because.")).trace.path[1] == "b"
+    data = two_ways("$SHOUTING")
+    assert (await answer(data, "HELP")).trace.path[1] == "a"
+    assert (await answer(data, "help")).trace.path[1] == "b"
+
+
+class LongestUseCase(Router):
+    """Picks the candidate with the longest use-case, with a score."""
+
+    async def choose(self, request: RouteRequest) -> RouteDecision:
+        best = max(request.candidates, key=lambda c: len(c.use_case))
+        return RouteDecision(best.name, "longest use-case", scores={best.name: 0.9})
+
+
+class RouterPlugin:
+    @hookimpl
+    def llmnet_register_routers(self, register: Any) -> None:
+        register("longest", LongestUseCase)
+
+
+async def test_register_routers(register_plugin):
+    register_plugin(BackendPlugin(), "upper-plugin")
+    register_plugin(RouterPlugin(), "router-plugin")
+    data = {
+        "models": {"m": {"backend": "upper"}},
+        "architecture": [
+            {"name": "entry", "layer": 0, "model": "m", "router": "longest", "output-to": [1]},
+            {"name": "a", "layer": 1, "model": "m", "use-case": "short", "output-to": ["output"]},
+            {"name": "b", "layer": 1, "model": "m", "use-case": "a much longer one", "output-to": ["output"]},
+            {"name": "output", "adapter": "output"},
+        ],
+    }
+    result = await answer(data)
+    assert result.trace.path == ["entry", "b", "output"]
+    assert result.trace.hops[1].chosen_by == "longest router 0.90"
+    assert result.trace.hops[1].decision["reason"] == "longest use-case"
+
+
+def test_register_commands(register_plugin):
+    from llmnet_core.cli import cli
+
+    class CommandPlugin:
+        @hookimpl
+        def llmnet_register_commands(self, cli: click.Group) -> None:
+            @cli.command()
+            def hello() -> None:
+                """Say hello."""
+                click.echo("hello from a plugin")
+
+    register_plugin(CommandPlugin(), "command-plugin")
+    cli._plugins_added = False
+    try:
+        result = CliRunner().invoke(cli, ["hello"])
+        assert result.exit_code == 0, result.output
+        assert result.output == "hello from a plugin\n"
+        assert "hello" in CliRunner().invoke(cli, ["--help"]).output
+    finally:
+        cli.commands.pop("hello", None)
+        cli._plugins_added = False
+
+
+def test_a_failing_register_hook_is_reported_and_the_rest_keeps_working(register_plugin, host):
+    class Broken:
+        @hookimpl
+        def llmnet_register_backends(self, register: Any) -> None:
+            raise RuntimeError("cannot start")
+
+    register_plugin(Broken(), "broken")
+    regs = host.registries
+    assert "openai-api" in regs.backends
+    assert any(f.name == "broken" and "cannot start" in f.error for f in host.failures)
+
+
+def test_misspelled_hook_fails_loudly(host):
+    class Typo:
+        @hookimpl
+        def llmnet_register_backend(self, register: Any) -> None:  # missing "s"
+            pass
+
+    with pytest.raises(ValueError, match="did you mean llmnet_register_backends"):
+        host.register(Typo(), "typo")
+    assert host.pm.get_plugin("typo") is None
+
+
+def test_registering_something_that_is_not_a_backend_is_reported(register_plugin, host):
+    class Wrong:
+        @hookimpl
+        def llmnet_register_backends(self, register: Any) -> None:
+            register("bad", object)
+
+    register_plugin(Wrong(), "wrong")
+    assert "bad" not in host.registries.backends
+    assert any("subclass of llmnet_core.Backend" in f.error for f in host.failures)
