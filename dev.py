@@ -36,7 +36,7 @@ def fingerprint() -> str:
 
 def ensure_installed() -> None:
     """Create .venv and install the core and every plugin (editable) unless nothing changed since."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older python3
         sys.exit(f"llmnet needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         say(f"creating a virtual environment in {VENV.relative_to(ROOT)}")

@@ -158,7 +158,8 @@ def broken_plugins(tmp_path: Path) -> dict[str, str]:
         (
             "typo_plugin",
             "typo_plugin_mod",
-            "from llmnet_core import hookimpl\n\n@hookimpl\ndef llmnet_register_backend(register):\n    pass\n",
+            "from llmnet_core import hookimpl\n\n"
+            "@hookimpl\ndef llmnet_register_backend(register):\n    pass\n",
         ),
     ]:
         (tmp_path / f"{module}.py").write_text(body)
