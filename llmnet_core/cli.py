@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -153,6 +152,8 @@ def run(
     def on_token(text: str) -> None:
         printed.append(text)
         click.echo(text, nl=False)
+
+    import asyncio
 
     result = None
     error: BaseException | None = None

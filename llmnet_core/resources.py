@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 T = TypeVar("T")
 
@@ -46,6 +48,8 @@ class Resources:
         """Like `get` with an async factory; concurrent first calls create the object only once."""
         if key in self._items:
             return self._items[key]
+        import asyncio
+
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             if key not in self._items:

@@ -14,9 +14,8 @@ from click.testing import CliRunner
 
 from llmnet_core.cli import cli
 
+#: the old llmnet's published examples, in shared/ beside the checkout (as for CI)
 COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat"
-if not COMPAT.is_dir():  # CI lays shared/ beside the clone
-    COMPAT = Path(__file__).resolve().parents[1].parent / "shared" / "compat"
 
 
 def invoke(*args: str) -> Any:
