@@ -1,0 +1,152 @@
+"""Hook behaviour in the engine (observe, transform, on_failure, if, timeouts), with an in-process
+transport so that only the engine's rules are under test; the transport plugins have their own tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from llmnet_core import (
+    Backend,
+    ChatRequest,
+    ChatResponse,
+    HookCall,
+    Pipeline,
+    PipelineError,
+    Transport,
+    TransportError,
+    hookimpl,
+)
+
+
+class Echo(Backend):
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        return ChatResponse(text=f"echo:{request.messages[-1].content}")
+
+
+class Scripted(Transport):
+    """Behaves as its `behaviour` option says: fail, sleep, or answer its `reply` option."""
+
+    seen: list[HookCall] = []
+
+    async def call(self, call: HookCall) -> Any:
+        Scripted.seen.append(call)
+        behaviour = self.spec.options.get("behaviour")
+        if behaviour == "fail":
+            raise TransportError("peer answered HTTP 500: boom")
+        if behaviour == "sleep":
+            await asyncio.sleep(5)
+        return self.spec.options.get("reply")
+
+
+class Plugin:
+    @hookimpl
+    def llmnet_register_backends(self, register: Any) -> None:
+        register("echo", Echo)
+
+    @hookimpl
+    def llmnet_register_transports(self, register: Any) -> None:
+        register("scripted", Scripted)
+
+
+@pytest.fixture(autouse=True)
+def plugin(register_plugin):
+    register_plugin(Plugin(), "hook-test-plugin")
+    Scripted.seen = []
+
+
+def pipeline(pre: list[dict[str, Any]], post: list[dict[str, Any]], **functions: Any) -> dict[str, Any]:
+    return {
+        "models": {"m": {"backend": "echo"}},
+        "functions": {name: {"type": "scripted", **f} for name, f in functions.items()},
+        "architecture": [
+            {
+                "name": "chat",
+                "layer": 0,
+                "model": "m",
+                "output-to": ["output"],
+                "hooks": {"pre": pre, "post": post},
+            },
+            {"name": "output", "adapter": "output"},
+        ],
+    }
+
+
+async def run(data: dict[str, Any], prompt: str = "hi") -> Any:
+    async with Pipeline.from_dict(data) as pipe:
+        return await pipe.run(prompt)
+
+
+async def test_a_chain_of_transforms_each_sees_the_previous_result():
+    data = pipeline(
+        [{"function": "a", "mode": "transform"}, {"function": "b", "mode": "transform"}],
+        [{"function": "c", "mode": "transform"}],
+        a={"reply": "first"},
+        b={"reply": None},  # no change
+        c={"reply": {"wrapped": True}},
+    )
+    result = await run(data)
+    assert [c.data for c in Scripted.seen] == ["hi", "first", "echo:first"]
+    assert json.loads(result.output) == {"wrapped": True}
+
+
+async def test_object_results_merge_into_object_data():
+    data = pipeline([], [{"function": "a", "mode": "transform"}], a={"reply": {"b": 2}})
+    result = await run(data, '{"a": 1}')
+    assert result.output == '{"b": 2}'  # the output "echo:..." is not an object: replaced by JSON text
+    data = pipeline([{"function": "a", "mode": "transform"}], [], a={"reply": {"b": 2}})
+    result = await run(data, '{"a": 1}')
+    assert result.output == 'echo:{"a": 1, "b": 2}'
+
+
+async def test_continue_keeps_the_data_and_records_the_failure():
+    data = pipeline([{"function": "bad", "mode": "transform"}], [], bad={"behaviour": "fail"})
+    result = await run(data)
+    assert result.output == "echo:hi"
+    hook = result.trace.hops[0].hooks[0]
+    assert hook.status == "failed" and "HTTP 500: boom" in hook.error
+
+
+async def test_abort_stops_the_pipeline_naming_node_hook_and_cause():
+    data = pipeline(
+        [{"function": "bad", "mode": "transform", "on_failure": "abort"}], [], bad={"behaviour": "fail"}
+    )
+    with pytest.raises(PipelineError) as info:
+        await run(data)
+    assert str(info.value).startswith('node "chat": pre-hook "bad" (scripted) failed: peer answered HTTP 500')
+
+
+async def test_timeouts_apply_to_every_call():
+    data = pipeline(
+        [{"function": "slow", "mode": "transform", "on-failure": "abort"}],
+        [],
+        slow={"behaviour": "sleep", "timeout": 0.2},
+    )
+    with pytest.raises(PipelineError, match="no answer within 0.2 s"):
+        await run(data)
+
+
+async def test_observe_hooks_never_block_or_change_data_and_are_awaited_at_close():
+    data = pipeline(
+        [{"function": "watch"}],
+        [{"function": "broken"}],
+        watch={"reply": "IGNORED"},
+        broken={"behaviour": "fail"},
+    )
+    async with Pipeline.from_dict(data) as pipe:
+        result = await pipe.run("hi")
+    assert result.output == "echo:hi"
+    statuses = [(h.function, h.status) for h in result.trace.hops[0].hooks]
+    assert statuses == [("watch", "ok"), ("broken", "failed")]
+
+
+async def test_conditional_hook_with_a_numeric_condition():
+    data = pipeline(
+        [{"function": "long", "mode": "transform", "if": "$WORD_COUNT > 3"}], [], long={"reply": "LONG"}
+    )
+    assert (await run(data, "one two")).output == "echo:one two"
+    assert (await run(data, "one two three four")).output == "echo:LONG"
+    assert len(Scripted.seen) == 1
