@@ -27,7 +27,7 @@ class Backend(ABC):
     Raise `BackendError` with a message that names the URL and says how to fix it.
     """
 
-    #: a one-line description shown by `llmnet plugins --verbose`
+    #: a one-line description of the backend (defaults to the first line of the docstring)
     description: ClassVar[str] = ""
 
     def __init__(self, spec: ModelSpec, resources: Resources) -> None:

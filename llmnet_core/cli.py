@@ -145,13 +145,18 @@ def run(
     custom = _parse_vars(variables)
     from .engine import Pipeline
 
-    pipeline = Pipeline.from_file(composition, max_hops=max_hops, variables=custom)
+    try:
+        pipeline = Pipeline.from_file(composition, max_hops=max_hops, variables=custom)
+    except Exception as exc:
+        if fmt == "json":
+            click.echo(json.dumps({"error": _error_dict(exc, str)}, ensure_ascii=False, indent=2))
+        raise
     _warn(pipeline.composition.warnings, composition)
     printed: list[str] = []
 
     def on_token(text: str) -> None:
         printed.append(text)
-        click.echo(text, nl=False)
+        click.echo(pipeline.redactor(text), nl=False)
 
     import asyncio
 
@@ -189,7 +194,14 @@ def _error_dict(exc: BaseException, redact: Callable[[str], str]) -> dict[str, A
     from .errors import LLMNetError
 
     if isinstance(exc, LLMNetError):
-        return {"type": type(exc).__name__, "message": redact(exc.message), "hint": redact(exc.hint or "")}
+        data = {"type": type(exc).__name__, "message": redact(exc.message), "hint": redact(exc.hint or "")}
+        problems = getattr(exc, "problems", None)
+        if problems:
+            data["problems"] = [
+                {"severity": p.severity, "path": p.path, "message": p.message, "hint": p.hint}
+                for p in problems
+            ]
+        return data
     return {"type": "InternalError", "message": redact(f"{type(exc).__name__}: {exc}"), "hint": ""}
 
 

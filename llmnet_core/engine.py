@@ -23,7 +23,7 @@ from .errors import (
     SecretError,
 )
 from .hooks import HookRunner
-from .interpolate import find_secret_references
+from .interpolate import find_secret_references, resolve_secrets
 from .plugins import PluginHost, get_host
 from .redact import Redactor
 from .resources import Resources
@@ -133,6 +133,11 @@ class Pipeline:
                     f'{path}: secret "{block}" has no variable {var}',
                     hint=f"variables of {block}: {', '.join(sorted(self.secrets.get(block, {}))) or 'none'}",
                 )
+        if find_secret_references(self.composition.raw.get("architecture")):
+            self._nodes = {
+                name: NodeConfig.model_validate(resolve_secrets(node.model_dump(by_alias=True), self.secrets))
+                for name, node in self._nodes.items()
+            }
         self._started = True
 
     async def aclose(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 
@@ -9,6 +10,7 @@ from .base import Router
 from .errors import RoutingError
 from .types import Candidate, Message, RouteDecision, RouteRequest
 
+log = logging.getLogger("llmnet.routing")
 _THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 
 
@@ -77,6 +79,7 @@ class LLMRouter(Router):
         response = await request.complete(messages, **params)
         target, how = parse_choice(response.text, names)
         if target is None:
+            log.warning("router %s answered %r, which names no candidate", request.node, response.text[:80])
             return RouteDecision(
                 target=names[0],
                 reason=f"the answer named no candidate; fell back to the first ({names[0]})",

@@ -278,3 +278,12 @@ def test_registering_something_that_is_not_a_backend_is_reported(register_plugin
     register_plugin(Wrong(), "wrong")
     assert "bad" not in host.registries.backends
     assert any("subclass of llmnet_core.Backend" in f.error for f in host.failures)
+
+
+async def test_secrets_resolve_in_node_fields_too(register_plugin, fake_server):
+    register_plugin(SecretPlugin(), "secret-plugin")
+    server = fake_server("ok")
+    data = chatbot({"type": "external", "url": server.url}, context="Team code: $secrets.keys.CODE")
+    data["secrets"] = {"keys": {"source": "static", "values": {"CODE": "c0de-1234"}}}
+    await answer(data)
+    assert server.chat_requests[0].json["messages"][0]["content"] == "Team code: c0de-1234"

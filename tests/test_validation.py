@@ -71,6 +71,12 @@ CASES: list[tuple[str, Any, str, str]] = [
         "no nodes in layer 7",
     ),
     (
+        "empty output-to",
+        lambda d: d["architecture"][1].update({"output-to": []}),
+        "architecture[1].output-to",
+        "is empty",
+    ),
+    (
         "mixed output-to",
         lambda d: d["architecture"][0].update({"output-to": [1, "output"]}),
         "architecture[0].output-to",
@@ -191,6 +197,15 @@ def test_every_problem_is_listed_at_once(host, write_composition):
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0].endswith(": 3 problems")
     assert len([line for line in result.stderr.splitlines() if line.lstrip().startswith("error")]) == 3
+
+
+def test_run_json_reports_composition_errors_as_json(host, write_composition):
+    file = write_composition(broken(lambda d: d["architecture"][1].update(model="nope")))
+    result = invoke("run", str(file), "hi", "--format", "json")
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "CompositionError"
+    assert error["problems"][0]["path"] == "architecture[1].model"
 
 
 def test_json_syntax_error_gives_line_and_column(host, write_composition):

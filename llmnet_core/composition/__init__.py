@@ -65,7 +65,7 @@ class Composition:
             if api_key is None:
                 raise UsageError(
                     f"models.{name}.api-key: environment variable {match.group(1)} is not set",
-                    hint=f"export {match.group(1)}=... or pass --env-file FILE",
+                    hint=f"export {match.group(1)}=... before running",
                 )
         known = {
             "type",

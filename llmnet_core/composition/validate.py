@@ -200,6 +200,8 @@ class SemanticChecks:
         self.reachable = self._reach()
         self._models()
         self._node_details()
+        if "router" in (self.v.raw.get("settings") or {}):
+            self._router(self.comp.settings.router, "settings.router")
         self._functions()
         self._secrets()
         for node in self.nodes:
@@ -242,7 +244,14 @@ class SemanticChecks:
                     self.v.warn(self.path(node, ".output-to"), "an output node's output-to is ignored")
                 continue
             if node.output_to is None:
-                self.targets[node.name] = outputs if node.adapter != "ws" else []
+                self.targets[node.name] = outputs
+                continue
+            if not node.output_to:
+                self.v.error(
+                    self.path(node, ".output-to"),
+                    "is empty: the node's result has nowhere to go",
+                    "name the next node(s) or the output node, or leave output-to out to go to the output",
+                )
                 continue
             kinds = {type(t) for t in node.output_to}
             if len(kinds) > 1:
@@ -334,7 +343,7 @@ class SemanticChecks:
                 self.v.warn(
                     f"{path}.api-key",
                     f"environment variable {match.group(1)} is not set",
-                    f"export {match.group(1)}=... (or pass --env-file) before running",
+                    f"export {match.group(1)}=... before running",
                 )
 
     def _provided(self, kind: str, name: str, path: str, registry: Any, reachable: bool = True) -> None:
@@ -382,10 +391,10 @@ class SemanticChecks:
                     f'unknown model "{node.model}" ({defined})',
                     hint or None,
                 )
-            passes_through = (
-                node.name == self.entry
-                and len(self.targets.get(node.name, [])) == 1
-                and not self._entry_answers(node)
+            targets = self.targets.get(node.name, [])
+            conditional = bool(targets) and all(self.comp.architecture[self.index[t]].if_ for t in targets)
+            passes_through = node.name == self.entry and (
+                (len(targets) == 1 and not self._entry_answers(node)) or conditional
             )
             needs_model = node.adapter == "openai-api" and not passes_through
             if node.model is None and needs_model:
@@ -394,15 +403,8 @@ class SemanticChecks:
                     f'node "{node.name}" has no model: a request that reaches it fails',
                     'add "model": "<key of models>"',
                 )
-            strategy = node.router or self.comp.settings.router
-            if strategy not in self.v.regs.routers:
-                where = self.path(node, ".router") if node.router else "settings.router"
-                self.v.error(
-                    where,
-                    f'unknown routing strategy "{strategy}"',
-                    did_you_mean(strategy, self.v.regs.routers)
-                    or f"available: {_listing(self.v.regs.routers)}",
-                )
+            if node.router:
+                self._router(node.router, self.path(node, ".router"))
             for phase in ("pre", "post"):
                 for k, hook in enumerate(getattr(node.hooks, phase)):
                     hpath = self.path(node, f".hooks.{phase}[{k}]")
@@ -414,6 +416,14 @@ class SemanticChecks:
                             did_you_mean(hook.function, self.comp.functions)
                             or f"functions defined: {_listing(self.comp.functions)}",
                         )
+
+    def _router(self, strategy: str, path: str) -> None:
+        if strategy not in self.v.regs.routers:
+            self.v.error(
+                path,
+                f'unknown routing strategy "{strategy}"',
+                did_you_mean(strategy, self.v.regs.routers) or f"available: {_listing(self.v.regs.routers)}",
+            )
 
     def _entry_answers(self, node: NodeConfig) -> bool:
         targets = self.targets.get(node.name, [])
