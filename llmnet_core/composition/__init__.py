@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ class Composition:
     reachable: set[str]
     problems: list[Problem] = field(default_factory=list)
 
-    @property
+    @cached_property
     def nodes(self) -> dict[str, NodeConfig]:
         return {node.name: node for node in self.file.architecture}
 

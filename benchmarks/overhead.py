@@ -1,0 +1,562 @@
+"""Per-request overhead of llmnet's engine over plain, pooled httpx calls.
+
+The workload is a two-hop pipeline: a router at layer 0 picks one of two layer-1 handlers with the `llm`
+routing strategy (one model call), the chosen handler answers (a second model call), and its answer goes
+to the output node. Both calls go to a fast fake OpenAI-compatible server written here with raw asyncio
+(HTTP/1.1 keep-alive, Content-Length framing, canned `chat.completion` replies), which runs in a separate
+process so that it shares neither the event loop nor the GIL with the measured client.
+
+Two modes are measured in the same run, interleaved round by round so that machine noise hits both alike:
+
+* baseline: the same two HTTP calls (same JSON body shapes) made directly with one pooled
+  `httpx.AsyncClient`, one after the other for each request;
+* llmnet: `await pipeline.run(prompt)` on `Pipeline.from_dict(...)` of the composition.
+
+Each mode runs at concurrency 1 (sequential requests) and at concurrency 64 (`asyncio.gather` under a
+semaphore of 64), after a warm-up. The table shows, per mode and concurrency: requests measured, median
+and p99 latency per request (queueing behind the semaphore excluded), requests per second, the client
+process's CPU time per request, the size of the httpx connection pool afterwards, and the ratio of
+llmnet's median latency to the baseline's (target: at most 1.15 at both concurrencies). Nothing is
+asserted; the figures are printed and the exit status is 0.
+
+Both clients use the openai-api backend's pool settings (max 256 connections, 64 kept alive, 30 s
+keep-alive). httpcore 1.0's pool does work that grows with the square of its connection count on every
+request, so at concurrency 64 the HTTP client itself dominates both modes, and the pool's size (the
+`pool conns` column) explains most of the run-to-run variation. `--budget` bounds every measurement:
+requests not started when it runs out are skipped, and the `n` column says how many ran.
+
+Needs only what `pip install -e . -e plugins/*` plus the `test` extra install (httpx). Only 127.0.0.1 is
+used. `--profile FILE` also runs cProfile over llmnet-only requests after each level and prints how much
+of `Pipeline.run` is llmnet's own code rather than httpx.
+
+    .venv/bin/python benchmarks/overhead.py            # full run (~45-100 s on 2 cores)
+    .venv/bin/python benchmarks/overhead.py --quick    # a smoke run (~15 s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import multiprocessing
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+MODEL = "bench-model"
+HANDLERS = ("sales", "support")
+#: the fake server recognises a handler call by this marker in its system prompt; anything else is routing
+HANDLER_MARKER = "HANDLER-NODE"
+HANDLER_CONTEXT = {
+    "sales": f"{HANDLER_MARKER}: you answer questions about prices and orders.",
+    "support": f"{HANDLER_MARKER}: you help customers with refunds and problems.",
+}
+USE_CASES = {"sales": "questions about prices and orders", "support": "refunds and problems"}
+PROMPTS = (
+    "How much does the premium plan cost per month?",
+    "I want a refund for my broken order, please help.",
+)
+HANDLER_ANSWER = "Thanks for your question. Here is a short, helpful answer from the handler."
+TARGET_RATIO = 1.15
+WARMUP = 50
+
+# -- the fake OpenAI-compatible server (runs in its own process) -------------------------------------
+
+
+def _canned(content: str) -> bytes:
+    """A complete HTTP/1.1 response carrying a chat.completion whose message is `content`."""
+    body = json.dumps(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": 1700000000,
+            "model": MODEL,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 12, "total_tokens": 32},
+        }
+    ).encode()
+    head = (
+        "HTTP/1.1 200 OK\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: keep-alive\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+class _FakeOpenAIProtocol(asyncio.Protocol):
+    """Minimal HTTP/1.1 keep-alive server: frames requests by Content-Length and answers canned JSON.
+
+    A request whose body carries HANDLER_MARKER gets the handler answer; any other request is a routing
+    call and gets "support" when the body mentions a refund, else "sales".
+    """
+
+    REPLY_SALES = _canned("sales")
+    REPLY_SUPPORT = _canned("support")
+    REPLY_HANDLER = _canned(HANDLER_ANSWER)
+    BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        transport = self.transport
+        assert transport is not None
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buffer[:end]).lower()
+            start = head.find(b"content-length:")
+            length = 0
+            if start >= 0:
+                stop = head.find(b"\r\n", start)
+                try:
+                    length = int(head[start + 15 : stop if stop >= 0 else len(head)])
+                except ValueError:
+                    transport.write(self.BAD_REQUEST)
+                    transport.close()
+                    return
+            total = end + 4 + length
+            if len(buffer) < total:
+                return
+            body = bytes(buffer[end + 4 : total])
+            del buffer[:total]
+            if HANDLER_MARKER.encode() in body:
+                transport.write(self.REPLY_HANDLER)
+            elif b"refund" in body:
+                transport.write(self.REPLY_SUPPORT)
+            else:
+                transport.write(self.REPLY_SALES)
+
+
+def _serve(conn: Connection) -> None:
+    """Process entry: listen on 127.0.0.1 (an OS-chosen port), send the port through `conn`, serve
+    until the parent closes its end of `conn` (or dies)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(_FakeOpenAIProtocol, "127.0.0.1", 0, backlog=1024)
+        conn.send(server.sockets[0].getsockname()[1])
+        done = asyncio.Event()
+        loop.add_reader(conn.fileno(), done.set)  # readable = EOF when the parent goes away
+        async with server:
+            await done.wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+@contextlib.contextmanager
+def fake_server() -> Iterator[int]:
+    """Start the fake server in a separate (spawned) process; yield its port; stop it afterwards."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_serve, args=(child,), daemon=True, name="fake-openai-server")
+    process.start()
+    child.close()
+    try:
+        if not parent.poll(30):
+            raise RuntimeError("the fake server did not start within 30 s")
+        yield int(parent.recv())
+    finally:
+        parent.close()
+        process.join(timeout=5)
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=5)
+
+
+# -- the two modes -------------------------------------------------------------------------------------
+
+
+def composition(url: str) -> dict[str, Any]:
+    """The two-hop composition: router (layer 0) → sales | support (layer 1) → output (layer 2)."""
+    return {
+        "models": {MODEL: {"type": "external", "interface": "openai-api", "url": url, "api-key": None}},
+        "architecture": [
+            {"name": "router", "layer": 0, "model": MODEL, "output-to": [1]},
+            *(
+                {
+                    "name": name,
+                    "layer": 1,
+                    "model": MODEL,
+                    "use-case": USE_CASES[name],
+                    "context": HANDLER_CONTEXT[name],
+                    "output-to": [2],
+                }
+                for name in HANDLERS
+            ),
+            {"name": "out", "adapter": "output", "layer": 2},
+        ],
+    }
+
+
+def router_system_prompt() -> str:
+    """A routing prompt of the same shape (and about the same size) as the `llm` strategy's."""
+    lines = [
+        "You are a router. Read the user's request and choose the one handler best suited to it.",
+        "Handlers:",
+        *(f"- {name}: {USE_CASES[name]}" for name in HANDLERS),
+        "Answer with the handler's name only, exactly as written above, and nothing else.",
+    ]
+    return "\n".join(lines)
+
+
+RequestFn = Callable[[str], Awaitable[str]]
+
+
+def make_baseline(client: Any, url: str) -> RequestFn:
+    """Two sequential POSTs per request on one pooled client, with the engine's body shapes."""
+    endpoint = url.rstrip("/") + "/chat/completions"
+    system = router_system_prompt()
+
+    async def request(prompt: str) -> str:
+        route_body = {
+            "temperature": 0,
+            "model": MODEL,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+        }
+        response = await client.post(endpoint, json=route_body)
+        response.raise_for_status()
+        answer = response.json()["choices"][0]["message"]["content"].strip()
+        handler = answer if answer in HANDLERS else HANDLERS[0]
+        handler_body = {
+            "model": MODEL,
+            "messages": [
+                {"role": "system", "content": HANDLER_CONTEXT[handler]},
+                {"role": "user", "content": prompt},
+            ],
+        }
+        response = await client.post(endpoint, json=handler_body)
+        response.raise_for_status()
+        return str(response.json()["choices"][0]["message"]["content"])
+
+    return request
+
+
+def make_llmnet(pipeline: Any) -> RequestFn:
+    """One `Pipeline.run` per request."""
+
+    async def request(prompt: str) -> str:
+        result = await pipeline.run(prompt)
+        return str(result.output)
+
+    return request
+
+
+# -- measuring -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """Latencies (seconds) of one batch of requests, the batch's wall time and the client's CPU time."""
+
+    latencies: list[float]
+    wall: float
+    cpu: float
+
+
+async def measure(request: RequestFn, count: int, concurrency: int, budget: float | None = None) -> Sample:
+    """Send `count` requests, at most `concurrency` at a time; time each one (queueing excluded).
+
+    With a `budget` (seconds), requests not yet started when it runs out are skipped, so a slow run stays
+    bounded; the sample then holds fewer latencies than `count`.
+    """
+    latencies: list[float] = []
+    clock = time.perf_counter
+    started, cpu_started = clock(), time.process_time()
+    deadline = started + budget if budget is not None else float("inf")
+    if concurrency == 1:
+        for i in range(count):
+            if clock() > deadline:
+                break
+            t0 = clock()
+            await request(PROMPTS[i % 2])
+            latencies.append(clock() - t0)
+    else:
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                if clock() > deadline:
+                    return
+                t0 = clock()
+                await request(PROMPTS[i % 2])
+                latencies.append(clock() - t0)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+    return Sample(latencies, clock() - started, time.process_time() - cpu_started)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank) of `values`."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass
+class Row:
+    """One line of the result table."""
+
+    mode: str
+    concurrency: int
+    count: int
+    median_ms: float
+    p99_ms: float
+    rps: float
+    cpu_us: float
+    connections: int | None
+
+
+def summarise(mode: str, concurrency: int, samples: list[Sample], connections: int | None) -> Row:
+    latencies = [x for s in samples for x in s.latencies]
+    wall = sum(s.wall for s in samples)
+    cpu = sum(s.cpu for s in samples)
+    count = len(latencies)
+    return Row(
+        mode,
+        concurrency,
+        count,
+        statistics.median(latencies) * 1000,
+        percentile(latencies, 99) * 1000,
+        count / wall if wall else 0.0,
+        cpu / count * 1e6 if count else 0.0,
+        connections,
+    )
+
+
+def pool_connections(client: Any) -> int | None:
+    """Connections held by an httpx.AsyncClient's pool (diagnostic only; None when not found).
+
+    httpcore 1.0's pool does work proportional to (connections)² on every request, so the pool's size
+    explains most of the latency at high concurrency; it reaches the concurrency level when a burst opens
+    that many connections and shrinks only as idle ones pass their 30 s keep-alive expiry.
+    """
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    connections = getattr(pool, "connections", None)
+    return len(connections) if connections is not None else None
+
+
+def pipeline_client(pipeline: Any) -> Any:
+    """The pooled httpx.AsyncClient the openai-api backend keeps in the pipeline's resources, or None."""
+    import httpx
+
+    for value in vars(pipeline.resources).values():
+        if isinstance(value, dict):
+            for item in value.values():
+                if isinstance(item, httpx.AsyncClient):
+                    return item
+    return None
+
+
+async def check_answers(modes: dict[str, RequestFn]) -> None:
+    """Both modes must route each prompt to a handler and return the handler's answer."""
+    for name, request in modes.items():
+        for prompt in PROMPTS:
+            answer = await request(prompt)
+            if answer != HANDLER_ANSWER:
+                raise RuntimeError(f"{name}: unexpected answer {answer!r} for {prompt!r}")
+
+
+async def run_benchmark(
+    port: int, plan: list[tuple[int, int]], rounds: int, budget: float, profile: str | None
+) -> list[tuple[Row, Row]]:
+    """Measure both modes at each (concurrency, requests) of `plan`; returns (baseline, llmnet) rows."""
+    import httpx
+
+    from llmnet_core import Pipeline
+
+    url = f"http://127.0.0.1:{port}/v1"
+    # the same pool settings as the openai-api backend's client (llmnet_openai/backend.py: _client)
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
+    timeout = httpx.Timeout(120.0, connect=10.0)
+    results: list[tuple[Row, Row]] = []
+    async with (
+        httpx.AsyncClient(limits=limits, timeout=timeout) as client,
+        Pipeline.from_dict(composition(url)) as pipeline,
+    ):
+        modes = {"baseline": make_baseline(client, url), "llmnet": make_llmnet(pipeline)}
+        await check_answers(modes)
+        clients = {"baseline": client, "llmnet": pipeline_client(pipeline)}
+        for concurrency, total in plan:
+            per_round = max(1, total // rounds)
+            for request in modes.values():  # warm-up: open the pools' connections, fill caches
+                await measure(request, max(WARMUP, concurrency * 2), concurrency, budget / 4)
+            samples: dict[str, list[Sample]] = {name: [] for name in modes}
+            for r in range(rounds):
+                order = list(modes) if r % 2 == 0 else list(reversed(modes))
+                for name in order:
+                    gc.collect()
+                    sample = await measure(modes[name], per_round, concurrency, budget / rounds)
+                    samples[name].append(sample)
+            rows = [
+                summarise(name, concurrency, samples[name], pool_connections(clients[name]))
+                for name in ("baseline", "llmnet")
+            ]
+            results.append((rows[0], rows[1]))
+            if profile:  # right after this level's measurement, so the pool is in the same state
+                await profile_llmnet(modes["llmnet"], concurrency, per_round, budget / rounds, profile)
+    return results
+
+
+async def profile_llmnet(request: RequestFn, concurrency: int, count: int, budget: float, path: str) -> None:
+    """cProfile `count` llmnet requests at `concurrency`; save the stats to PATH.c<concurrency> and print
+    where the time goes: llmnet's own code versus the HTTP client."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await measure(request, count, concurrency, budget)
+    profiler.disable()
+    target = f"{path}.c{concurrency}"
+    profiler.dump_stats(target)
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    print(f"\n== cProfile of llmnet requests at concurrency {concurrency} (saved to {target}) ==")
+    stats.sort_stats("tottime").print_stats(12)
+    print_own_share(stats)
+
+
+def _is_own(filename: str) -> bool:
+    """True for llmnet's own modules (not the editable-install import finders)."""
+    return ("/llmnet_core/" in filename or "/llmnet_openai/" in filename) and "finder" not in filename
+
+
+def print_own_share(stats: Any) -> None:
+    """Print llmnet's share of a profile: Pipeline.run's cumulative time minus what the openai-api
+    backend spends in httpx, and the self time of llmnet's functions."""
+    table: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats
+    total = stats.total_tt or 1.0
+
+    def cumulative(file_part: str, func: str) -> float:
+        return sum(e[3] for k, e in table.items() if file_part in k[0] and k[2] == func)
+
+    run = cumulative("llmnet_core/engine.py", "run")
+    complete = cumulative("llmnet_openai/backend.py", "complete")
+    http = sum(  # cumulative time of httpx functions, as far as llmnet's own code called them
+        contribution[3]
+        for (filename, _line, _func), entry in table.items()
+        if "/httpx/" in filename
+        for caller, contribution in entry[4].items()
+        if _is_own(caller[0])
+    )
+    print(
+        f"Pipeline.run: {run / total * 100:.1f}% of the profile; in the backend's complete(): "
+        f"{complete / total * 100:.1f}%, of which httpx calls {http / total * 100:.1f}%"
+    )
+    print(
+        f"llmnet's own time ≈ run - httpx calls = {(run - http) / total * 100:.1f}% "
+        f"(engine outside the backend: {(run - complete) / total * 100:.1f}%)"
+    )
+    own = sorted(((e[2], k) for k, e in table.items() if _is_own(k[0])), reverse=True)
+    share = sum(t for t, _ in own) / total * 100
+    print(f"self time of llmnet_core/llmnet_openai functions: {share:.1f}%; top 10:")
+    for tottime, (filename, line, func) in own[:10]:
+        short = filename.split("/main/", 1)[-1]
+        print(f"  {tottime / total * 100:5.1f}%  {short}:{line}({func})")
+
+
+def print_table(results: list[tuple[Row, Row]]) -> None:
+    """Print the result table and the ratio llmnet/baseline of median latency."""
+    header = (
+        f"{'mode':<9} {'conc':>4} {'n':>5} {'median ms':>10} {'p99 ms':>9} {'req/s':>7} "
+        f"{'cpu µs/req':>10} {'pool conns':>10} {'ratio':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for baseline, llmnet in results:
+        ratio = llmnet.median_ms / baseline.median_ms if baseline.median_ms else float("nan")
+        for row, shown in ((baseline, ""), (llmnet, f"{ratio:.2f}")):
+            conns = "?" if row.connections is None else str(row.connections)
+            print(
+                f"{row.mode:<9} {row.concurrency:>4} {row.count:>5} {row.median_ms:>10.3f} "
+                f"{row.p99_ms:>9.3f} {row.rps:>7.0f} {row.cpu_us:>10.0f} {conns:>10} {shown:>6}"
+            )
+    print(f"\nratio = llmnet median / baseline median latency (target ≤ {TARGET_RATIO})")
+    for baseline, llmnet in results:
+        extra = llmnet.median_ms - baseline.median_ms
+        cpu = llmnet.cpu_us - baseline.cpu_us
+        print(
+            f"concurrency {baseline.concurrency}: llmnet adds {extra:+.3f} ms to the median latency and "
+            f"{cpu:+.0f} µs of client CPU per request ({cpu / 2:+.0f} µs per model call)"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="measured requests per mode: at concurrency 1 and (optional second value, else 6×N) at the "
+        "high concurrency (split evenly over the rounds) [default: 500 3000; --quick: 100 640]",
+    )
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (fewer requests, 2 rounds)")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="interleaved rounds per concurrency [default: 4]"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="the high concurrency level [default: 64]"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds allowed per mode and concurrency; requests not started in time are skipped "
+        "(the table's n column says how many ran) [default: 40; --quick: 8]",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="after each concurrency level's measurement, cProfile llmnet-only requests (one round's "
+        "worth), print where the time goes and save the stats to FILE.c1, FILE.c64",
+    )
+    args = parser.parse_args(argv)
+    if args.requests is None:
+        sequential, concurrent = (100, 640) if args.quick else (500, 3000)
+    elif len(args.requests) <= 2:
+        sequential = args.requests[0]
+        concurrent = args.requests[1] if len(args.requests) == 2 else 6 * sequential
+    else:
+        parser.error("--requests takes one or two numbers")
+    budget = args.budget if args.budget is not None else (8.0 if args.quick else 40.0)
+    rounds = 2 if args.quick and args.rounds == 4 else args.rounds
+    if min(sequential, concurrent, rounds, args.concurrency) < 1 or budget <= 0:
+        parser.error("--requests, --rounds, --concurrency and --budget must be positive")
+    plan = [(1, sequential), (args.concurrency, concurrent)]
+    print(
+        f"python {sys.version.split()[0]}; {rounds} interleaved rounds; requests per mode: {sequential} at "
+        f"concurrency 1, {concurrent} at concurrency {args.concurrency}; budget {budget:g} s per mode "
+        "and concurrency"
+    )
+    started = time.perf_counter()
+    with fake_server() as port:
+        results = asyncio.run(run_benchmark(port, plan, rounds, budget, args.profile))
+    print()
+    print_table(results)
+    print(f"\n(total {time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
