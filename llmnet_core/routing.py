@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -14,7 +15,8 @@ log = logging.getLogger("llmnet.routing")
 _THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 
 
-def router_prompt(candidates: Sequence[Candidate]) -> str:
+@functools.lru_cache(maxsize=256)
+def router_prompt(candidates: tuple[Candidate, ...]) -> str:
     """The system prompt that tells a model which handlers exist and how to answer."""
     lines = [
         "You are a router. Read the user's request and choose the one handler best suited to it.",
