@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .base import Backend, Router, Transport
@@ -22,13 +23,23 @@ from .errors import (
     RoutingError,
     SecretError,
 )
-from .hooks import HookRunner
+from .hooks import HookRunner, apply_transform
 from .interpolate import find_secret_references, resolve_secrets
 from .plugins import PluginHost, get_host
 from .redact import Redactor
 from .resources import Resources
 from .trace import Hop, Trace
-from .types import Candidate, ChatRequest, ChatResponse, Message, RouteDecision, RouteRequest, Usage
+from .types import (
+    Candidate,
+    ChatRequest,
+    ChatResponse,
+    FunctionSpec,
+    HookCall,
+    Message,
+    RouteDecision,
+    RouteRequest,
+    Usage,
+)
 from .variables import VariableScope
 
 TokenCallback = Callable[[str], Any]
@@ -42,7 +53,11 @@ class RunResult:
 
     output: str
     trace: Trace
-    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens of every model call the request made."""
+        return self.trace.usage
 
     def to_dict(self, redact: Callable[[str], str] = lambda s: s) -> dict[str, Any]:
         return {
@@ -127,13 +142,14 @@ class Pipeline:
                 ) from None
             self.secrets[spec.name] = values
             self.redactor.add(values.values())
-        for path, block, var in find_secret_references(self.composition.raw):
+        references = find_secret_references(self.composition.raw)
+        for path, block, var in references:
             if var not in self.secrets.get(block, {}):
                 raise SecretError(
                     f'{path}: secret "{block}" has no variable {var}',
                     hint=f"variables of {block}: {', '.join(sorted(self.secrets.get(block, {}))) or 'none'}",
                 )
-        if find_secret_references(self.composition.raw.get("architecture")):
+        if any(path.startswith("architecture") for path, _, _ in references):
             self._nodes = {
                 name: NodeConfig.model_validate(resolve_secrets(node.model_dump(by_alias=True), self.secrets))
                 for name, node in self._nodes.items()
@@ -220,7 +236,7 @@ class Pipeline:
             raise self._redacted(exc) from None
         finally:
             trace.total_ms = (time.perf_counter() - started) * 1000
-        return RunResult(output=output, trace=trace, usage=trace.usage)
+        return RunResult(output=output, trace=trace)
 
     async def _walk(
         self,
@@ -231,6 +247,7 @@ class Pipeline:
         on_token: TokenCallback | None,
     ) -> str:
         current, chosen_by, decision = self.composition.entry, "entry", None
+        visits = 0
         while True:
             node = self._nodes[current]
             role = "output" if node.adapter == "output" else "handler"
@@ -238,7 +255,7 @@ class Pipeline:
             trace.hops.append(hop)
             if node.adapter == "output":
                 return data
-            visits = sum(1 for h in trace.hops if h.role != "output")
+            visits += 1
             if visits > self.max_hops:
                 raise HopLimitError(
                     f'hop limit {self.max_hops} reached at node "{node.name}" ({" → ".join(trace.path)})',
@@ -275,9 +292,8 @@ class Pipeline:
                 hop.role = "router"
                 choice = await self._choose(node, targets, data, scope, hop)
                 scope.decided(choice[0])
-                variables = {**scope.values(), "OUTPUT": data}
                 data = await self.hooks.run(
-                    post, phase="post", node=node.name, data=data, variables=variables, hop=hop
+                    post, phase="post", node=node.name, data=data, variables=scope.values(), hop=hop
                 )
                 return data, choice
         if node.adapter == "ws":
@@ -303,6 +319,11 @@ class Pipeline:
 
     def _filter_targets(self, node: NodeConfig, scope: VariableScope) -> list[str]:
         targets = self.composition.targets.get(node.name, [])
+        if not targets:
+            raise RoutingError(
+                f'node "{node.name}" has nowhere to send its result (no output-to)',
+                hint="add output-to naming the next node or the output node",
+            )
         results: dict[str, bool] = {}
         functions = self._functions
         for name in targets:
@@ -318,12 +339,7 @@ class Pipeline:
                 ) from None
         kept = [name for name, ok in results.items() if ok]
         scope.last_conditions = {name: results[name] for name in targets if self._nodes[name].if_ is not None}
-        if kept or not targets:
-            if not targets:
-                raise RoutingError(
-                    f'node "{node.name}" has nowhere to send its result (no output-to)',
-                    hint="add output-to naming the next node or the output node",
-                )
+        if kept:
             return kept
         if self.composition.file.settings.no_match == "all":
             return list(targets)
@@ -452,9 +468,6 @@ class Pipeline:
                 f'node "{node.name}" is a ws node, but no installed plugin provides the websocket transport',
                 hint="pip install llmnet-websocket",
             )
-        from .hooks import apply_transform
-        from .types import FunctionSpec, HookCall
-
         key = f"ws-node:{node.name}"
         if key not in self._transports:
             spec = FunctionSpec(name=key, type="websocket", options={"url": node.url, "message": "$INPUT"})
@@ -462,18 +475,17 @@ class Pipeline:
         transport = self._transports[key]
         call = HookCall(key, "node", "transform", node.name, data, scope.strings(), transport.spec.timeout)
         try:
-            reply = await _with_timeout(transport.call(call), transport.spec.timeout)
+            reply = await asyncio.wait_for(transport.call(call), transport.spec.timeout)
         except LLMNetError:
             raise
+        except TimeoutError:
+            raise PipelineError(
+                f'node "{node.name}": its WebSocket peer {node.url} gave no answer within '
+                f"{transport.spec.timeout:g} s"
+            ) from None
         except Exception as exc:  # noqa: BLE001
             raise PipelineError(f'node "{node.name}": its WebSocket peer {node.url} failed: {exc}') from None
         return apply_transform(reply, data)
-
-
-async def _with_timeout(awaitable: Awaitable[Any], timeout: float) -> Any:
-    import asyncio
-
-    return await asyncio.wait_for(awaitable, timeout)
 
 
 async def _collect_stream(backend: Backend, request: ChatRequest, on_token: TokenCallback) -> ChatResponse:

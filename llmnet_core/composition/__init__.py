@@ -68,17 +68,8 @@ class Composition:
                     f"models.{name}.api-key: environment variable {match.group(1)} is not set",
                     hint=f"export {match.group(1)}=... before running",
                 )
-        known = {
-            "type",
-            "runner",
-            "interface",
-            "backend",
-            "url",
-            "endpoint",
-            "api-key",
-            "model",
-            "parameters",
-        }
+        # runner and interface stay in options: backends use them (default ports, protocol variants)
+        known = {"type", "backend", "url", "endpoint", "api-key", "model", "parameters"}
         return ModelSpec(
             name=name,
             backend=backend,
@@ -86,7 +77,7 @@ class Composition:
             api_key=api_key or None,
             wire_model=data.get("model"),
             parameters=data.get("parameters", {}),
-            options={k: v for k, v in data.items() if k not in known or k in ("runner", "interface")},
+            options={k: v for k, v in data.items() if k not in known},
         )
 
     def function_spec(

@@ -188,6 +188,7 @@ class SemanticChecks:
         self.v = v
         self.comp = comp
         self.nodes = comp.architecture
+        self.position = {id(node): i for i, node in enumerate(self.nodes)}
         self.index: dict[str, int] = {}
         self.targets: dict[str, list[str]] = {}
         self.entry: str | None = None
@@ -213,7 +214,8 @@ class SemanticChecks:
                 )
 
     def path(self, node: NodeConfig, suffix: str = "") -> str:
-        return f"architecture[{self.nodes.index(node)}]{suffix}"
+        # by identity: two nodes with identical content (a duplicate) are still two places
+        return f"architecture[{self.position[id(node)]}]{suffix}"
 
     def _names(self) -> None:
         for i, node in enumerate(self.nodes):
