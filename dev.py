@@ -26,6 +26,14 @@ def plugin_dirs() -> list[Path]:
     return sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))
 
 
+def has_test_extra(plugin: Path) -> bool:
+    """Whether a plugin declares test-only dependencies as the `test` extra."""
+    import tomllib
+
+    project = tomllib.loads((plugin / "pyproject.toml").read_text()).get("project", {})
+    return "test" in project.get("optional-dependencies", {})
+
+
 def fingerprint() -> str:
     digest = hashlib.sha256()
     for path in [ROOT / "pyproject.toml", *(d / "pyproject.toml" for d in plugin_dirs())]:
@@ -48,7 +56,7 @@ def ensure_installed() -> None:
     subprocess.run([*args, "--upgrade", "pip", "setuptools", "wheel", "-q"], check=True)
     editables: list[str] = ["-e", f"{ROOT}[test]"]
     for plugin in plugin_dirs():
-        editables += ["-e", str(plugin)]
+        editables += ["-e", f"{plugin}[test]" if has_test_extra(plugin) else str(plugin)]
     subprocess.run([*args, *editables], check=True)
     STAMP.write_text(fingerprint())
 
