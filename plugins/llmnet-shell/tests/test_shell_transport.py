@@ -1,0 +1,223 @@
+"""Unit-level tests of the shell transport: options, argument passing, environment, stdin/stdout,
+failures and timeouts, with small real Python programs (see conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llmnet_shell.transport import ShellTransport
+
+from llmnet_core import FunctionSpec, HookCall, Resources, TransportError
+
+REPORT = """
+    import json, os, sys
+    stdin = sys.stdin.read()
+    print(json.dumps({"argv": sys.argv[1:], "stdin": stdin, "cwd": os.getcwd(), "env": dict(os.environ)}))
+"""
+HOSTILE = "\"; touch {marker}; echo $(id) `id` && rm -rf ~ | cat > {marker} ' $NODE ${{INPUT}} \\ *"
+
+#: starts a grandchild that records its pid, sleeps, then writes a marker file; then sleeps itself
+SPAWNER = """
+    import subprocess, sys, time
+    pidfile, marker = sys.argv[1], sys.argv[2]
+    code = (
+        "import os, sys, time; open(sys.argv[1] + '.tmp', 'w').write(str(os.getpid())); "
+        "os.replace(sys.argv[1] + '.tmp', sys.argv[1]); time.sleep(4); open(sys.argv[2], 'w').write('late')"
+    )
+    subprocess.Popen([sys.executable, "-c", code, pidfile, marker])
+    time.sleep(60)
+"""
+
+
+def make(timeout: float = 10.0, name: str = "tool", **options: Any) -> ShellTransport:
+    return ShellTransport(
+        FunctionSpec(name=name, type="shell", options=options, timeout=timeout), Resources()
+    )
+
+
+def hook(data: str = "hello world", **variables: str) -> HookCall:
+    values = {"INPUT": data, "NODE": "chat", "WORD_COUNT": str(len(data.split())), **variables}
+    return HookCall("tool", "pre", "transform", "chat", data, values, 10.0)
+
+
+# -- options ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, "functions.tool.command is required"),
+        ({"command": "$PROGRAM"}, "functions.tool.command: the program cannot come from a $VARIABLE"),
+        ({"command": "true", "args": "-v"}, "functions.tool.args: Input should be a valid list"),
+        ({"command": "true", "args": [True]}, "functions.tool.args.0: Input should be a valid string"),
+        ({"command": "true", "env": {"A=B": "x"}}, "functions.tool.env: 'A=B' is not an environment"),
+        ({"command": "true", "pass-env": ["1X"]}, "functions.tool.pass-env: '1X' is not an environment"),
+        ({"command": "true", "stdin": "yaml"}, "functions.tool.stdin: Input should be 'json', 'text' or"),
+        ({"command": "true", "max-output": 0}, "functions.tool.max-output: Input should be greater than 0"),
+        ({"command": "true", "shell": True}, "functions.tool.shell: unknown field"),
+        (
+            {"command": "no-such-program-xyz"},
+            'functions.tool.command: program "no-such-program-xyz" not found',
+        ),
+        ({"command": sys.executable, "cwd": "/no/such/dir"}, "functions.tool.cwd: /no/such/dir is not a dir"),
+    ],
+)
+def test_bad_options_name_the_field(options, expected):
+    with pytest.raises(TransportError) as info:
+        make(**options)
+    assert expected in info.value.message
+    assert info.value.hint
+
+
+def test_a_program_that_is_not_executable(tmp_path):
+    script = tmp_path / "tool.sh"
+    script.write_text("echo hi\n")
+    with pytest.raises(TransportError, match=r"functions.tool.command: .*tool.sh is not an executable file"):
+        make(command=str(script))
+
+
+async def test_a_relative_command_runs_from_cwd(tmp_path):
+    script = tmp_path / "tool.py"
+    script.write_text(f"#!{sys.executable}\nimport os\nprint(os.getcwd())\n")
+    script.chmod(0o755)
+    assert await make(command="./tool.py", cwd=str(tmp_path)).call(hook()) == str(tmp_path)
+
+
+# -- arguments, stdin, environment ------------------------------------------------------------------
+
+
+async def test_each_value_is_exactly_one_argument_and_stdin_carries_the_envelope(program, tmp_path):
+    transport = make(**program(REPORT, "$INPUT", "--node=$NODE", "$WORD_COUNT words", 42, cwd=str(tmp_path)))
+    report = await transport.call(hook("two  words"))
+    assert report["argv"] == ["two  words", "--node=chat", "2 words", "42"]
+    assert report["cwd"] == str(tmp_path)
+    assert json.loads(report["stdin"]) == {
+        "function": "tool",
+        "phase": "pre",
+        "mode": "transform",
+        "node": "chat",
+        "data": "two  words",
+        "variables": {"INPUT": "two  words", "NODE": "chat", "WORD_COUNT": "2"},
+    }
+
+
+async def test_shell_metacharacters_are_never_interpreted(program, tmp_path):
+    marker = tmp_path / "pwned"
+    hostile = HOSTILE.format(marker=marker)
+    report = await make(**program(REPORT, "$INPUT", "$INPUT$NODE")).call(hook(hostile))
+    assert report["argv"] == [hostile, hostile + "chat"]
+    assert json.loads(report["stdin"])["data"] == hostile
+    assert not marker.exists()
+
+
+async def test_a_minimal_environment_plus_env_and_pass_env(program, monkeypatch):
+    monkeypatch.setenv("LLMNET_TEST_CANARY", "do-not-leak")
+    monkeypatch.setenv("LLMNET_TEST_PASSED", "passed on purpose")
+    monkeypatch.setenv("LC_TEST_LOCALE", "C")
+    fields = program(REPORT, env={"GREETING": "hi $NODE", "N": 3}, **{"pass-env": ["LLMNET_TEST_PASSED"]})
+    env = (await make(**fields).call(hook()))["env"]
+    assert "LLMNET_TEST_CANARY" not in env
+    assert env["LLMNET_TEST_PASSED"] == "passed on purpose"
+    assert (env["GREETING"], env["N"], env["LC_TEST_LOCALE"]) == ("hi chat", "3", "C")
+    assert env["PATH"] == os.environ["PATH"]
+
+
+@pytest.mark.parametrize(
+    ("stdin", "expected"),
+    [("text", "raw data\n with lines"), ("none", "")],
+)
+async def test_stdin_modes(program, stdin, expected):
+    transport = make(**program("import sys, json; print(json.dumps(sys.stdin.read()))", stdin=stdin))
+    assert await transport.call(hook("raw data\n with lines")) == expected
+
+
+async def test_a_program_that_ignores_a_large_stdin(program):
+    transport = make(**program("print('did not read')"))
+    assert await transport.call(hook("x" * 2_000_000)) == "did not read"
+
+
+# -- stdout -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stdout", "expected"),
+    [
+        ('{"label": "spam"}\n', {"label": "spam"}),
+        ("[1, 2]", [1, 2]),
+        ('"a JSON string"\n', "a JSON string"),
+        ("plain text\n", "plain text"),
+        ("two\nlines\n\n", "two\nlines"),
+        ("{not json\n", "{not json"),
+        ("null\n", "null"),
+        ("", None),
+        (" \n\n", None),
+    ],
+)
+async def test_stdout_is_json_text_or_nothing(program, stdout, expected):
+    transport = make(**program(f"import sys; sys.stdout.write({stdout!r})"))
+    assert await transport.call(hook()) == expected
+
+
+async def test_too_much_output_is_stopped(program):
+    transport = make(
+        **program("import sys\nfor _ in range(100): sys.stdout.write('x' * 10000)", **{"max-output": 1000})
+    )
+    with pytest.raises(TransportError, match="printed more than 1000 bytes on stdout and was stopped"):
+        await transport.call(hook())
+
+
+# -- failures ---------------------------------------------------------------------------------------
+
+
+async def test_a_non_zero_exit_quotes_the_end_of_stderr(program):
+    code = "import sys\nsys.stderr.write('noise ' * 200 + '\\nValueError: the real cause\\n')\nsys.exit(3)"
+    with pytest.raises(TransportError) as info:
+        await make(**program(code)).call(hook())
+    message = info.value.message
+    assert message.startswith(f'function "tool": {sys.executable} exited with status 3: …')
+    assert message.endswith("ValueError: the real cause")
+    assert len(message) < 400
+
+
+async def test_a_program_killed_by_a_signal(program):
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"
+    with pytest.raises(TransportError, match="was killed by SIGTERM"):
+        await make(**program(code)).call(hook())
+
+
+async def test_a_nul_character_from_a_variable_is_refused(program):
+    with pytest.raises(TransportError, match="contains a NUL character after substitution"):
+        await make(**program("print(1)", "$INPUT")).call(hook("a\0b"))
+
+
+async def test_timeout_kills_the_whole_process_group(program, tmp_path, stopped):
+    pidfile, marker = tmp_path / "grandchild.pid", tmp_path / "written-later"
+    transport = make(timeout=2.0, **program(SPAWNER, str(pidfile), str(marker)))
+    with pytest.raises(TransportError, match=r"did not finish within 2 s \(its process group was killed\)"):
+        await transport.call(hook())
+    assert pidfile.exists(), "the grandchild should have started within the timeout"
+    assert stopped(int(pidfile.read_text()))
+    assert not marker.exists()
+
+
+async def test_cancelling_a_call_kills_the_whole_process_group(program, tmp_path, stopped, wait_for_file):
+    pidfile, marker = tmp_path / "grandchild.pid", tmp_path / "written-later"
+    transport = make(timeout=60, **program(SPAWNER, str(pidfile), str(marker)))
+    task = asyncio.create_task(transport.call(hook()))
+    grandchild = int(await wait_for_file(pidfile))
+    task.cancel()  # what the engine does when its own timeout for the hook runs out
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stopped(grandchild)
+    assert not marker.exists()
+
+
+def test_the_entry_point_registers_shell(host):
+    assert host.registries.transports.get("shell") is ShellTransport
+    assert Path(sys.executable).exists()
