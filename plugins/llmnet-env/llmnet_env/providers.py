@@ -1,0 +1,173 @@
+"""The `env-file` and `env` secret providers: variables from a .env file or from the environment."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from llmnet_core import SecretError, SecretProvider, SecretSpec
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Options = TypeVar("Options", bound="_Options")
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class _Options(BaseModel):
+    """Options of a secret block: kebab-case keys (snake_case accepted), unknown keys refused."""
+
+    model_config = ConfigDict(alias_generator=_kebab, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class EnvFileOptions(_Options):
+    """`{source: env-file, path, variables, interpolate}`."""
+
+    path: str = Field(".env", min_length=1, description="the .env file; relative to the composition's folder")
+    variables: list[str] = Field(default_factory=list, description="names to load; empty: every name")
+    interpolate: bool = Field(True, description="expand ${NAME} inside values, as python-dotenv does")
+
+    @field_validator("variables")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        return _check_names(names)
+
+
+class EnvOptions(_Options):
+    """`{source: env, variable}` or `{source: env, variables: [...]}`."""
+
+    variable: str | None = Field(None, pattern=NAME_PATTERN, description="one environment variable")
+    variables: list[str] = Field(default_factory=list, description="several environment variables")
+
+    @field_validator("variables")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        return _check_names(names)
+
+    @model_validator(mode="after")
+    def _something(self) -> EnvOptions:
+        if not self.variable and not self.variables:
+            raise ValueError('give "variable": "NAME" (or "variables": ["NAME", ...])')
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        """Every variable this block provides, in order, without repeats."""
+        return list(dict.fromkeys([*([self.variable] if self.variable else []), *self.variables]))
+
+
+def _check_names(names: list[str]) -> list[str]:
+    for name in names:
+        if not re.match(NAME_PATTERN, name):
+            raise ValueError("each name must be letters, digits and _, not starting with a digit")
+    return names
+
+
+def parse_options(model: type[Options], spec: SecretSpec) -> Options:
+    """Validate a block's options; the error names `secrets.<name>.<field>` and never echoes a value."""
+    try:
+        return model.model_validate(dict(spec.options))
+    except ValidationError as exc:
+        known = sorted({f.alias or n for n, f in model.model_fields.items()})
+        lines = [_describe(spec.name, err, known) for err in exc.errors()]
+        raise SecretError(
+            "; ".join(lines),
+            hint=f'options of source "{spec.source}": {", ".join(["source", *known])}',
+        ) from None
+
+
+def _describe(block: str, err: Any, known: list[str]) -> str:
+    loc = [str(part) for part in err["loc"]]
+    field = ".".join(loc)
+    place = f"secrets.{block}.{field}" if field else f"secrets.{block}"
+    if err["type"] == "extra_forbidden":
+        if _kebab(loc[-1]) in known:
+            return f"{place}: given twice, as {loc[-1]} and {_kebab(loc[-1])}"
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        return f"{place}: unknown option" + (f' (did you mean "{close[0]}"?)' if close else "")
+    if err["type"] == "missing":
+        return f"{place}: required option is missing"
+    if err["type"] == "string_pattern_mismatch":
+        return f"{place}: must be an environment variable name (letters, digits and _)"
+    return f"{place}: {err['msg'].removeprefix('Value error, ')}"
+
+
+def resolve_path(raw: str, base_dir: Path) -> Path:
+    """`~` expanded; a relative path is taken from the composition file's folder."""
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else Path(base_dir) / path
+
+
+class EnvFileSecrets(SecretProvider):
+    """Variables from a .env file (python-dotenv syntax: quotes, `export`, comments, multi-line values)."""
+
+    description: ClassVar[str] = "variables from a .env file (python-dotenv)"
+
+    async def load(self) -> Mapping[str, str]:
+        """Read the file once; every listed variable must be in it."""
+        options = parse_options(EnvFileOptions, self.spec)
+        name = self.spec.name
+        path = resolve_path(options.path, self.spec.base_dir)
+        if not path.is_file():
+            what = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise SecretError(
+                f"secrets.{name}: the env file {path} {what}",
+                hint=f"create it, or fix secrets.{name}.path "
+                "(a relative path starts at the composition's folder)",
+            )
+        values = _read_env_file(name, path, options.interpolate)
+        # a bare `NAME` line (no "=") declares a name without a value: not a usable secret
+        present = {key: value for key, value in values.items() if value is not None}
+        wanted = options.variables or list(present)
+        missing = [var for var in wanted if var not in present]
+        if missing:
+            noun = "variable" if len(missing) == 1 else "variables"
+            raise SecretError(
+                f"secrets.{name}: {noun} {', '.join(missing)} not found in {path}",
+                hint=f"add {missing[0]}=... to {path}, or remove it from secrets.{name}.variables; "
+                f"the file defines: {', '.join(sorted(present)) or 'nothing'}",
+            )
+        return {var: present[var] for var in wanted}
+
+
+def _read_env_file(block: str, path: Path, interpolate: bool) -> dict[str, str | None]:
+    """Parse the file with python-dotenv without touching os.environ."""
+    from dotenv import dotenv_values
+
+    try:
+        return dict(dotenv_values(path, interpolate=interpolate, encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SecretError(
+            f"secrets.{block}: the env file {path} is not UTF-8 text", hint="save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise SecretError(
+            f"secrets.{block}: the env file {path} cannot be read ({exc.strerror or type(exc).__name__})",
+            hint="check the file's permissions",
+        ) from None
+
+
+class EnvSecrets(SecretProvider):
+    """Variables taken from the process environment, by name."""
+
+    description: ClassVar[str] = "variables from the environment"
+
+    async def load(self) -> Mapping[str, str]:
+        """Read each named variable; an unset one is an error naming it."""
+        options = parse_options(EnvOptions, self.spec)
+        names = options.names
+        missing = [var for var in names if var not in os.environ]
+        if missing:
+            noun = "variable" if len(missing) == 1 else "variables"
+            raise SecretError(
+                f"secrets.{self.spec.name}: environment {noun} {', '.join(missing)} not set",
+                hint=" ".join(f"export {var}=..." for var in missing) + " before running llmnet",
+            )
+        return {var: os.environ[var] for var in names}
