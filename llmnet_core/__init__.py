@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "SecretProvider": "base",
     "Router": "base",
     "Resources": "resources",
+    "activity": "progress",
     # values
     "Message": "types",
     "Usage": "types",

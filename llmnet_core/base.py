@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+from .errors import BackendError
 from .resources import Resources
 from .types import (
     ChatRequest,
     ChatResponse,
     FunctionSpec,
     HookCall,
+    Message,
     ModelSpec,
     RouteDecision,
     RouteRequest,
@@ -47,6 +49,29 @@ class Backend(ABC):
         """Yield the answer piece by piece; the default yields the complete answer as one chunk."""
         response = await self.complete(request)
         yield StreamChunk(text=response.text, usage=response.usage, finish_reason=response.finish_reason)
+
+    async def prepare(self) -> None:
+        """Called once when the pipeline starts: begin slow set-up (loading a model) in the background.
+
+        Must return quickly; errors belong to the first real call, which reports them.
+        """
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, for similarity routing; backends that cannot embed keep this default."""
+        raise BackendError(
+            f'model "{self.spec.name}" ({self.spec.backend} backend) cannot compute embeddings',
+            hint="name an embedding-capable model (e.g. a llama-cpp one) in router-options.embedding-model",
+        )
+
+    async def score_choices(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
+        """How likely the model is to answer each of `choices` next, as log-probabilities (higher = likelier).
+
+        Used by constrained routing, whose answer can only ever be one of the choices.
+        """
+        raise BackendError(
+            f'model "{self.spec.name}" ({self.spec.backend} backend) cannot score a fixed set of answers',
+            hint="use a llama-cpp model for the constrained router, or another routing strategy",
+        )
 
     async def aclose(self) -> None:
         """Release what this backend holds itself (shared resources are closed by the pipeline)."""

@@ -100,18 +100,19 @@ def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _split_args(args: tuple[str, ...]) -> tuple[str, str | None]:
-    """`run FILE [PROMPT...]`: the first argument is the composition file; the rest is the prompt."""
+def _split_args(args: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """`run [COMPOSITION] [PROMPT...]`: a first argument naming a composition file is the composition;
+    otherwise every argument is the prompt, for the bundled default pipeline."""
     if not args:
-        raise click.UsageError("give a composition file: llmnet run COMPOSITION [PROMPT]")
+        return None, None
     first, rest = args[0], args[1:]
-    if not (Path(first).is_file() or first.endswith(COMPOSITION_SUFFIXES)):
-        raise click.UsageError(f"{first!r} is not a composition file; usage: llmnet run COMPOSITION [PROMPT]")
-    return first, " ".join(rest) if rest else None
+    if Path(first).is_file() or first.endswith(COMPOSITION_SUFFIXES):
+        return first, " ".join(rest) if rest else None
+    return None, " ".join(args)
 
 
 @cli.command()
-@click.argument("args", nargs=-1, metavar="COMPOSITION [PROMPT]")
+@click.argument("args", nargs=-1, metavar="[COMPOSITION] [PROMPT]")
 @click.option(
     "--format",
     "fmt",
@@ -134,8 +135,16 @@ def run(
     variables: tuple[str, ...],
     stream: bool,
 ) -> None:
-    """Run PROMPT (or standard input) through the pipeline in COMPOSITION."""
+    """Run PROMPT (or standard input) through the pipeline in COMPOSITION.
+
+    Without COMPOSITION, the bundled default pipeline runs offline on the embedded model
+    (`llmnet init` writes it to a file you can edit).
+    """
     composition, prompt = _split_args(args)
+    if composition is None:
+        from .composition import default_composition_path
+
+        composition = str(default_composition_path())
     if prompt is None:
         if sys.stdin is None or sys.stdin.isatty():
             raise click.UsageError("give a prompt, or pipe one on standard input")
@@ -153,6 +162,9 @@ def run(
         raise
     _warn(pipeline.composition.warnings, composition)
     printed: list[str] = []
+    from .progress import StderrReporter, add_listener
+
+    stop_reporting = add_listener(StderrReporter())
 
     def on_token(text: str) -> None:
         printed.append(text)
@@ -166,6 +178,8 @@ def run(
         result = asyncio.run(_run_once(pipeline, prompt, on_token if (stream and fmt == "text") else None))
     except Exception as exc:  # noqa: BLE001 - reported below, after the trace
         error = exc
+    finally:
+        stop_reporting()
     redact = pipeline.redactor
     trace = result.trace if result else getattr(error, "trace", None)
     if fmt == "json":
@@ -261,6 +275,33 @@ def validate(composition: str, as_json: bool, quiet: bool) -> None:
             click.echo(f"  {p.severity:<7} {p}")
     if comp is None:
         sys.exit(2)
+
+
+@cli.command()
+@click.argument("path", default="llmnet.jsonc", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+def init(path: str, force: bool) -> None:
+    """Write the default pipeline to PATH (default llmnet.jsonc; - prints it) as a starting point."""
+    from .composition import default_composition_path
+    from .errors import UsageError
+
+    text = default_composition_path().read_text(encoding="utf-8")
+    if path == "-":
+        click.echo(text, nl=False)
+        return
+    target = Path(path)
+    if target.exists() and not force:
+        raise UsageError(f"{path} already exists", hint="choose another name, or add --force to overwrite it")
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UsageError(
+            f"cannot write {path}: {exc.strerror}", hint="check that the folder exists and is writable"
+        ) from None
+    click.echo(f"wrote {path}: edit it, then `llmnet run {path} \"your question\"`", err=True)
 
 
 @cli.command()

@@ -7,9 +7,9 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .base import Backend, Router, Transport
 from .composition import Composition, NodeConfig, load_composition
@@ -42,6 +42,7 @@ from .types import (
 )
 from .variables import VariableScope
 
+T = TypeVar("T")
 TokenCallback = Callable[[str], Any]
 #: the next node, how it was chosen (for the trace table) and the decision's details
 Choice = tuple[str, str, dict[str, Any] | None]
@@ -155,6 +156,10 @@ class Pipeline:
                 for name, node in self._nodes.items()
             }
         self._started = True
+        for node in self._nodes.values():
+            if node.model is not None and node.model not in self._backends:
+                with contextlib.suppress(LLMNetError):
+                    await self._backend(node).prepare()
 
     async def aclose(self) -> None:
         """Wait for observe hooks, then close backends, transports and pooled connections."""
@@ -164,10 +169,16 @@ class Pipeline:
                 await item.aclose()
         await self.resources.aclose()
 
-    def _backend(self, node: NodeConfig) -> Backend:
-        name = node.model
+    def _backend(self, node: NodeConfig, model: str | None = None) -> Backend:
+        """The backend of `model` (default: the node's own model), created on first use."""
+        name = model or node.model
         assert name is not None
         if name not in self._backends:
+            if name not in self.composition.file.models:
+                raise RoutingError(
+                    f'node "{node.name}": model "{name}" is not defined in models',
+                    hint=f"defined models: {', '.join(sorted(self.composition.file.models)) or 'none'}",
+                )
             spec = self.composition.model_spec(name, self.secrets)
             if spec.api_key:
                 self.redactor.add([spec.api_key])
@@ -368,12 +379,25 @@ class Pipeline:
             )
             for t in targets
         )
-        complete = None
+        complete = score = None
         if node.model is not None:
             backend = self._backend(node)
 
             async def complete(messages: Sequence[Message], **params: Any) -> ChatResponse:
                 return await self._call_model(node, backend, list(messages), params, hop, scope)
+
+            async def score(messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
+                hop.model, hop.backend = backend.spec.wire_model or backend.spec.name, backend.spec.backend
+                return await _guarded(node, backend, backend.score_choices(list(messages), list(choices)))
+
+        async def embed(texts: Sequence[str], model: str | None = None) -> list[list[float]]:
+            if model is None and node.model is None:
+                raise RoutingError(
+                    f'node "{node.name}" has no model to compute embeddings with',
+                    hint='add "model" to the node, or name one in router-options.embedding-model',
+                )
+            embedder = self._backend(node, model)
+            return await _guarded(node, embedder, embedder.embed(list(texts)))
 
         request = RouteRequest(
             text=text,
@@ -382,6 +406,8 @@ class Pipeline:
             variables=scope.strings(),
             complete=complete,
             options=node.router_options,
+            embed=embed,
+            score=score,
         )
         decision: RouteDecision = await router.choose(request)
         if decision.target not in targets:
@@ -443,21 +469,10 @@ class Pipeline:
             request_id=scope.request_id,
         )
         hop.model, hop.backend = wire, backend.spec.backend
-        try:
-            if on_token is None:
-                response = await backend.complete(request)
-            else:
-                response = await _collect_stream(backend, request, on_token)
-        except BackendError as exc:
-            raise BackendError(
-                f'node "{node.name}": {exc.message}', hint=exc.hint, url=exc.url, status=exc.status
-            ) from None
-        except LLMNetError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a backend's bug becomes a clear error
-            raise BackendError(
-                f'node "{node.name}": the {backend.spec.backend} backend failed: {type(exc).__name__}: {exc}'
-            ) from None
+        if on_token is None:
+            response = await _guarded(node, backend, backend.complete(request))
+        else:
+            response = await _guarded(node, backend, _collect_stream(backend, request, on_token))
         hop.add_usage(response.usage)
         return response
 
@@ -486,6 +501,22 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001
             raise PipelineError(f'node "{node.name}": its WebSocket peer {node.url} failed: {exc}') from None
         return apply_transform(reply, data)
+
+
+async def _guarded(node: NodeConfig, backend: Backend, work: Awaitable[T]) -> T:
+    """Await a backend call; its errors name the node, and a backend's bug becomes a clear error."""
+    try:
+        return await work
+    except BackendError as exc:
+        raise BackendError(
+            f'node "{node.name}": {exc.message}', hint=exc.hint, url=exc.url, status=exc.status
+        ) from None
+    except LLMNetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a backend's bug becomes a clear error
+        raise BackendError(
+            f'node "{node.name}": the {backend.spec.backend} backend failed: {type(exc).__name__}: {exc}'
+        ) from None
 
 
 async def _collect_stream(backend: Backend, request: ChatRequest, on_token: TokenCallback) -> ChatResponse:

@@ -48,7 +48,8 @@ class ModelSpec:
     """A model entry of the composition, resolved: which backend serves it and how to reach it.
 
     `url` is the address as written (or None: the backend's default); backends normalise it.
-    `options` holds every other key of the entry (runner, interface, source, timeouts, ...).
+    `options` holds every other key of the entry (runner, interface, source, timeouts, ...);
+    relative paths in it (a model file's `source`) are relative to `base_dir`, the composition's folder.
     """
 
     name: str
@@ -58,6 +59,7 @@ class ModelSpec:
     wire_model: str | None = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    base_dir: Path = field(default_factory=Path.cwd)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,10 @@ class Candidate:
 
 
 CompleteFn = Callable[..., Awaitable[ChatResponse]]
+#: `embed(texts, model=None)`: vectors from the node's model, or from the composition model named `model`
+EmbedFn = Callable[..., Awaitable[list[list[float]]]]
+#: `score(messages, choices)`: log-probability of each choice as the node's model's next answer
+ScoreFn = Callable[..., Awaitable[dict[str, float]]]
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,8 @@ class RouteRequest:
     """What a routing strategy decides on: the text, the candidates, and a way to call the node's model.
 
     `complete(messages, **parameters)` calls the routing node's model through the engine, so usage and
-    timing are recorded; it is None when the node has no model.
+    timing are recorded; it is None when the node has no model. `embed` and `score` reach the model's
+    embedding and choice-scoring capabilities (backends without them raise `BackendError`).
     """
 
     text: str
@@ -154,6 +161,8 @@ class RouteRequest:
     variables: Mapping[str, str]
     complete: CompleteFn | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    embed: EmbedFn | None = None
+    score: ScoreFn | None = None
 
 
 @dataclass(frozen=True)

@@ -128,8 +128,8 @@ def test_usage_errors_exit_2(host, write_composition, tmp_path):
     assert invoke("run").exit_code == 2
     result = invoke("run", str(tmp_path / "missing.json"), "hi")
     assert result.exit_code == 2 and "no such file" in result.stderr
-    result = invoke("run", "not-a-file", "hi")
-    assert result.exit_code == 2 and "is not a composition file" in result.stderr
+    result = invoke("run", "--format", "json")
+    assert result.exit_code == 2 and "the prompt is empty" in result.stderr
 
 
 def test_schema_is_json_schema_of_the_format():

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from llmnet_core.cli import cli
+from llmnet_core.plugins import PluginHost, reset_host
 
 #: the old llmnet's published examples, in shared/ beside the checkout (as for CI)
 COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat"
@@ -175,7 +176,19 @@ CASES: list[tuple[str, Any, str, str]] = [
 
 
 @pytest.mark.parametrize(("label", "change", "path", "message"), CASES, ids=[c[0] for c in CASES])
-def test_each_problem_is_reported_with_its_json_path(host, write_composition, label, change, path, message):
+def test_each_problem_is_reported_with_its_json_path(
+    write_composition, monkeypatch, label, change, path, message
+):
+    # the "nobody provides" cases name real plugins: run them on a host where those are not installed
+    monkeypatch.setenv("LLMNET_BLOCK_PLUGINS", "llmnet-ollama,llmnet-rest,llmnet-vault")
+    previous = reset_host(PluginHost())
+    try:
+        check_problem_reported(write_composition, change, path, message)
+    finally:
+        reset_host(previous)
+
+
+def check_problem_reported(write_composition, change, path, message):
     file = write_composition(broken(change))
     result = invoke("validate", str(file))
     assert result.exit_code == 2

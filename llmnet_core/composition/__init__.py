@@ -21,6 +21,7 @@ __all__ = [
     "Composition",
     "CompositionFile",
     "NodeConfig",
+    "default_composition_path",
     "json_schema",
     "load_composition",
     "read_composition",
@@ -78,6 +79,7 @@ class Composition:
             wire_model=data.get("model"),
             parameters=data.get("parameters", {}),
             options={k: v for k, v in data.items() if k not in known},
+            base_dir=self.base_dir,
         )
 
     def function_spec(
@@ -101,6 +103,11 @@ class Composition:
             )
             for name, cfg in self.file.secrets.items()
         ]
+
+
+def default_composition_path() -> Path:
+    """The bundled default pipeline, run by `llmnet run PROMPT` and written out by `llmnet init`."""
+    return Path(__file__).resolve().parent.parent / "data" / "default.jsonc"
 
 
 def read_composition(path: str | os.PathLike[str]) -> tuple[Any, list[Problem]]:

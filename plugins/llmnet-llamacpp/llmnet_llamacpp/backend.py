@@ -1,0 +1,210 @@
+"""The `llama-cpp` backend: GGUF models in-process: generation, streaming, embeddings, choice scoring."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from llmnet_core import (
+    Backend,
+    BackendError,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    ModelSpec,
+    Resources,
+    StreamChunk,
+    Usage,
+)
+
+from .bundled import bundled_model_path
+from .models import LoadSettings, LocalModel, shared_model
+from .options import DEFAULT_MAX_TOKENS, ModelOptions, Parameters, parse, request_sampling
+from .prompting import Prompt, TemplatePrompter, completion_prompt
+
+Prompter = Callable[[Sequence[Message]], Prompt]
+
+
+class LlamaCppBackend(Backend):
+    """Runs a GGUF model in this process with llama.cpp (the bundled Gemma 3 270M when no source is given)."""
+
+    description = "GGUF models in-process with llama.cpp; the offline default"
+
+    def __init__(self, spec: ModelSpec, resources: Resources) -> None:
+        super().__init__(spec, resources)
+        self.options = parse(ModelOptions, spec.options, f"models.{spec.name}")
+        self.parameters = parse(Parameters, spec.parameters, f"models.{spec.name}.parameters")
+        self._model: LocalModel | None = None
+        self._prompter: Prompter | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def location(self) -> str:
+        return self.options.source or "the bundled model"
+
+    # -- loading -----------------------------------------------------------------------------------
+
+    def _path(self) -> str:
+        if self.options.source is None:
+            return str(bundled_model_path())
+        path = Path(self.options.source).expanduser()
+        if not path.is_absolute():
+            path = self.spec.base_dir / path
+        if not path.is_file():
+            raise BackendError(
+                f"models.{self.spec.name}.source: {path} does not exist",
+                hint="give the path of a .gguf file (relative paths start at the composition's folder)",
+            )
+        return str(path)
+
+    async def model(self) -> LocalModel:
+        """The shared loaded model this backend uses (resolved once)."""
+        if self._model is None:
+            async with self._lock:
+                if self._model is None:
+                    path = await asyncio.to_thread(self._path)
+                    p = self.parameters
+                    self._model = shared_model(
+                        LoadSettings(path, p.n_ctx, p.n_threads, p.n_batch, p.n_gpu_layers)
+                    )
+        return self._model
+
+    async def prepare(self) -> None:
+        """Start loading the model on its own thread, so it is ready by the time routing is done."""
+        with contextlib.suppress(BackendError):
+            (await self.model()).generation.submit(lambda llama: None)
+
+    def _prompter_for(self, llama: Any) -> Prompter:
+        if self._prompter is None:
+            fmt = self.options.prompt_format
+            template = self.options.chat_template or llama.metadata.get("tokenizer.chat_template")
+            if fmt == "template" and not template:
+                raise BackendError(
+                    f'models.{self.spec.name}: prompt-format "template" but the model has no chat template',
+                    hint='add "chat-template" to the model, or use prompt-format "completion"',
+                )
+            if template and fmt != "completion":
+                bos = llama.detokenize([llama.token_bos()], special=True).decode("utf-8", "replace")
+                eos = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", "replace")
+                self._prompter = TemplatePrompter(template, bos, eos)
+            else:
+                self._prompter = completion_prompt
+        return self._prompter
+
+    def _prepare(self, llama: Any, request: ChatRequest) -> tuple[list[int], dict[str, Any]]:
+        """Tokens of the prompt and the sampling arguments for one request (on the model's thread)."""
+        prompt = self._prompter_for(llama)(request.messages)
+        tokens = llama.tokenize(prompt.text.encode("utf-8"), add_bos=not prompt.has_bos, special=True)
+        sampling = {**self.parameters.sampling(), **request_sampling(request.parameters)}
+        sampling.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+        stop = sampling.pop("stop", None)
+        stops = [*prompt.stops, *([stop] if isinstance(stop, str) else stop or [])]
+        room = llama.n_ctx() - len(tokens)
+        if room < 1:
+            raise BackendError(
+                f"model {self.spec.name}: the prompt has {len(tokens)} tokens, "
+                f"more than n_ctx {llama.n_ctx()}",
+                hint=f"raise models.{self.spec.name}.parameters.n_ctx, or send a shorter conversation",
+            )
+        sampling["max_tokens"] = min(sampling["max_tokens"], room)
+        return tokens, {**sampling, "stop": stops}
+
+    # -- generation --------------------------------------------------------------------------------
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        model = await self.model()
+
+        def work(llama: Any) -> ChatResponse:
+            tokens, sampling = self._prepare(llama, request)
+            out = _guard(lambda: llama.create_completion(tokens, **sampling), self.spec.name)
+            choice = out["choices"][0]
+            usage = out.get("usage") or {}
+            return ChatResponse(
+                text=choice["text"].lstrip(),
+                usage=Usage(usage.get("prompt_tokens", len(tokens)), usage.get("completion_tokens", 0)),
+                model=request.model,
+                finish_reason=choice.get("finish_reason"),
+            )
+
+        return await model.generation.run(work)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        model = await self.model()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(kind: str, item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, (kind, item))
+            except RuntimeError:  # the loop is gone: nobody is listening any more
+                stop.set()
+
+        def work(llama: Any) -> None:
+            try:
+                tokens, sampling = self._prepare(llama, request)
+                pieces = llama.create_completion(tokens, stream=True, **sampling)
+                count, finish = 0, None
+                for chunk in pieces:
+                    if stop.is_set():
+                        finish = "cancelled"
+                        break
+                    choice = chunk["choices"][0]
+                    count += 1
+                    finish = choice.get("finish_reason") or finish
+                    if choice["text"]:
+                        put("text", choice["text"])
+                put("end", (Usage(len(tokens), count), finish))
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
+                put("error", exc)
+
+        model.generation.submit(work)
+        started = False
+        try:
+            while True:
+                kind, item = await queue.get()
+                if kind == "text":
+                    text = item if started else item.lstrip()
+                    if text:
+                        started = True
+                        yield StreamChunk(text=text)
+                elif kind == "end":
+                    usage, finish = item
+                    yield StreamChunk(text="", usage=usage, finish_reason=finish)
+                    return
+                else:
+                    raise item
+        finally:
+            stop.set()
+
+    # -- routing capabilities ----------------------------------------------------------------------
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        model = await self.model()
+        items = list(texts)
+        if not items:
+            return []
+        return await model.embedding.run(lambda llama: [list(v) for v in llama.embed(items)])
+
+    async def score_choices(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
+        model = await self.model()
+
+        def work(llama: Any) -> dict[str, float]:
+            from .scoring import score_continuations
+
+            prompt = self._prompter_for(llama)(messages)
+            prefix = llama.tokenize(prompt.text.encode("utf-8"), add_bos=not prompt.has_bos, special=True)
+            return score_continuations(llama, prefix, [prompt.answer_prefix + c for c in choices], choices)
+
+        return await model.generation.run(work)
+
+
+def _guard(call: Callable[[], Any], name: str) -> Any:
+    try:
+        return call()
+    except ValueError as exc:
+        raise BackendError(f"model {name}: llama.cpp refused the request: {exc}") from None

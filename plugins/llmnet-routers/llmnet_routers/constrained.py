@@ -1,0 +1,72 @@
+"""The `constrained` router: the model scores each handler name as its answer, so it can only ever pick one.
+
+A free-form answer from a tiny model is often no handler at all; scoring a closed set of answers by their
+likelihood removes that failure and needs a single forward pass over the prompt.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from pydantic import Field
+
+from llmnet_core import Candidate, Message, RouteDecision, Router, RouteRequest, RoutingError
+
+from .options import RouterOptions, parse_options
+
+
+class ConstrainedOptions(RouterOptions):
+    """`router-options` of the constrained router."""
+
+    instructions: str = Field(
+        "Choose the handler for the request. Answer with the handler's name only.",
+        description="first line of the routing prompt",
+    )
+
+
+@functools.lru_cache(maxsize=128)
+def routing_prompt(candidates: tuple[Candidate, ...], instructions: str) -> str:
+    """The system prompt listing every handler and what it is for, with one example each when given."""
+    lines = [instructions, "", "Handlers:"]
+    for c in candidates:
+        what = c.use_case or ("return the answer as it is" if c.is_output else c.name)
+        example = f' (e.g. "{c.examples[0]}")' if c.examples else ""
+        lines.append(f"- {c.name}: {what}{example}")
+    return "\n".join(lines)
+
+
+def softmax(scores: dict[str, float]) -> dict[str, float]:
+    top = max(scores.values())
+    weights = {n: math.exp(s - top) for n, s in scores.items()}
+    total = math.fsum(weights.values())
+    return {n: round(w / total, 4) for n, w in weights.items()}
+
+
+class ConstrainedRouter(Router):
+    """Lets the node's model score only the candidate names and takes the likeliest."""
+
+    description = "the model scores each handler name as its answer; never an invalid choice"
+
+    async def choose(self, request: RouteRequest) -> RouteDecision:
+        options = parse_options(ConstrainedOptions, request.options, request.node, "constrained")
+        if request.score is None:
+            raise RoutingError(
+                f'node "{request.node}" must choose between {", ".join(c.name for c in request.candidates)} '
+                "but has no model to ask",
+                hint=f'give node "{request.node}" a "model" (a llama-cpp one scores choices)',
+            )
+        names = [c.name for c in request.candidates]
+        messages = [
+            Message("system", routing_prompt(request.candidates, options.instructions)),
+            Message("user", request.text),
+        ]
+        logprobs = await request.score(messages, names)
+        missing = [n for n in names if n not in logprobs]
+        if missing:
+            raise RoutingError(f'node "{request.node}": the model gave no score for {", ".join(missing)}')
+        probabilities = softmax({n: logprobs[n] for n in names})
+        best = max(names, key=lambda n: logprobs[n])
+        return RouteDecision(
+            best, f"likeliest answer (p={probabilities[best]:.2f})", answer=best, scores=probabilities
+        )

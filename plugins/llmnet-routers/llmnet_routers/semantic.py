@@ -1,0 +1,140 @@
+"""The `semantic` router: the candidate whose use-case and example requests are closest to the request.
+
+Embeddings of small base models share a large common direction, so every vector is centred on the mean
+of the candidates' vectors before cosine similarity; that alone lifts accuracy more than any other step.
+Candidate vectors are computed once per candidate set and reused for every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from llmnet_core import Candidate, RouteDecision, Router, RouteRequest, RoutingError
+
+from .options import RouterOptions, parse_options
+
+Vector = list[float]
+
+
+class SemanticOptions(RouterOptions):
+    """`router-options` of the semantic router."""
+
+    embedding_model: str | None = Field(None, description="models key to embed with (default: the node's)")
+    aggregate: Literal["max", "mean", "centroid"] = Field(
+        "max", description="how a candidate's texts combine: best match, average, or their centre"
+    )
+    template: str = Field("{text}", description="how each text is presented to the embedding model")
+    min_score: float | None = Field(None, description="below this similarity, route to `fallback`")
+    fallback: str | None = Field(None, description="candidate used when no score reaches min-score")
+
+    @field_validator("template")
+    @classmethod
+    def _has_text(cls, value: str) -> str:
+        if "{text}" not in value:
+            raise ValueError('the template must contain "{text}"')
+        return value
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Centred, normalised vectors of every candidate's texts, and the centre they were moved by."""
+
+    names: tuple[str, ...]
+    vectors: tuple[tuple[Vector, ...], ...]
+    centre: Vector
+
+
+def candidate_texts(candidate: Candidate) -> list[str]:
+    """What describes a candidate: its use-case and examples, or its name when it has neither."""
+    texts = [t for t in (candidate.use_case, *candidate.examples) if t and t.strip()]
+    return texts or [candidate.name.replace("-", " ").replace("_", " ")]
+
+
+def normalise(vector: Sequence[float]) -> Vector:
+    norm = math.sqrt(math.fsum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+def centred(vector: Sequence[float], centre: Sequence[float]) -> Vector:
+    return normalise([x - c for x, c in zip(vector, centre, strict=True)])
+
+
+def dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return math.fsum(x * y for x, y in zip(a, b, strict=True))
+
+
+class SemanticRouter(Router):
+    """Routes by embedding similarity between the request and each candidate's use-case and examples."""
+
+    description = "embedding similarity to each handler's use-case and examples (fast, good with tiny models)"
+
+    def __init__(self) -> None:
+        self._indexes: dict[tuple[str | None, str, tuple[Candidate, ...]], _Index] = {}
+        self._lock = asyncio.Lock()
+
+    async def choose(self, request: RouteRequest) -> RouteDecision:
+        options = parse_options(SemanticOptions, request.options, request.node, "semantic")
+        names = [c.name for c in request.candidates]
+        if options.fallback is not None and options.fallback not in names:
+            raise RoutingError(
+                f'node "{request.node}": router-options.fallback "{options.fallback}" is not a target',
+                hint=f"targets here: {', '.join(names)}",
+            )
+        if request.embed is None:
+            raise RoutingError(f'node "{request.node}": this llmnet cannot compute embeddings for routing')
+        index = await self._index(request, options)
+        (raw,) = await request.embed([options.template.format(text=request.text)], options.embedding_model)
+        query = centred(normalise(raw), index.centre)
+        scores = {
+            name: _aggregate([dot(query, v) for v in vectors], options.aggregate, query, vectors)
+            for name, vectors in zip(index.names, index.vectors, strict=True)
+        }
+        best = max(scores, key=lambda n: scores[n])
+        rounded = {n: round(s, 4) for n, s in scores.items()}
+        if options.min_score is not None and scores[best] < options.min_score and options.fallback:
+            reason = f"best similarity {scores[best]:.2f} ({best}) is below min-score {options.min_score}"
+            return RouteDecision(options.fallback, reason, scores=rounded)
+        ranked = sorted(scores.values(), reverse=True)
+        margin = ranked[0] - ranked[1] if len(ranked) > 1 else ranked[0]
+        return RouteDecision(best, f"most similar ({options.aggregate}, margin {margin:.2f})", scores=rounded)
+
+    async def _index(self, request: RouteRequest, options: SemanticOptions) -> _Index:
+        key = (options.embedding_model, options.template, request.candidates)
+        if key in self._indexes:
+            return self._indexes[key]
+        async with self._lock:
+            if key not in self._indexes:
+                self._indexes[key] = await self._build(request, options)
+        return self._indexes[key]
+
+    async def _build(self, request: RouteRequest, options: SemanticOptions) -> _Index:
+        assert request.embed is not None
+        groups = [candidate_texts(c) for c in request.candidates]
+        flat = [options.template.format(text=t) for group in groups for t in group]
+        raw = [normalise(v) for v in await request.embed(flat, options.embedding_model)]
+        if len(raw) != len(flat):
+            raise RoutingError(
+                f'node "{request.node}": the embedding model gave {len(raw)} vectors for {len(flat)} texts'
+            )
+        centre = [math.fsum(column) / len(raw) for column in zip(*raw, strict=True)]
+        vectors: list[tuple[Vector, ...]] = []
+        position = 0
+        for group in groups:
+            vectors.append(tuple(centred(v, centre) for v in raw[position : position + len(group)]))
+            position += len(group)
+        return _Index(tuple(c.name for c in request.candidates), tuple(vectors), centre)
+
+
+def _aggregate(sims: list[float], how: str, query: Vector, vectors: Sequence[Vector]) -> float:
+    if how == "max":
+        return max(sims)
+    if how == "mean":
+        return math.fsum(sims) / len(sims)
+    middle = normalise([math.fsum(column) / len(vectors) for column in zip(*vectors, strict=True)])
+    return dot(query, middle)
