@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -65,6 +66,8 @@ class StderrReporter:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        if self.tty:
+            self.stream = _private_copy(self.stream)
         self._active: list[str] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -103,5 +106,16 @@ class StderrReporter:
             frame += 1
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.write(text)
+            self.stream.flush()
+
+
+def _private_copy(stream: TextIO) -> TextIO:
+    """The same terminal through a file descriptor of our own: native libraries that briefly point fd 2
+    at /dev/null while they load (llama.cpp does) cannot swallow the spinner."""
+    try:
+        fd = os.dup(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return stream
+    return os.fdopen(fd, "w", encoding=getattr(stream, "encoding", None) or "utf-8", errors="replace")

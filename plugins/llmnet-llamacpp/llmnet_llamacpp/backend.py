@@ -103,11 +103,11 @@ class LlamaCppBackend(Backend):
         sampling.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         stop = sampling.pop("stop", None)
         stops = [*prompt.stops, *([stop] if isinstance(stop, str) else stop or [])]
-        room = llama.n_ctx() - len(tokens)
+        n_ctx = min(llama.n_ctx(), len(llama.input_ids))  # llama.cpp may pad its own figure
+        room = n_ctx - len(tokens)
         if room < 1:
             raise BackendError(
-                f"model {self.spec.name}: the prompt has {len(tokens)} tokens, "
-                f"more than n_ctx {llama.n_ctx()}",
+                f"model {self.spec.name}: the prompt has {len(tokens)} tokens, more than n_ctx {n_ctx}",
                 hint=f"raise models.{self.spec.name}.parameters.n_ctx, or send a shorter conversation",
             )
         sampling["max_tokens"] = min(sampling["max_tokens"], room)
@@ -154,7 +154,8 @@ class LlamaCppBackend(Backend):
                         finish = "cancelled"
                         break
                     choice = chunk["choices"][0]
-                    count += 1
+                    if choice.get("finish_reason") is None:
+                        count += 1  # one chunk per generated token; the closing chunk only reports why
                     finish = choice.get("finish_reason") or finish
                     if choice["text"]:
                         put("text", choice["text"])

@@ -86,6 +86,7 @@ class LocalModel:
 
 _models: dict[LoadSettings, LocalModel] = {}
 _lock = threading.Lock()
+_load_lock = threading.Lock()
 
 
 def shared_model(settings: LoadSettings) -> LocalModel:
@@ -129,7 +130,10 @@ def _load(settings: LoadSettings, *, embedding: bool) -> Any:
         kwargs.update(n_ctx=settings.n_ctx, n_batch=settings.n_batch)
     _route_native_logs(llama_cpp)
     try:
-        return llama_cpp.Llama(**kwargs)
+        # llama-cpp-python silences a load by pointing fds 1 and 2 at /dev/null and back again: two loads
+        # at once would leave them pointing there for good, so loads take turns
+        with _load_lock:
+            return llama_cpp.Llama(**kwargs)
     except (ValueError, RuntimeError, OSError) as exc:
         raise BackendError(
             f"llama.cpp could not load {settings.path}: {exc}",

@@ -1,0 +1,148 @@
+"""The llama-cpp backend on the real bundled model (Gemma 3 270M): answers, limits, streaming, concurrency,
+embeddings and choice scoring. Greedy decoding (temperature 0) keeps the answers reproducible."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from llmnet_llamacpp.backend import LlamaCppBackend
+
+from llmnet_core import BackendError, ChatRequest, Message, ModelSpec, Pipeline, Resources
+
+
+def backend(**parameters) -> LlamaCppBackend:
+    spec = ModelSpec(name="local", backend="llama-cpp", parameters={"temperature": 0, **parameters})
+    return LlamaCppBackend(spec, Resources())
+
+
+def ask(text: str, **parameters) -> ChatRequest:
+    return ChatRequest(messages=(Message("user", text),), model="local", parameters=parameters)
+
+
+def single_node(**parameters) -> dict:
+    return {
+        "models": {
+            "local": {"runner": "llama-cpp", "parameters": {"temperature": 0, "max_tokens": 16, **parameters}}
+        },
+        "architecture": [
+            {"name": "chat", "layer": 0, "model": "local", "output-to": ["out"]},
+            {"name": "out", "adapter": "output"},
+        ],
+    }
+
+
+async def test_answers_a_factual_question_through_a_pipeline():
+    async with Pipeline.from_dict(single_node()) as pipeline:
+        result = await pipeline.run("What is the capital of France?")
+    assert "Paris" in result.output
+    assert result.usage.prompt_tokens > 5 and result.usage.completion_tokens >= 1
+    assert result.trace.hops[0].backend == "llama-cpp"
+
+
+async def test_max_tokens_is_respected():
+    response = await backend().complete(ask("Write a long story about a dragon.", max_tokens=5))
+    assert response.usage.completion_tokens <= 5
+    assert response.finish_reason == "length"
+    assert response.text
+
+
+async def test_stream_gives_the_same_answer_in_pieces():
+    model = backend(max_tokens=24)
+    whole = await model.complete(ask("Name three colours of the rainbow."))
+    pieces = [chunk async for chunk in model.stream(ask("Name three colours of the rainbow."))]
+    texts = [c.text for c in pieces if c.text]
+    assert len(texts) > 1
+    assert "".join(texts) == whole.text
+    assert (
+        pieces[-1].usage is not None and pieces[-1].usage.completion_tokens == whole.usage.completion_tokens
+    )
+
+
+async def test_eight_concurrent_requests_are_queued_safely():
+    model = backend(max_tokens=8)
+    questions = [f"What is {n} plus {n}?" for n in range(1, 9)]
+    answers = await asyncio.gather(*(model.complete(ask(q)) for q in questions))
+    assert all(a.text and a.usage.completion_tokens >= 1 for a in answers)
+    alone = await model.complete(ask(questions[3]))
+    assert answers[3].text == alone.text  # no request saw another's state
+
+
+async def test_a_stream_stopped_early_does_not_block_the_model():
+    model = backend(max_tokens=64)
+    stream = model.stream(ask("Tell me about the ocean."))
+    first = await anext(stream)
+    assert first.text
+    await stream.aclose()
+    after = await asyncio.wait_for(model.complete(ask("What is the capital of France?", max_tokens=8)), 60)
+    assert "Paris" in after.text
+
+
+async def test_embeddings_place_related_texts_closer():
+    vectors = await backend().embed(
+        ["How do I fix this Python error?", "My Java code does not compile", "A poem"]
+    )
+    assert len(vectors) == 3 and len(vectors[0]) > 100
+
+    def cosine(a, b):
+        dot = sum(x * y for x, y in zip(a, b, strict=True))
+        return dot / (sum(x * x for x in a) ** 0.5 * sum(y * y for y in b) ** 0.5)
+
+    assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2])
+
+
+async def test_score_choices_prefers_the_right_answer():
+    scores = await backend().score_choices(
+        [Message("user", "What is the capital of France?")], ["Paris", "Tokyo"]
+    )
+    assert set(scores) == {"Paris", "Tokyo"}
+    assert scores["Paris"] > scores["Tokyo"]
+    assert all(s < 0 for s in scores.values())  # log-probabilities
+
+
+async def test_a_missing_model_file_names_the_model_and_path(tmp_path: Path):
+    spec = ModelSpec(name="mine", backend="llama-cpp", options={"source": "nope.gguf"}, base_dir=tmp_path)
+    with pytest.raises(BackendError) as caught:
+        await LlamaCppBackend(spec, Resources()).complete(ask("hi"))
+    assert (
+        "models.mine.source" in caught.value.message and str(tmp_path / "nope.gguf") in caught.value.message
+    )
+
+
+def test_a_misspelt_parameter_is_named():
+    spec = ModelSpec(name="mine", backend="llama-cpp", parameters={"temprature": 0.5})
+    with pytest.raises(BackendError) as caught:
+        LlamaCppBackend(spec, Resources())
+    assert "models.mine.parameters.temprature" in caught.value.message
+    assert "temperature" in (caught.value.hint or "")
+
+
+async def test_a_prompt_longer_than_the_context_is_a_clear_error():
+    model = backend(n_ctx=64)
+    with pytest.raises(BackendError) as caught:
+        await model.complete(ask("word " * 200))
+    assert "n_ctx" in caught.value.message and "parameters.n_ctx" in (caught.value.hint or "")
+
+
+async def test_a_chat_template_from_the_composition_is_used():
+    template = (
+        "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n"
+        "{% endfor %}<start_of_turn>model\n"
+    )
+    plain, templated = (
+        backend(max_tokens=8),
+        LlamaCppBackend(
+            ModelSpec(
+                name="local",
+                backend="llama-cpp",
+                parameters={"temperature": 0, "max_tokens": 8},
+                options={"chat-template": template},
+            ),
+            Resources(),
+        ),
+    )
+    a = await plain.complete(ask("Hello"))
+    b = await templated.complete(ask("Hello"))
+    # the template adds its turn markers around the same words: more prompt tokens
+    assert b.usage.prompt_tokens > a.usage.prompt_tokens
