@@ -1,0 +1,206 @@
+"""The ASGI application: Starlette routes, the lifespan that starts and closes the pipeline, auth, and
+OpenAI-style JSON errors for everything that goes wrong (404, 405, 401, ...)."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from llmnet_core import LLMNetError, Pipeline
+
+from .chat import chat_completions, error_response
+from .settings import ServeSettings, from_environ
+from .stats import Stats
+from .wire import RequestError, error_body
+
+JSON = "application/json"
+
+
+class ServeState:
+    """What every request handler needs: the pipeline, the settings and the counters."""
+
+    def __init__(self, settings: ServeSettings, pipeline: Pipeline) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.model_id = model_id(settings, pipeline)
+        self.stats = Stats(pipeline.composition.nodes)
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        self.api_key: bytes | None = key.encode() if key else None
+        self.max_concurrent = settings.max_concurrent
+        self.max_body = settings.max_body
+        self.variables = dict(settings.variables)
+        self.startup_error: LLMNetError | None = None
+        #: called once the pipeline has started and the server is about to accept requests
+        self.on_ready: Callable[[], None] | None = None
+
+    def check_auth(self, request: Request) -> None:
+        """Raise 401 unless the `Authorization: Bearer` key matches (compared in constant time)."""
+        if self.api_key is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise RequestError(401, "missing API key: send `Authorization: Bearer <key>`")
+        if not hmac.compare_digest(given.strip().encode(), self.api_key):
+            raise RequestError(401, "invalid API key")
+
+
+def model_id(settings: ServeSettings, pipeline: Pipeline) -> str:
+    """The pipeline's name as a model: `--model-id`, else the composition's `name`, else the file stem."""
+    if settings.model_id:
+        return settings.model_id
+    name = pipeline.composition.raw.get("name")
+    if isinstance(name, str) and name.strip():
+        return name.strip()
+    return Path(settings.composition).stem
+
+
+def json_response(payload: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A response whose body is already JSON bytes (encoded with orjson)."""
+    return Response(payload, status_code=status, headers=headers, media_type=JSON)
+
+
+def _state(request: Request) -> ServeState:
+    return request.app.state.serve
+
+
+async def health(request: Request) -> Response:
+    """`GET /health`: 200 while the process serves (no auth, for load balancers)."""
+    return json_response(b'{"status":"ok"}')
+
+
+async def models(request: Request) -> Response:
+    """`GET /v1/models`: the pipeline as the one model this server offers."""
+    import orjson
+
+    state = _state(request)
+    try:
+        state.check_auth(request)
+    except RequestError as exc:
+        return error_response(exc)
+    item = {
+        "id": state.model_id,
+        "object": "model",
+        "created": state.stats.started_epoch,
+        "owned_by": "llmnet",
+    }
+    wanted = request.path_params.get("model")
+    if wanted is not None:
+        if wanted != state.model_id:
+            message = f"model {wanted!r} does not exist; this server offers {state.model_id!r}"
+            return error_response(RequestError(404, message, param="model", code="model_not_found"))
+        return json_response(orjson.dumps(item))
+    return json_response(orjson.dumps({"object": "list", "data": [item]}))
+
+
+async def status(request: Request) -> Response:
+    """`GET /status`: requests in flight, totals, hops and errors per node, uptime (of this process)."""
+    import orjson
+
+    state = _state(request)
+    try:
+        state.check_auth(request)
+    except RequestError as exc:
+        return error_response(exc)
+    return json_response(orjson.dumps(state.stats.to_dict(state.model_id)))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """404, 405 and other Starlette HTTP errors as OpenAI-style JSON."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404:
+        message = f"no route {request.method} {request.url.path}; this server offers /v1/chat/completions"
+    elif status == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(getattr(exc, "detail", "")) or "error"
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
+    return json_response(error_body(status, message), status, headers)
+
+
+class ServeApp:
+    """The ASGI app: Starlette for HTTP; for lifespan it reports a pipeline that cannot start as one line
+    (`error: ...`) instead of a traceback, so the server exits with a clear message."""
+
+    def __init__(self, state: ServeState) -> None:
+        self.state = state
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            try:
+                await state.pipeline.start()
+            except LLMNetError as exc:
+                state.startup_error = exc
+                raise
+            if state.on_ready is not None:
+                state.on_ready()
+            try:
+                yield
+            finally:
+                await state.pipeline.aclose()
+
+        self.starlette = Starlette(
+            routes=[
+                Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+                Route("/chat/completions", chat_completions, methods=["POST"]),
+                Route("/v1/models", models, methods=["GET"]),
+                Route("/v1/models/{model:path}", models, methods=["GET"]),
+                Route("/health", health, methods=["GET"]),
+                Route("/status", status, methods=["GET"]),
+            ],
+            exception_handlers={HTTPException: _http_error},
+            lifespan=lifespan,
+        )
+        self.starlette.state.serve = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.starlette(scope, receive, send)
+            return
+
+        async def send_lifespan(message: Message) -> None:
+            error = self.state.startup_error
+            if message["type"] == "lifespan.startup.failed" and error is not None:
+                text = error.message + (f" ({error.hint})" if error.hint else "")
+                message = {**message, "message": "error: " + " ".join(text.split())}
+            await send(message)
+
+        try:
+            await self.starlette(scope, receive, send_lifespan)
+        except LLMNetError:
+            if self.state.startup_error is None:
+                raise
+
+
+def create_app(settings: ServeSettings, pipeline: Pipeline | None = None) -> ServeApp:
+    """Build the app for `settings` (loading and validating the composition unless `pipeline` is given)."""
+    if pipeline is None:
+        pipeline = Pipeline.from_file(settings.composition)
+    return ServeApp(ServeState(settings, pipeline))
+
+
+def app_from_env() -> ServeApp:
+    """App factory for uvicorn workers: the settings come from the environment `llmnet serve` set."""
+    settings = from_environ()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def configure_logging(level: str) -> None:
+    """Send llmnet's own log lines to stderr at `level` (uvicorn configures its loggers itself)."""
+    logger = logging.getLogger("llmnet")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:    %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())

@@ -1,0 +1,320 @@
+"""`POST /v1/chat/completions`: one request through the pipeline, answered as JSON or as server-sent events.
+
+The pipeline runs in its own task, so that a client that goes away cancels it (and with it the backend
+call behind it). A streamed answer commits to HTTP 200 only once the first piece of text exists: a
+failure before that is still a proper HTTP error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from llmnet_core import LLMNetError
+
+from .wire import (
+    ChatInput,
+    ChunkWriter,
+    RequestError,
+    completion,
+    error_body,
+    parse_chat_request,
+    request_id_from,
+)
+
+if TYPE_CHECKING:
+    from .app import ServeState
+    from .stats import Stats
+
+log = logging.getLogger("llmnet.serve")
+JSON = "application/json"
+_DONE = object()
+_TRUE = frozenset({"1", "true", "yes", "on"})
+#: how the core's errors say that something took too long ("did not answer within 30 s", "timed out")
+_TIMEOUT = re.compile(r"\bwithin [0-9][0-9.]* ?s\b|\btimed out\b", re.IGNORECASE)
+_WORD = re.compile(r"(?<!^)(?=[A-Z])")
+#: status of a response whose client already left (never delivered; shows in access logs)
+CLIENT_CLOSED = 499
+
+
+async def chat_completions(request: Request) -> Response:
+    """Validate, run the pipeline, answer as OpenAI does; errors are HTTP errors with JSON bodies."""
+    state: ServeState = request.app.state.serve
+    stats = state.stats
+    stats.total += 1
+    request_id = request_id_from(request.headers.get("x-request-id")) or os.urandom(16).hex()
+    headers = {"x-request-id": request_id}
+    try:
+        state.check_auth(request)
+        if stats.in_flight >= state.max_concurrent:
+            raise RequestError(
+                429, f"too many requests in flight (--max-concurrent {state.max_concurrent}); retry shortly"
+            )
+    except RequestError as exc:
+        stats.rejected += 1
+        return error_response(exc, headers)
+    stats.in_flight += 1
+    handed_over = False
+    try:
+        try:
+            body = await read_body(request, state.max_body)
+            chat = parse_chat_request(body, allow_variables=state.settings.allow_client_variables)
+        except RequestError as exc:
+            stats.rejected += 1
+            return error_response(exc, headers)
+        except ClientDisconnect:
+            stats.cancelled += 1
+            return Response(status_code=CLIENT_CLOSED, headers=headers)
+        trace = chat.trace or request.headers.get("x-llmnet-trace", "").lower() in _TRUE
+        if not chat.stream:
+            return await _plain(state, request, chat, request_id, trace, headers)
+        stats.streamed += 1
+        response = await _streamed(state, request, chat, request_id, trace, headers)
+        handed_over = isinstance(response, EventStream)
+        return response
+    finally:
+        if not handed_over:
+            stats.in_flight -= 1
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past `limit` bytes (by Content-Length, and as it arrives)."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError:
+            raise RequestError(400, f"invalid Content-Length {length!r}") from None
+        if declared > limit:
+            raise _too_large(declared, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit, at_least=True)
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(size: int, limit: int, *, at_least: bool = False) -> RequestError:
+    more = "more than " if at_least else ""
+    return RequestError(
+        413, f"the request body is {more}{size} bytes; this server accepts at most {limit} (--max-body)"
+    )
+
+
+def error_response(exc: RequestError, headers: dict[str, str] | None = None) -> Response:
+    """An OpenAI-style JSON error for a RequestError; a 401 also says how to authenticate."""
+    headers = headers or {}
+    if exc.status == 401:
+        headers = {**headers, "www-authenticate": "Bearer"}
+    body = error_body(exc.status, exc.message, param=exc.param, code=exc.code)
+    return Response(body, status_code=exc.status, headers=headers, media_type=JSON)
+
+
+def describe_failure(exc: BaseException, redact: Callable[[str], str]) -> tuple[int, str, str]:
+    """HTTP status, message and code for a failed run: 504 for a timeout, 502 for other pipeline errors."""
+    if isinstance(exc, LLMNetError):
+        message = redact(exc.message) + (f" ({redact(exc.hint)})" if exc.hint else "")
+        if _TIMEOUT.search(exc.message):
+            return 504, message, "backend_timeout"
+        return 502, message, _WORD.sub("_", type(exc).__name__).lower()
+    if isinstance(exc, TimeoutError):
+        return 504, "the pipeline timed out", "timeout"
+    return 500, redact(f"internal error: {type(exc).__name__}: {exc}"), "internal_error"
+
+
+def _failure(
+    state: ServeState, exc: BaseException, request_id: str, trace_wanted: bool
+) -> tuple[int, str, str, Any]:
+    """Count and log a failed run; returns its status, message, code and (when asked) trace."""
+    redact = state.pipeline.redactor
+    status, message, code = describe_failure(exc, redact)
+    trace = getattr(exc, "trace", None)
+    state.stats.record(trace, failed=True)
+    if status == 500:
+        log.error("request %s: %s", request_id, message, exc_info=exc)
+    else:
+        log.warning("request %s failed (HTTP %d): %s", request_id, status, message)
+    return status, message, code, trace.to_dict(redact) if trace_wanted and trace is not None else None
+
+
+def _start(state: ServeState, chat: ChatInput, request_id: str, on_token: Any = None) -> asyncio.Task[Any]:
+    variables = {**chat.variables, **state.variables} if chat.variables else state.variables
+    run = state.pipeline.run(chat.messages, variables=variables, on_token=on_token, request_id=request_id)
+    return asyncio.create_task(run)
+
+
+class _DisconnectWatch:
+    """Cancels `task` if the client disconnects before the response starts (uvicorn's `receive` reports
+    `http.disconnect` once the body has been read and the connection drops)."""
+
+    def __init__(self, receive: Receive, task: asyncio.Task[Any]) -> None:
+        self.disconnected = False
+        self._watcher = asyncio.create_task(self._watch(receive, task))
+
+    async def _watch(self, receive: Receive, task: asyncio.Task[Any]) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.disconnected = True
+        task.cancel()
+
+    def stop(self) -> None:
+        self._watcher.cancel()
+
+
+async def _plain(
+    state: ServeState,
+    request: Request,
+    chat: ChatInput,
+    request_id: str,
+    trace: bool,
+    headers: dict[str, str],
+) -> Response:
+    task = _start(state, chat, request_id)
+    watch = _DisconnectWatch(request.receive, task)
+    try:
+        result = await task
+    except asyncio.CancelledError:
+        if watch.disconnected and task.cancelled():
+            state.stats.cancelled += 1
+            return Response(status_code=CLIENT_CLOSED, headers=headers)
+        task.cancel()
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an HTTP error
+        status, message, code, trace_dict = _failure(state, exc, request_id, trace)
+        body = error_body(status, message, code=code, trace=trace_dict)
+        return Response(body, status_code=status, headers=headers, media_type=JSON)
+    finally:
+        watch.stop()
+    state.stats.record(result.trace, failed=False)
+    redact = state.pipeline.redactor
+    body = completion(
+        request_id,
+        int(time.time()),
+        state.model_id,
+        redact(result.output),
+        result.usage.to_dict(),
+        result.trace.to_dict(redact) if trace else None,
+    )
+    return Response(body, headers=headers, media_type=JSON)
+
+
+async def _streamed(
+    state: ServeState,
+    request: Request,
+    chat: ChatInput,
+    request_id: str,
+    trace: bool,
+    headers: dict[str, str],
+) -> Response:
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    task = _start(state, chat, request_id, queue.put_nowait)
+    task.add_done_callback(lambda _: queue.put_nowait(_DONE))
+    watch = _DisconnectWatch(request.receive, task)
+    try:
+        first = await queue.get()
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        watch.stop()
+    writer = ChunkWriter(request_id, int(time.time()), state.model_id)
+    headers = {**headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
+    if first is not _DONE:
+        events = _events(state, writer, queue, task, first, chat.include_usage, trace, request_id)
+        return EventStream(events, task=task, stats=state.stats, headers=headers)
+    if task.cancelled():
+        state.stats.cancelled += 1
+        return Response(status_code=CLIENT_CLOSED, headers=headers)
+    exc = task.exception()
+    if exc is not None:
+        status, message, code, trace_dict = _failure(state, exc, request_id, trace)
+        body = error_body(status, message, code=code, trace=trace_dict)
+        return Response(body, status_code=status, headers=headers, media_type=JSON)
+    # the last node did not stream (post-hooks, ws node...): the whole answer goes in one event stream
+    result = task.result()
+    state.stats.record(result.trace, failed=False)
+    redact = state.pipeline.redactor
+    trace_dict = result.trace.to_dict(redact) if trace else None
+    parts = [writer.first(redact(result.output))]
+    parts += _closing(writer, result.usage.to_dict(), chat.include_usage, trace_dict)
+    return Response(b"".join(parts), headers=headers, media_type="text/event-stream")
+
+
+def _closing(writer: ChunkWriter, usage: dict[str, int], include_usage: bool, trace: Any) -> list[bytes]:
+    """The events after the text: finish reason, usage when asked, the trace on the last one, [DONE]."""
+    if include_usage:
+        return [writer.finish(), writer.usage(usage, trace), ChunkWriter.DONE]
+    return [writer.finish(trace), ChunkWriter.DONE]
+
+
+async def _events(
+    state: ServeState,
+    writer: ChunkWriter,
+    queue: asyncio.Queue[Any],
+    task: asyncio.Task[Any],
+    first: str,
+    include_usage: bool,
+    trace: bool,
+    request_id: str,
+) -> AsyncIterator[bytes]:
+    """The SSE body: the first text (with the role), more text as it comes, then the closing events."""
+    redact = state.pipeline.redactor
+    yield writer.first(redact(first))
+    done = False
+    while not done:
+        pieces = [await queue.get()]
+        while not queue.empty():
+            pieces.append(queue.get_nowait())
+        if pieces[-1] is _DONE:
+            pieces.pop()
+            done = True
+        if pieces:
+            yield writer.text(redact("".join(pieces)))
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        status, message, code, trace_dict = _failure(state, exc, request_id, trace)
+        yield writer.error(status, message, code=code, trace=trace_dict)
+        return
+    result = task.result()
+    state.stats.record(result.trace, failed=False)
+    trace_dict = result.trace.to_dict(redact) if trace else None
+    for event in _closing(writer, result.usage.to_dict(), include_usage, trace_dict):
+        yield event
+
+
+class EventStream(StreamingResponse):
+    """A server-sent event stream that owns its pipeline task: when the stream ends early (the client
+    disconnected), the task is cancelled, which closes the backend call behind it."""
+
+    def __init__(
+        self, content: AsyncIterator[bytes], *, task: asyncio.Task[Any], stats: Stats, headers: dict[str, str]
+    ) -> None:
+        super().__init__(content, headers=headers, media_type="text/event-stream")
+        self._task = task
+        self._stats = stats
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._stats.in_flight -= 1
+            if not self._task.done():
+                self._task.cancel()
+                self._stats.cancelled += 1
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()

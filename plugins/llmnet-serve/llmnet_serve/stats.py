@@ -1,0 +1,60 @@
+"""Counters behind `GET /status`: requests in flight, totals, and hops and errors per node."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+
+class Stats:
+    """Request and per-node counters of one server process (each worker keeps its own)."""
+
+    def __init__(self, nodes: Iterable[str] = ()) -> None:
+        self.started = time.monotonic()
+        self.started_epoch = int(time.time())
+        self.in_flight = 0
+        self.total = 0
+        self.succeeded = 0
+        self.failed = 0
+        self.rejected = 0
+        self.cancelled = 0
+        self.streamed = 0
+        #: node name → [hops, errors]
+        self.nodes: dict[str, list[int]] = {name: [0, 0] for name in nodes}
+
+    def record(self, trace: Any, *, failed: bool) -> None:
+        """Count one finished pipeline run: every hop of its trace, and the node it failed at."""
+        if failed:
+            self.failed += 1
+        else:
+            self.succeeded += 1
+        hops = getattr(trace, "hops", None) or ()
+        nodes = self.nodes
+        for hop in hops:
+            counts = nodes.get(hop.node)
+            if counts is None:
+                counts = nodes[hop.node] = [0, 0]
+            counts[0] += 1
+        if failed and hops:
+            nodes[hops[-1].node][1] += 1
+
+    def to_dict(self, model: str) -> dict[str, Any]:
+        """The JSON body of `GET /status`."""
+        return {
+            "status": "ok",
+            "model": model,
+            "pid": os.getpid(),
+            "uptime_s": round(time.monotonic() - self.started, 3),
+            "requests": {
+                "in_flight": self.in_flight,
+                "total": self.total,
+                "succeeded": self.succeeded,
+                "failed": self.failed,
+                "rejected": self.rejected,
+                "cancelled": self.cancelled,
+                "streamed": self.streamed,
+            },
+            "nodes": {name: {"hops": hops, "errors": errors} for name, (hops, errors) in self.nodes.items()},
+        }
