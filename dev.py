@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Developer entry point: `python3 dev.py setup` installs everything and runs an example pipeline;
-`python3 dev.py test` runs the whole test suite (setting up first when needed)."""
+"""Developer entry point: `python3 dev.py setup` installs everything and runs the default pipeline on the
+embedded model, offline; `python3 dev.py test` runs the whole test suite (setting up first when needed)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
+import time
 import venv
+from collections import deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -51,9 +54,10 @@ def ensure_installed() -> None:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     if STAMP.exists() and STAMP.read_text() == fingerprint():
         return
-    say("installing llmnet and its built-in plugins (editable)")
     args = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "on"]
     subprocess.run([*args, "--upgrade", "pip", "setuptools", "wheel", "-q"], check=True)
+    install_llama_cpp(args)
+    say("installing llmnet and its built-in plugins (editable)")
     editables: list[str] = ["-e", f"{ROOT}[test]"]
     for plugin in plugin_dirs():
         editables += ["-e", f"{plugin}[test]" if has_test_extra(plugin) else str(plugin)]
@@ -61,20 +65,47 @@ def ensure_installed() -> None:
     STAMP.write_text(fingerprint())
 
 
-def demo() -> int:
-    """Run the example pipeline against a small local OpenAI-compatible server started here."""
-    say("running examples/support.json against a local example model server")
-    code = (
-        "import subprocess, sys\n"
-        "from examples.demo_server import start\n"
-        "server = start()\n"
-        "env = {**__import__('os').environ, 'DEMO_MODEL_URL': server.url}\n"
-        "rc = subprocess.run([sys.argv[1], 'run', 'examples/support.json',\n"
-        "                     'My invoice shows a double charge', '--trace'], env=env).returncode\n"
-        "server.stop()\n"
-        "sys.exit(rc)\n"
+LLAMA_CPP = "llama-cpp-python[server]>=0.3.9"
+BUILD_STEP = re.compile(r"\s*\[(\d+)/(\d+)\]")
+
+
+def install_llama_cpp(args: list[str]) -> None:
+    """Install llama-cpp-python first, showing the progress of its llama.cpp compile (minutes on two
+    cores). pip keeps the wheel it builds in its cache, so a later install takes seconds."""
+    if subprocess.run([str(PYTHON), "-c", "import llama_cpp.server"], capture_output=True).returncode == 0:
+        return
+    say("installing llama-cpp-python: the first time, this compiles llama.cpp (several minutes)")
+    env = {**os.environ, "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2)}
+    process = subprocess.Popen(
+        [*args, "-v", LLAMA_CPP], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
-    return subprocess.run([str(PYTHON), "-c", code, str(BIN / "llmnet")], cwd=ROOT).returncode
+    assert process.stdout is not None
+    tail: deque[str] = deque(maxlen=60)
+    started, shown, tty = time.monotonic(), -1, sys.stdout.isatty()
+    for line in process.stdout:
+        tail.append(line)
+        step = BUILD_STEP.match(line)
+        if step:
+            done, total = int(step.group(1)), int(step.group(2))
+            percent = 100 * done // total
+            if tty:
+                print(f"\r    compiling llama.cpp: {done}/{total} ({percent}%)", end="", flush=True)
+            elif percent // 10 != shown // 10:
+                print(f"    compiling llama.cpp: {percent}% ({time.monotonic() - started:.0f} s)", flush=True)
+            shown = percent
+        elif line.startswith(("Collecting", "Successfully installed", "Using cached", "Building wheel")):
+            print(("\n" if tty and shown >= 0 else "") + "    " + line.strip(), flush=True)
+    if process.wait() != 0:
+        sys.stdout.write("".join(tail))
+        sys.exit(f"installing {LLAMA_CPP} failed (the last lines of pip's output are above)")
+    say(f"llama-cpp-python ready in {time.monotonic() - started:.0f} s")
+
+
+def demo() -> int:
+    """Run the bundled default pipeline (router + handlers on the embedded model), offline."""
+    say('running the default pipeline on the embedded model: llmnet run "What is the capital of France?"')
+    command = [str(BIN / "llmnet"), "run", "What is the capital of France?", "--trace"]
+    return subprocess.run(command, cwd=ROOT).returncode
 
 
 def main(argv: list[str]) -> int:

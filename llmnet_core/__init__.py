@@ -54,6 +54,10 @@ _EXPORTS: dict[str, str] = {
     # helpers
     "substitute": "interpolate",
     "substitute_json": "interpolate",
+    "json_escape": "interpolate",
+    "excerpt": "redact",
+    "Redactor": "redact",
+    "load_env_file": "envfile",
     "parse_condition": "conditions",
     "Condition": "conditions",
     # library use
@@ -88,6 +92,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .composition import Composition, load_composition, validate_composition
     from .conditions import Condition, parse_condition
     from .engine import Pipeline, RunResult
+    from .envfile import load_env_file
     from .errors import (
         BackendError,
         CompositionError,
@@ -102,8 +107,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TransportError,
         UsageError,
     )
-    from .interpolate import substitute, substitute_json
+    from .interpolate import json_escape, substitute, substitute_json
     from .plugins import PluginFailure, PluginHost, PluginInfo, get_host, hookimpl
+    from .redact import Redactor, excerpt
     from .resources import Resources
     from .trace import HookOutcome, Hop, Trace
     from .types import (

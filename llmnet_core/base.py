@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from .errors import BackendError
+from .errors import BackendError, Problem
 from .resources import Resources
 from .types import (
     ChatRequest,
@@ -35,6 +35,14 @@ class Backend(ABC):
     def __init__(self, spec: ModelSpec, resources: Resources) -> None:
         self.spec = spec
         self.resources = resources
+
+    @classmethod
+    def check(cls, spec: ModelSpec) -> list[Problem]:
+        """The problems of a model entry's fields, found without contacting anything (`llmnet validate`).
+
+        Each problem names its JSON path (`models.NAME.FIELD`); the default finds none.
+        """
+        return []
 
     @property
     def location(self) -> str:
@@ -89,6 +97,12 @@ class Transport(ABC):
     def __init__(self, spec: FunctionSpec, resources: Resources) -> None:
         self.spec = spec
         self.resources = resources
+
+    @classmethod
+    def check(cls, spec: FunctionSpec) -> list[Problem]:
+        """The problems of a function entry's fields, found without contacting anything (`llmnet
+        validate`). Each problem names its JSON path (`functions.NAME.FIELD`); the default finds none."""
+        return []
 
     @abstractmethod
     async def call(self, call: HookCall) -> Any:

@@ -90,6 +90,24 @@ def cli(ctx: click.Context, debug: bool) -> None:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
 
 
+env_file_option = click.option(
+    "--env-file",
+    "env_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Load NAME=value lines from FILE into the environment first (its values win). Repeatable.",
+)
+
+
+def load_env_files(paths: tuple[str, ...]) -> None:
+    """Load each `--env-file` in order, before the command reads the composition or the plugins."""
+    from .envfile import load_env_file
+
+    for path in paths:
+        load_env_file(path)
+
+
 def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -125,6 +143,7 @@ def _split_args(args: tuple[str, ...]) -> tuple[str | None, str | None]:
 @click.option("--max-hops", type=click.IntRange(min=1), help="Stop a request after this many nodes.")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a request variable.")
 @click.option("--stream/--no-stream", default=True, help="Print the answer as it is generated (text).")
+@env_file_option
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -134,12 +153,14 @@ def run(
     max_hops: int | None,
     variables: tuple[str, ...],
     stream: bool,
+    env_files: tuple[str, ...],
 ) -> None:
     """Run PROMPT (or standard input) through the pipeline in COMPOSITION.
 
     Without COMPOSITION, the bundled default pipeline runs offline on the embedded model
     (`llmnet init` writes it to a file you can edit).
     """
+    load_env_files(env_files)
     composition, prompt = _split_args(args)
     if composition is None:
         from .composition import default_composition_path
@@ -228,11 +249,19 @@ def _warn(problems: list[Any], source: str) -> None:
 @click.argument("composition", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when the file is valid.")
-def validate(composition: str, as_json: bool, quiet: bool) -> None:
-    """Check COMPOSITION and list every problem with its JSON path."""
+@click.option("--no-secrets", is_flag=True, help="Do not load the secret blocks (offline checks only).")
+@env_file_option
+def validate(
+    composition: str, as_json: bool, quiet: bool, no_secrets: bool, env_files: tuple[str, ...]
+) -> None:
+    """Check COMPOSITION and list every problem with its JSON path.
+
+    Every secret block is loaded as a run would load it (no value is ever printed); --no-secrets skips that.
+    """
     from .composition import read_composition, validate_composition
     from .errors import CompositionError
 
+    load_env_files(env_files)
     try:
         data, problems = read_composition(composition)
         base = Path(composition).resolve().parent
@@ -240,13 +269,21 @@ def validate(composition: str, as_json: bool, quiet: bool) -> None:
         problems = problems + found
     except CompositionError as exc:
         comp, problems = None, exc.problems
+    secrets_checked = comp is not None and not no_secrets and bool(comp.file.secrets)
+    if comp is not None and secrets_checked:  # the rest is valid: load the blocks as a run would
+        import asyncio
+
+        problems = problems + asyncio.run(comp.check_secrets())
     errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity == "warning"]
+    valid = comp is not None and not errors
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "file": composition,
-                    "valid": comp is not None,
+                    "valid": valid,
+                    "secrets_checked": secrets_checked,
                     "problems": [
                         {"severity": p.severity, "path": p.path, "message": p.message, "hint": p.hint}
                         for p in problems
@@ -255,26 +292,34 @@ def validate(composition: str, as_json: bool, quiet: bool) -> None:
                 indent=2,
             )
         )
-    elif comp is None:
+    elif not valid:
         count = len(errors) or 1
         click.echo(f"{composition}: {count} problem{'s' if count != 1 else ''}", err=True)
         for p in sorted(problems, key=lambda p: p.severity != "error"):
             click.echo(f"  {p.severity:<7} {p}", err=True)
-    elif not quiet:
-        nodes = comp.file.architecture
-        handlers = [n for n in nodes if n.adapter != "output" and n.name != comp.entry]
-        summary = (
-            f"{composition}: ok · entry {comp.entry} · {len(handlers)} handler"
-            f"{'s' if len(handlers) != 1 else ''} · {len(comp.file.models)} model"
-            f"{'s' if len(comp.file.models) != 1 else ''}"
-        )
-        if comp.warnings:
-            summary += f" · {len(comp.warnings)} warning{'s' if len(comp.warnings) != 1 else ''}"
-        click.echo(summary)
-        for p in comp.warnings:
+    elif comp is not None and not quiet:
+        click.echo(_summary(composition, comp, warnings, secrets_checked))
+        for p in warnings:
             click.echo(f"  {p.severity:<7} {p}")
-    if comp is None:
+    if not valid:
         sys.exit(2)
+
+
+def _summary(source: str, comp: Any, warnings: list[Any], secrets_checked: bool) -> str:
+    """`FILE: ok · entry NODE · N handlers · N models[ · N secret blocks loaded][ · N warnings]`."""
+
+    def count(n: int, noun: str) -> str:
+        return f"{n} {noun}{'s' if n != 1 else ''}"
+
+    handlers = [n for n in comp.file.architecture if n.adapter != "output" and n.name != comp.entry]
+    parts = [f"{source}: ok", f"entry {comp.entry}", count(len(handlers), "handler")]
+    parts.append(count(len(comp.file.models), "model"))
+    if comp.file.secrets:
+        blocks = count(len(comp.file.secrets), "secret block")
+        parts.append(f"{blocks} loaded" if secrets_checked else f"{blocks} not loaded (--no-secrets)")
+    if warnings:
+        parts.append(count(len(warnings), "warning"))
+    return " · ".join(parts)
 
 
 @cli.command()
@@ -301,7 +346,7 @@ def init(path: str, force: bool) -> None:
         raise UsageError(
             f"cannot write {path}: {exc.strerror}", hint="check that the folder exists and is writable"
         ) from None
-    click.echo(f"wrote {path}: edit it, then `llmnet run {path} \"your question\"`", err=True)
+    click.echo(f'wrote {path}: edit it, then `llmnet run {path} "your question"`', err=True)
 
 
 @cli.command()
@@ -320,14 +365,18 @@ def plugins(as_json: bool) -> None:
 
     host = get_host()
     regs = host.registries
+    commands = host.commands()
     rows = []
     for name, info in host.plugins.items():
+        provides = regs.provided_by(name)
+        if commands.get(name):
+            provides["commands"] = commands[name]
         rows.append(
             {
                 "name": name,
                 "version": info.version or ("" if not info.builtin else __version__),
                 "builtin": info.builtin,
-                "provides": regs.provided_by(name),
+                "provides": provides,
             }
         )
     failures = [{"name": f.name, "version": f.version, "error": f.error} for f in host.failures]

@@ -21,13 +21,13 @@ from .errors import (
     LLMNetError,
     PipelineError,
     RoutingError,
-    SecretError,
 )
 from .hooks import HookRunner, apply_transform
 from .interpolate import find_secret_references, resolve_secrets
 from .plugins import PluginHost, get_host
 from .redact import Redactor
 from .resources import Resources
+from .secret_blocks import load_secrets
 from .trace import Hop, Trace
 from .types import (
     Candidate,
@@ -127,30 +127,11 @@ class Pipeline:
         """Load every secret block once; a missing block or variable is an error naming it."""
         if self._started:
             return
-        for spec in self.composition.secret_specs():
-            cls = self.registries.secret_providers.get(spec.source)
-            if cls is None:
-                raise SecretError(
-                    f'secrets.{spec.name}: no installed plugin provides the source "{spec.source}"'
-                )
-            try:
-                values = dict(await cls(spec).load())
-            except LLMNetError as exc:
-                raise self._redacted(exc) from None
-            except Exception as exc:  # noqa: BLE001 - a provider's bug becomes a clear error
-                raise SecretError(
-                    f"secrets.{spec.name}: could not be loaded ({type(exc).__name__})"
-                ) from None
-            self.secrets[spec.name] = values
-            self.redactor.add(values.values())
-        references = find_secret_references(self.composition.raw)
-        for path, block, var in references:
-            if var not in self.secrets.get(block, {}):
-                raise SecretError(
-                    f'{path}: secret "{block}" has no variable {var}',
-                    hint=f"variables of {block}: {', '.join(sorted(self.secrets.get(block, {}))) or 'none'}",
-                )
-        if any(path.startswith("architecture") for path, _, _ in references):
+        try:
+            self.secrets = await load_secrets(self.composition, self.registries, self.redactor)
+        except LLMNetError as exc:
+            raise self._redacted(exc) from None
+        if find_secret_references(self.composition.raw.get("architecture")):
             self._nodes = {
                 name: NodeConfig.model_validate(resolve_secrets(node.model_dump(by_alias=True), self.secrets))
                 for name, node in self._nodes.items()

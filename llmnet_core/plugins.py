@@ -78,6 +78,7 @@ class PluginHost:
         self.failures: list[PluginFailure] = []
         self._loaded = False
         self._registries: Registries | None = None
+        self._commands: dict[str, list[str]] | None = None
         self._lock = threading.RLock()
 
     # -- loading -------------------------------------------------------------------------------
@@ -142,6 +143,7 @@ class PluginHost:
             return False
         self.plugins[name] = info
         self._registries = None
+        self._commands = None
         return True
 
     def register(self, plugin: Any, name: str | None = None, version: str | None = None) -> str:
@@ -161,6 +163,7 @@ class PluginHost:
         self.plugins.pop(name, None)
         self.failures = [f for f in self.failures if f.name != name]
         self._registries = None
+        self._commands = None
 
     @contextmanager
     def registered(self, plugin: Any, name: str | None = None) -> Iterator[str]:
@@ -212,18 +215,32 @@ class PluginHost:
     def add_commands(self, cli: Any) -> None:
         """Let plugins add CLI commands; a plugin whose hook fails is reported and skipped."""
         self.load()
+        added: dict[str, list[str]] = {}
         for impl in reversed(self.pm.hook.llmnet_register_commands.get_hookimpls()):
+            before = dict(cli.commands)
             try:
                 impl.function(cli=cli)
             except Exception as exc:  # noqa: BLE001
                 info = self.plugins.get(impl.plugin_name)
-                self.failures.append(
-                    PluginFailure(
-                        impl.plugin_name,
-                        info.version if info else None,
-                        f"llmnet_register_commands failed: {_describe(exc)}",
-                    )
+                failure = PluginFailure(
+                    impl.plugin_name,
+                    info.version if info else None,
+                    f"llmnet_register_commands failed: {_describe(exc)}",
                 )
+                if failure not in self.failures:
+                    self.failures.append(failure)
+            names = [name for name, command in cli.commands.items() if before.get(name) is not command]
+            if names:
+                added.setdefault(impl.plugin_name, []).extend(names)
+        self._commands = {plugin: sorted(names) for plugin, names in added.items()}
+
+    def commands(self) -> dict[str, list[str]]:
+        """The CLI commands each plugin adds, by plugin name (for `llmnet plugins`)."""
+        if self._commands is None:
+            import click
+
+            self.add_commands(click.Group())  # a scratch group: nothing is added to the real CLI
+        return dict(self._commands or {})
 
 
 _host: PluginHost | None = None

@@ -94,12 +94,17 @@ class StreamChunk:
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """A `functions` entry: its name, transport type, the remaining fields and the hook timeout in seconds."""
+    """A `functions` entry: its name, transport type, the remaining fields and the hook timeout in seconds.
+
+    Relative paths in `options` (a program, a working directory, a .proto file) are relative to
+    `base_dir`, the composition file's folder.
+    """
 
     name: str
     type: str
     options: Mapping[str, Any] = field(default_factory=dict)
     timeout: float = 30.0
+    base_dir: Path = field(default_factory=Path.cwd)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
+from llmnet_core import hookimpl
 from llmnet_core.cli import cli
 
 LLMNET = str(Path(sys.executable).parent / "llmnet")
@@ -200,3 +202,25 @@ def test_help_lists_the_commands():
     assert run.returncode == 0
     for command in ("run", "validate", "schema", "plugins"):
         assert command in run.stdout
+
+
+class CommandPlugin:
+    """Adds one command (and nothing else) through llmnet_register_commands."""
+
+    @hookimpl
+    def llmnet_register_commands(self, cli: Any) -> None:
+        @cli.command(name="hello-test")
+        def hello() -> None:
+            """Say hello."""
+            click.echo("hello from a plugin")
+
+
+def test_plugins_lists_the_commands_a_plugin_adds(host, register_plugin):
+    register_plugin(CommandPlugin(), "command-plugin")
+    line = next(line for line in invoke("plugins").stdout.splitlines() if line.startswith("command-plugin"))
+    assert line.rstrip().endswith("commands: hello-test") and "registers nothing" not in line
+    data = json.loads(invoke("plugins", "--json").stdout)
+    assert {p["name"]: p for p in data["plugins"]}["command-plugin"]["provides"] == {
+        "commands": ["hello-test"]
+    }
+    assert host.commands()["command-plugin"] == ["hello-test"]

@@ -35,6 +35,14 @@ def test_secret_references_are_found_and_resolved():
     assert resolved["models"]["m"] == {"api-key": "Bearer k1", "n": [1, "p2"]}
 
 
+def test_json_escape_is_public():
+    import llmnet_core
+
+    assert llmnet_core.json_escape is json_escape and "json_escape" in llmnet_core.__all__
+    value = 'line\nwith "quotes" and \\ é'
+    assert json.loads('"' + json_escape(value) + '"') == value
+
+
 def test_redactor_masks_longest_values_first():
     redact = Redactor(["abcd", "abcdefgh", "no"])
     assert redact("x abcdefgh y abcd z no") == "x *** y *** z no"

@@ -12,6 +12,18 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from llmnet_core import (
+    Backend,
+    ChatRequest,
+    ChatResponse,
+    FunctionSpec,
+    HookCall,
+    ModelSpec,
+    Problem,
+    SecretProvider,
+    Transport,
+    hookimpl,
+)
 from llmnet_core.cli import cli
 from llmnet_core.plugins import PluginHost, reset_host
 
@@ -302,3 +314,117 @@ def test_published_compositions_run_against_local_servers(
     assert canary not in result.stdout and canary not in result.stderr
     overrides = {n.get("extra-options", {}).get("model_override") for n in data["architecture"]}
     assert {r.json["model"] for r in server.chat_requests} <= overrides | set(data["models"])
+
+
+# -- plugins check their own entries (Transport.check / Backend.check) --------------------------------
+
+
+class Checked(Transport):
+    """Accepts an `endpoint` starting with http and nothing else; its check reports each bad field."""
+
+    @classmethod
+    def check(cls, spec: FunctionSpec) -> list[Problem]:
+        here = f"functions.{spec.name}"
+        problems = [Problem(f"{here}.{key}", "unknown field") for key in spec.options if key != "endpoint"]
+        endpoint = spec.options.get("endpoint", "")
+        if not endpoint.startswith("http"):
+            problems.append(Problem(f"{here}.endpoint", f"{endpoint!r} is not an http URL", "write http://…"))
+        return problems
+
+    async def call(self, call: HookCall) -> Any:
+        return None
+
+
+class Crashing(Transport):
+    @classmethod
+    def check(cls, spec: FunctionSpec) -> list[Problem]:
+        raise RuntimeError("a bug in the plugin")
+
+    async def call(self, call: HookCall) -> Any:
+        return None
+
+
+class CheckedBackend(Backend):
+    @classmethod
+    def check(cls, spec: ModelSpec) -> list[Problem]:
+        size = spec.options.get("context-size", 0)
+        return [] if size > 0 else [Problem(f"models.{spec.name}.context-size", "must be positive")]
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        return ChatResponse(text="ok")
+
+
+class Memory(SecretProvider):
+    async def load(self) -> dict[str, str]:
+        return {"URL": "ftp://user:pw-canary-77@files", "GOOD": "http://127.0.0.1:9/hook"}
+
+
+class CheckingPlugin:
+    @hookimpl
+    def llmnet_register_transports(self, register: Any) -> None:
+        register("checked", Checked)
+        register("crashing", Crashing)
+
+    @hookimpl
+    def llmnet_register_backends(self, register: Any) -> None:
+        register("checked-backend", CheckedBackend)
+
+    @hookimpl
+    def llmnet_register_secret_providers(self, register: Any) -> None:
+        register("memory", Memory)
+
+
+def with_functions(**functions: dict[str, Any]) -> dict[str, Any]:
+    data = base()
+    data["functions"] = functions
+    data["architecture"][1]["hooks"] = {"pre": [{"function": "used"}]}
+    return data
+
+
+def test_plugin_checks_report_bad_fields_before_any_run(host, register_plugin, write_composition):
+    register_plugin(CheckingPlugin(), "checking-plugin")
+    data = with_functions(used={"type": "checked", "endpoint": "ftp://x"}, unused={"type": "checked"})
+    data["models"]["local"] = {"backend": "checked-backend", "context-size": 0}
+    data["architecture"][2]["model"] = "local"
+    file = write_composition(data)
+    result = invoke("validate", str(file))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].endswith(": 2 problems")
+    assert any(
+        re.match(r" +error +functions\.used\.endpoint: 'ftp://x' is not an http URL", x) for x in lines
+    )
+    assert any(re.match(r" +error +models\.local\.context-size: must be positive", x) for x in lines)
+    # a function no reachable hook uses only gets a warning
+    assert any(re.match(r" +warning +functions\.unused\.endpoint: ", x) for x in lines)
+    run = invoke("run", str(file), "hello")
+    assert run.exit_code == 2 and "functions.used.endpoint" in run.stderr
+
+
+def test_a_crashing_check_is_a_warning_not_a_failure(host, register_plugin, write_composition):
+    register_plugin(CheckingPlugin(), "checking-plugin")
+    result = invoke("validate", str(write_composition(with_functions(used={"type": "crashing"}))))
+    assert result.exit_code == 0, result.stderr
+    assert "functions.used: the plugin could not check this entry (RuntimeError)" in result.stdout
+
+
+def test_fields_with_secrets_are_checked_once_the_secrets_are_loaded(
+    host, register_plugin, write_composition
+):
+    register_plugin(CheckingPlugin(), "checking-plugin")
+    data = with_functions(used={"type": "checked", "endpoint": "$secrets.vault.URL", "retires": 3})
+    data["secrets"] = {"vault": {"source": "memory"}}
+    file = write_composition(data)
+    offline = invoke("validate", "--no-secrets", str(file))
+    assert offline.exit_code == 2  # the other fields are checked at once, even without the secrets
+    assert "functions.used.retires: unknown field" in offline.stderr
+    assert "functions.used.endpoint" not in offline.stderr  # "$secrets.vault.URL" is not a value yet
+    assert "functions.used.endpoint" not in invoke("validate", str(file)).stderr  # not loaded: other errors
+    data["functions"]["used"].pop("retires")
+    result = invoke("validate", str(write_composition(data)))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].endswith(": 1 problem")
+    assert "functions.used.endpoint: '***' is not an http URL" in result.stderr
+    assert "pw-canary-77" not in result.output
+    data["functions"]["used"] = {"type": "checked", "endpoint": "$secrets.vault.GOOD"}
+    assert invoke("validate", str(write_composition(data))).exit_code == 0

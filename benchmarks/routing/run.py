@@ -1,6 +1,6 @@
 """Routing accuracy and time per decision of each strategy, on the bundled 270M model.
 
-    .venv/bin/python benchmarks/routing/run.py [--strategies llm,constrained,semantic] [--limit N] [--show-misses]
+    .venv/bin/python benchmarks/routing/run.py [--strategies llm,semantic] [--limit N] [--show-misses]
 
 Every labelled request in requests.jsonl goes through composition.json (a router and four handlers) with
 the router's strategy switched; the handlers answer with a single token so that the run measures routing.

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CompositionError, Problem, UsageError
-from ..interpolate import ENV_REFERENCE_RE, resolve_secrets
 from ..registry import Registries
 from ..types import FunctionSpec, ModelSpec, SecretSpec
 from .jsonc import JSONCError, loads
-from .schema import CompositionFile, FunctionConfig, ModelConfig, NodeConfig, json_schema
+from .schema import CompositionFile, ModelConfig, NodeConfig, json_schema
+from .specs import function_spec, model_spec, plugin_problems
 from .validate import SemanticChecks, Validator, resolve_backend
 
 __all__ = [
@@ -59,38 +59,30 @@ class Composition:
         backend, refusal = resolve_backend(config)
         if backend is None:
             raise CompositionError(self.source, [Problem(f"models.{name}", refusal or "unusable model")])
-        data = resolve_secrets(config.model_dump(by_alias=True, exclude_none=True), secrets or {})
-        api_key = data.get("api-key")
-        match = ENV_REFERENCE_RE.match(api_key) if isinstance(api_key, str) else None
-        if match:
-            api_key = os.environ.get(match.group(1))
-            if api_key is None:
-                raise UsageError(
-                    f"models.{name}.api-key: environment variable {match.group(1)} is not set",
-                    hint=f"export {match.group(1)}=... before running",
-                )
-        # runner and interface stay in options: backends use them (default ports, protocol variants)
-        known = {"type", "backend", "url", "endpoint", "api-key", "model", "parameters"}
-        return ModelSpec(
-            name=name,
-            backend=backend,
-            url=data.get("url") or data.get("endpoint"),
-            api_key=api_key or None,
-            wire_model=data.get("model"),
-            parameters=data.get("parameters", {}),
-            options={k: v for k, v in data.items() if k not in known},
-            base_dir=self.base_dir,
-        )
+        return model_spec(name, config, backend, self.base_dir, secrets)
 
     def function_spec(
         self, name: str, secrets: Mapping[str, Mapping[str, str]] | None = None
     ) -> FunctionSpec:
         """The resolved `FunctionSpec` of a functions entry (secrets filled in, variables left for calls)."""
-        config: FunctionConfig = self.file.functions[name]
-        data = resolve_secrets(config.model_dump(by_alias=True, exclude_none=True), secrets or {})
-        data.pop("type", None)
-        timeout = float(data.pop("timeout", 30.0))
-        return FunctionSpec(name=name, type=config.type, options=data, timeout=timeout)
+        return function_spec(name, self.file.functions[name], self.base_dir, secrets)
+
+    async def check_secrets(self, registries: Registries | None = None) -> list[Problem]:
+        """Load every secret block as a run would and list what fails, without raising: blocks that
+        cannot be loaded, references to variables they lack, and the plugins' checks of the fields
+        that hold `$secrets` references. No value appears in the problems."""
+        from ..redact import Redactor
+        from ..secret_blocks import check_secrets
+
+        if registries is None:
+            from ..plugins import get_host
+
+            registries = get_host().registries
+        redactor = Redactor()
+        secrets, problems = await check_secrets(self, registries, redactor)
+        return problems + plugin_problems(
+            self.file, registries, self.base_dir, self.reachable, secrets=secrets, redact=redactor
+        )
 
     def secret_specs(self) -> list[SecretSpec]:
         """The `secrets` entries, in file order."""
@@ -146,7 +138,8 @@ def validate_composition(
     parsed = validator.parse()
     if parsed is None:
         return None, validator.problems
-    checks = SemanticChecks(validator, parsed)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    checks = SemanticChecks(validator, parsed, base)
     checks.run()
     problems = validator.problems
     if any(p.severity == "error" for p in problems) or checks.entry is None:
@@ -154,7 +147,7 @@ def validate_composition(
     composition = Composition(
         file=parsed,
         source=source,
-        base_dir=Path(base_dir) if base_dir is not None else Path.cwd(),
+        base_dir=base,
         raw=data,
         targets=checks.targets,
         entry=checks.entry,

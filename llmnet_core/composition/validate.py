@@ -6,6 +6,7 @@ import difflib
 import os
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -26,6 +27,7 @@ from .schema import (
     SecretConfig,
     SettingsConfig,
 )
+from .specs import plugin_problems
 
 #: which built-in distribution provides a name that no installed plugin registers
 KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
@@ -184,9 +186,10 @@ def _pydantic_message(err: dict[str, Any]) -> str:
 class SemanticChecks:
     """Cross-references between models, nodes, functions, secrets and plugins."""
 
-    def __init__(self, v: Validator, comp: CompositionFile) -> None:
+    def __init__(self, v: Validator, comp: CompositionFile, base_dir: Path | None = None) -> None:
         self.v = v
         self.comp = comp
+        self.base_dir = base_dir or Path.cwd()
         self.nodes = comp.architecture
         self.position = {id(node): i for i, node in enumerate(self.nodes)}
         self.index: dict[str, int] = {}
@@ -205,6 +208,8 @@ class SemanticChecks:
             self._router(self.comp.settings.router, "settings.router")
         self._functions()
         self._secrets()
+        # fields that hold $secrets are checked once the secrets are loaded (Composition.check_secrets)
+        self.v.problems += plugin_problems(self.comp, self.v.regs, self.base_dir, self.reachable)
         for node in self.nodes:
             if self.entry and node.name not in self.reachable and node.name in self.index:
                 self.v.warn(

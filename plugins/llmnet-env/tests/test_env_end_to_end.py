@@ -1,9 +1,8 @@
 """A canary secret from a .env file, through the engine and the CLI: it reaches the backend's
 Authorization header and nothing else (stdout, stderr, trace, JSON output, validate, errors, logs).
 
-The last tests check what the core does with `$secrets.X.Y` outside `api-key`, and mark with strict
-xfail what the core does not do yet (`run --env-file`, `validate` loading secrets): the lead removes
-the marker when the core gains the feature.
+The last tests check what the core does with `$secrets.X.Y` outside `api-key`, `run --env-file`,
+`validate` loading the secrets, and the redaction of escaped and cut forms of a secret.
 """
 
 from __future__ import annotations
@@ -206,9 +205,9 @@ async def test_secrets_in_url_parameters_context_and_function_fields(
     assert Recording.seen == [{"headers": {"Authorization": f"Bearer {canary}"}}]
 
 
-@pytest.mark.xfail(strict=True, reason="core: `llmnet run` has no --env-file option yet")
 def test_cli_run_env_file_option(host, fake_server, write_composition, tmp_path, canary, monkeypatch):
-    monkeypatch.delenv("LLMNET_E2E_KEY", raising=False)
+    # set (so that monkeypatch restores it afterwards) to a stale value that the file overrides
+    monkeypatch.setenv("LLMNET_E2E_KEY", "stale-value-from-the-shell")
     server = fake_server("fine")
     data = composition(server.url)
     data["secrets"] = {"e2e": {"source": "env", "variable": "LLMNET_E2E_KEY"}}
@@ -221,7 +220,6 @@ def test_cli_run_env_file_option(host, fake_server, write_composition, tmp_path,
     assert_authorized(server, canary)
 
 
-@pytest.mark.xfail(strict=True, reason="core: `llmnet validate` does not load secrets yet")
 def test_cli_validate_reports_a_missing_secret_variable(host, write_composition):
     path = write_composition(composition("http://127.0.0.1:9"))
     (path.parent / "keys.env").write_text("OTHER=present-value-123\n", encoding="utf-8")
@@ -231,7 +229,6 @@ def test_cli_validate_reports_a_missing_secret_variable(host, write_composition)
     assert "present-value-123" not in result.stdout + result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="core: `llmnet validate` does not check $secrets variables yet")
 def test_cli_validate_reports_a_reference_to_an_unknown_variable(host, write_composition, canary):
     data = composition("http://127.0.0.1:9")
     data["models"]["m"]["api-key"] = "$secrets.e2e.NO_SUCH_VAR"
@@ -242,7 +239,7 @@ def test_cli_validate_reports_a_reference_to_an_unknown_variable(host, write_com
     assert canary not in result.stdout + result.stderr
 
 
-# -- leaks found by probing the redaction (core bugs, reported to the lead) -----------------------
+# -- forms of a secret that a server may echo: JSON-escaped, cut by an excerpt ---------------------
 
 
 async def failing_run(fake_server: Any, write_composition: Any, secret: str, body: str) -> str:
@@ -256,7 +253,6 @@ async def failing_run(fake_server: Any, write_composition: Any, secret: str, bod
     return str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="core: Redactor masks values only as written, not JSON-escaped")
 async def test_a_secret_echoed_json_escaped_is_redacted(host, fake_server, write_composition):
     secret = f'pa"ss\\word-{secrets.token_hex(8)}'  # a quote and a backslash: JSON escapes both
     message = await failing_run(fake_server, write_composition, secret, json.dumps({"echo": secret}))
@@ -264,7 +260,6 @@ async def test_a_secret_echoed_json_escaped_is_redacted(host, fake_server, write
     assert secret[-16:] not in message
 
 
-@pytest.mark.xfail(strict=True, reason="core/openai: excerpts are cut before redaction, a prefix leaks")
 async def test_a_secret_cut_by_the_excerpt_limit_leaves_no_prefix(host, fake_server, write_composition):
     secret = secrets.token_hex(16)
     message = await failing_run(fake_server, write_composition, secret, "x" * 190 + secret)

@@ -80,7 +80,7 @@ def read_descriptor_set(path: Path, where: str) -> Any:
     except OSError as exc:
         raise TransportError(
             f"{where}: cannot read {path} ({exc.strerror or type(exc).__name__})",
-            hint="relative paths start from the current directory",
+            hint="relative paths start at the composition's folder",
         ) from None
     return pool_from_set(data, where)
 
@@ -92,7 +92,7 @@ def compile_proto(path: Path, import_paths: Sequence[Path], where: str) -> Any:
     except OSError as exc:
         raise TransportError(
             f"{where}: cannot read {path} ({exc.strerror or type(exc).__name__})",
-            hint="relative paths start from the current directory",
+            hint="relative paths start at the composition's folder",
         ) from None
     # the file's own folder is searched too, unless an import path already holds the file
     inside = any(path.resolve().is_relative_to(p.resolve()) for p in import_paths)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llmnet_core import TransportError
+from llmnet_core import Problem, TransportError
 
 _SERVICE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -94,12 +94,20 @@ class GrpcOptions(_Strict):
         return self
 
 
+def validate_options(function: str, options: Any) -> tuple[GrpcOptions | None, list[Problem]]:
+    """Validate a function's options: the options, or every problem at its JSON path."""
+    try:
+        return GrpcOptions.model_validate(dict(options)), []
+    except ValidationError as exc:
+        return None, _problems(function, exc)
+
+
 def parse_options(function: str, options: Any) -> GrpcOptions:
     """Validate a function's options; raise TransportError naming each bad field and how to fix it."""
-    try:
-        return GrpcOptions.model_validate(dict(options))
-    except ValidationError as exc:
-        raise _options_error(function, exc) from None
+    parsed, problems = validate_options(function, options)
+    if parsed is None:
+        raise TransportError("; ".join(f"{p.path}: {p.message}" for p in problems), hint=_hint())
+    return parsed
 
 
 def resolve_path(raw: str, base_dir: Path) -> Path:
@@ -108,9 +116,16 @@ def resolve_path(raw: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
-def _options_error(function: str, exc: ValidationError) -> TransportError:
+def _hint() -> str:
     known = ", ".join(f.alias or n for n, f in GrpcOptions.model_fields.items())
-    problems = []
+    return (
+        f"a grpc function takes: type, timeout, {known}; tls takes true or ca-file, cert-file, "
+        "key-file, server-name"
+    )
+
+
+def _problems(function: str, exc: ValidationError) -> list[Problem]:
+    found: dict[tuple[str, str], Problem] = {}
     for error in exc.errors():
         if error["loc"][-1:] == ("bool",) and isinstance(error.get("input"), dict):
             continue  # tls written as an object: only the object's own errors matter
@@ -119,13 +134,10 @@ def _options_error(function: str, exc: ValidationError) -> TransportError:
         field = ".".join(parts)
         where = f"functions.{function}.{field}" if field else f"functions.{function}"
         if error["type"] == "extra_forbidden":
-            problems.append(f"{where}: unknown field")
+            message = "unknown field"
         elif error["type"] == "missing":
-            problems.append(f"{where}: is required")
+            message = "is required"
         else:
-            problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
-    return TransportError(
-        "; ".join(dict.fromkeys(problems)),
-        hint=f"a grpc function takes: type, timeout, {known}; tls takes true or ca-file, cert-file, "
-        "key-file, server-name",
-    )
+            message = error["msg"].removeprefix("Value error, ")
+        found.setdefault((where, message), Problem(where, message, _hint()))
+    return list(found.values())

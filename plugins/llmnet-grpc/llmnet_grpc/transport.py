@@ -9,16 +9,18 @@ from typing import Any
 from llmnet_core import (
     FunctionSpec,
     HookCall,
+    Problem,
     Resources,
     Transport,
     TransportError,
+    excerpt,
     substitute,
     substitute_json,
 )
 
 from .channel import Channel, Method, MethodLookupError, Tls, find_method
 from .descriptors import NOT_FOUND, UNIMPLEMENTED, ReflectionError, compile_proto, read_descriptor_set
-from .options import GrpcOptions, TlsOptions, parse_options, resolve_path
+from .options import GrpcOptions, TlsOptions, parse_options, resolve_path, validate_options
 
 _HINTS = {
     "UNAVAILABLE": "is the server running at {address}, and does `tls` match how it listens?",
@@ -39,8 +41,7 @@ class GrpcTransport(Transport):
         super().__init__(spec, resources)
         self.options: GrpcOptions = parse_options(spec.name, spec.options)
         options, where = self.options, f"functions.{spec.name}"
-        # FunctionSpec carries no folder today: relative paths start from the current directory
-        base = Path(getattr(spec, "base_dir", None) or Path.cwd())
+        base = Path(spec.base_dir)  # relative paths start at the composition's folder
         self._pool: Any = None
         self._source: Hashable = "reflection"
         if options.proto:
@@ -62,6 +63,11 @@ class GrpcTransport(Transport):
                 ) from None
         self._tls = _load_tls(options.tls, base, where)
         self._label = f"{options.address} /{options.service}/{options.method}"
+
+    @classmethod
+    def check(cls, spec: FunctionSpec) -> list[Problem]:
+        """The problems of the function's fields (the same checks as when it is first used)."""
+        return validate_options(spec.name, spec.options)[1]
 
     def channel(self) -> Channel:
         """The pipeline-wide channel to this function's address (with its TLS settings)."""
@@ -143,7 +149,7 @@ class GrpcTransport(Transport):
         code = exc.code()
         status = code.name if code is not None else "UNKNOWN"
         details = (exc.details() or "").strip().splitlines()
-        detail = f" ({details[0][:300]})" if details else ""
+        detail = f" ({excerpt(details[0], 300)})" if details else ""
         template = _HINTS.get(status, "check functions.{name}")
         hint = template.format(address=self.options.address, timeout=self.spec.timeout, name=self.spec.name)
         return self._error(f"failed with status {status}{detail}", hint)
@@ -180,7 +186,7 @@ def _load_tls(tls: bool | TlsOptions, base: Path, where: str) -> Tls | None:
         except OSError as exc:
             raise TransportError(
                 f"{where}.tls.{field}: cannot read {path} ({exc.strerror or type(exc).__name__})",
-                hint="give the path of a PEM file; relative paths start from the current directory",
+                hint="give the path of a PEM file; relative paths start at the composition's folder",
             ) from None
 
     return Tls(

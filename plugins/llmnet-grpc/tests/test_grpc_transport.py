@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,9 +13,11 @@ from typing import Any
 
 import grpc
 import pytest
+from click.testing import CliRunner
 from llmnet_grpc.transport import GrpcTransport
 
 from llmnet_core import FunctionSpec, HookCall, Pipeline, PipelineError, Resources, TransportError
+from llmnet_core.cli import cli
 
 PROTOS = Path(__file__).parent / "protos"
 ENRICHER_PROTO = PROTOS / "demo" / "enricher.proto"
@@ -125,13 +128,39 @@ async def test_proto_file_without_reflection(grpc_peer, resources) -> None:
     assert peer.requests[0]["sent_at"] == "2024-05-01T10:00:00Z"
 
 
-async def test_relative_proto_paths_start_from_the_current_directory(
-    grpc_peer, resources, monkeypatch
+async def test_relative_proto_paths_start_from_the_composition_folder(
+    grpc_peer, resources, monkeypatch, tmp_path
 ) -> None:
     peer = await grpc_peer(enrich, reflection_on=False)
-    monkeypatch.chdir(PROTOS)
-    transport = make(resources, address=peer.address, proto="demo/enricher.proto", **{"import-paths": ["."]})
+    monkeypatch.chdir(tmp_path)  # llmnet started elsewhere: the spec's folder counts
+    options = {**ENRICH, "address": peer.address, "proto": "demo/enricher.proto", "import-paths": ["."]}
+    transport = GrpcTransport(FunctionSpec("enrich", "grpc", options, 5.0, base_dir=PROTOS), resources)
     assert (await transport.call(hook_call()))["tags"] == ["enriched", "none"]
+
+
+async def test_a_composition_file_with_a_relative_proto(
+    grpc_peer, fake_server, tmp_path, monkeypatch
+) -> None:
+    peer = await grpc_peer(enrich, reflection_on=False)
+    model = echo_model(fake_server)
+    project = tmp_path / "project"
+    shutil.copytree(PROTOS, project / "protos")
+    functions = {
+        "tag": {
+            "address": peer.address,
+            "proto": "protos/demo/enricher.proto",
+            "reply-field": "text",
+            "import-paths": ["protos"],
+            "request": {"text": "$INPUT", "op": "upper"},
+        }
+    }
+    data = composition(model.url, functions, pre=[{"function": "tag", "mode": "transform"}])
+    (project / "pipeline.json").write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    async with Pipeline.from_file(project / "pipeline.json") as pipeline:
+        result = await pipeline.run("hello")
+    assert result.output == "model saw: HELLO"
+    assert peer.requests[0]["text"] == "hello"
 
 
 async def test_server_without_reflection_and_no_proto_says_what_to_add(grpc_peer, resources) -> None:
@@ -212,6 +241,17 @@ def test_bad_options_are_reported_with_their_place(resources, options, expected)
         GrpcTransport(FunctionSpec("enrich", "grpc", spec_options, 5.0), resources)
     assert caught.value.message.startswith(expected)
     assert caught.value.message.count("functions.enrich") == 1
+    problems = GrpcTransport.check(FunctionSpec("enrich", "grpc", spec_options, 5.0))
+    assert [f"{p.path}: {p.message}" for p in problems] == [caught.value.message]
+
+
+def test_validate_reports_bad_fields_before_any_call(host, write_composition) -> None:
+    functions = {"tag": {"address": "http://127.0.0.1:1", "metadata": {"bad key": "v"}}}
+    data = composition("http://127.0.0.1:9", functions, pre=[{"function": "tag", "mode": "transform"}])
+    result = CliRunner().invoke(cli, ["validate", str(write_composition(data))])
+    assert result.exit_code == 2
+    assert "error   functions.tag.address: 'http://127.0.0.1:1': write host:port" in result.stderr
+    assert "error   functions.tag.metadata: 'bad key' is not a usable metadata key" in result.stderr
 
 
 # -- replies and failures ---------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from llmnet_core import FunctionSpec, TransportError
+from llmnet_core import FunctionSpec, Problem, TransportError
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 FIELDS = "url, method, headers, body, timeout, description"
+HINT = f"a rest function takes {FIELDS} (see the llmnet-rest README)"
 #: an HTTP header name (RFC 9110 token characters)
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
@@ -74,24 +75,27 @@ class RestOptions(BaseModel):
         return {name: _scalar_text(text) for name, text in value.items()}
 
 
+def validate_options(spec: FunctionSpec) -> tuple[RestOptions | None, list[Problem]]:
+    """Validate a rest function's fields: the options, or every problem at its JSON path."""
+    try:
+        return RestOptions.model_validate(dict(spec.options)), []
+    except ValidationError as exc:
+        return None, [_problem(spec.name, err) for err in exc.errors()]
+
+
 def parse_options(spec: FunctionSpec) -> RestOptions:
     """Validate a rest function's fields; a problem becomes a TransportError naming the field."""
-    try:
-        return RestOptions.model_validate(dict(spec.options))
-    except ValidationError as exc:
-        problems = [_describe(spec.name, err) for err in exc.errors()]
-        raise TransportError(
-            "; ".join(problems),
-            hint=f"a rest function takes {FIELDS} (see the llmnet-rest README)",
-        ) from None
+    options, problems = validate_options(spec)
+    if options is None:
+        raise TransportError("; ".join(f"{p.path}: {p.message}" for p in problems), hint=HINT)
+    return options
 
 
-def _describe(name: str, err: Any) -> str:
+def _problem(name: str, err: Any) -> Problem:
     path = ".".join(["functions", name, *(str(part) for part in err.get("loc", ()))])
     kind = err.get("type", "")
     if kind == "missing":
-        return f"{path} is required"
+        return Problem(path, "is required", HINT)
     if kind == "extra_forbidden":
-        return f"{path}: unknown field"
-    message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    return f"{path}: {message}"
+        return Problem(path, "unknown field", HINT)
+    return Problem(path, str(err.get("msg", "invalid value")).removeprefix("Value error, "))

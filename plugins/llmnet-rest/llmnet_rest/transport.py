@@ -15,15 +15,18 @@ from urllib.parse import quote, urlsplit
 from llmnet_core import (
     FunctionSpec,
     HookCall,
+    Problem,
     Resources,
     Transport,
     TransportError,
+    excerpt,
+    json_escape,
     substitute,
     substitute_json,
 )
 
 from . import __version__
-from .options import header_safe, parse_options
+from .options import header_safe, parse_options, validate_options
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -43,11 +46,8 @@ def _httpx() -> Any:
 
 
 def one_line(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """Collapse whitespace and cut to `limit` characters, so an excerpt fits in one line."""
-    text = " ".join(text.split())
-    if not text:
-        return "(empty body)"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """The text on one line, cut to `limit` characters (known secrets masked before the cut)."""
+    return excerpt(text, limit) or "(empty body)"
 
 
 def shown_url(url: str) -> str:
@@ -58,11 +58,6 @@ def shown_url(url: str) -> str:
         return "(invalid URL)"
     host = parts.netloc.rsplit("@", 1)[-1]
     return f"{parts.scheme}://{host}{parts.path}"
-
-
-def _json_escape(value: str) -> str:
-    """`value` escaped for the inside of a JSON string literal."""
-    return json.dumps(value, ensure_ascii=False)[1:-1]
 
 
 def envelope(call: HookCall) -> dict[str, Any]:
@@ -98,6 +93,11 @@ class RestTransport(Transport):
         self._declared_type = declared
         self._origin = self._origin_of(self.url) if "$" not in self.url.split("/", 3)[2] else None
         self._body_kind, self._body = self._plan_body(options, declared)
+
+    @classmethod
+    def check(cls, spec: FunctionSpec) -> list[Problem]:
+        """The problems of the function's fields (the same checks as when it is first used)."""
+        return validate_options(spec)[1]
 
     # -- construction --------------------------------------------------------------------------
 
@@ -182,7 +182,7 @@ class RestTransport(Transport):
             value = substitute_json(self._body, call.variables)
             return json.dumps(value, ensure_ascii=False).encode(), JSON_TYPE
         if kind == "json-text":
-            text = substitute(self._body, call.variables, escape=_json_escape)
+            text = substitute(self._body, call.variables, escape=json_escape)
             try:
                 json.loads(text)
             except ValueError:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from llmnet_rest.transport import RestTransport
 
-from llmnet_core import FunctionSpec, HookCall, Resources, TransportError
+from llmnet_core import FunctionSpec, HookCall, Redactor, Resources, TransportError
 
 NASTY = 'He said "hi" \\ then\nleft\t{"x": [1]} $NODE ${INPUT} </script> ü 🙂'
 
@@ -44,7 +44,7 @@ def free_port() -> int:
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({}, "functions.audit.url is required"),
+        ({}, "functions.audit.url: is required"),
         ({"url": "ftp://example.com/x"}, "functions.audit.url: 'ftp://example.com/x' is not an http(s) URL"),
         ({"url": "localhost:8080"}, "functions.audit.url: 'localhost:8080' is not an http(s) URL"),
         ({"url": "http://h/", "method": "FETCH"}, "functions.audit.method: 'FETCH' is not an HTTP method"),
@@ -186,6 +186,28 @@ async def test_non_2xx_names_function_peer_status_and_excerpt(peer, resources):
     assert message.startswith(f'function "audit": POST {url} answered HTTP 500: database exploded x')
     assert len(message) < 300 and message.endswith("…")
     assert "token=abc" not in message  # the query string may carry credentials
+
+
+async def test_a_secret_echoed_across_the_excerpt_cut_leaves_nothing(peer, resources):
+    secret = "sk-" + "0123456789abcdef" * 3
+    live = Redactor([secret])  # as a running pipeline knows its secrets
+    url = peer.on("/hook", status=401, body="x" * 190 + secret)
+    with pytest.raises(TransportError) as info:
+        await make(resources, url=url).call(hook())
+    assert info.value.message.endswith(": " + "x" * 190 + "***")
+    del live
+
+
+def test_check_reports_each_bad_field_at_its_path():
+    spec = FunctionSpec("audit", "rest", {"url": "ftp://h/", "method": "FETCH", "heders": {}})
+    problems = {p.path: p.message for p in RestTransport.check(spec)}
+    assert problems == {
+        "functions.audit.url": "'ftp://h/' is not an http(s) URL; write e.g. http://127.0.0.1:8080/hook",
+        "functions.audit.method": "'FETCH' is not an HTTP method; use one of GET, POST, PUT, PATCH, DELETE, "
+        "HEAD, OPTIONS",
+        "functions.audit.heders": "unknown field",
+    }
+    assert RestTransport.check(FunctionSpec("audit", "rest", {"url": "http://h/$NODE"})) == []
 
 
 async def test_unreachable_peer(resources):

@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from llmnet_core import FunctionSpec, TransportError
+from llmnet_core import FunctionSpec, Problem, TransportError
 
 FIELDS = "command, args, env, pass-env, cwd, stdin, max-output, timeout, description"
+HINT = f"a shell function takes {FIELDS} (see the llmnet-shell README)"
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 
@@ -77,24 +78,27 @@ class ShellOptions(BaseModel):
         return value
 
 
+def validate_options(spec: FunctionSpec) -> tuple[ShellOptions | None, list[Problem]]:
+    """Validate a shell function's fields: the options, or every problem at its JSON path."""
+    try:
+        return ShellOptions.model_validate(dict(spec.options)), []
+    except ValidationError as exc:
+        return None, [_problem(spec.name, err) for err in exc.errors()]
+
+
 def parse_options(spec: FunctionSpec) -> ShellOptions:
     """Validate a shell function's fields; a problem becomes a TransportError naming the field."""
-    try:
-        return ShellOptions.model_validate(dict(spec.options))
-    except ValidationError as exc:
-        problems = [_describe(spec.name, err) for err in exc.errors()]
-        raise TransportError(
-            "; ".join(problems),
-            hint=f"a shell function takes {FIELDS} (see the llmnet-shell README)",
-        ) from None
+    options, problems = validate_options(spec)
+    if options is None:
+        raise TransportError("; ".join(f"{p.path}: {p.message}" for p in problems), hint=HINT)
+    return options
 
 
-def _describe(name: str, err: Any) -> str:
+def _problem(name: str, err: Any) -> Problem:
     path = ".".join(["functions", name, *(str(part) for part in err.get("loc", ()))])
     kind = err.get("type", "")
     if kind == "missing":
-        return f"{path} is required"
+        return Problem(path, "is required", HINT)
     if kind == "extra_forbidden":
-        return f"{path}: unknown field"
-    message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    return f"{path}: {message}"
+        return Problem(path, "unknown field", HINT)
+    return Problem(path, str(err.get("msg", "invalid value")).removeprefix("Value error, "))

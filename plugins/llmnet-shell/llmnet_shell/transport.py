@@ -17,9 +17,18 @@ import signal
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from llmnet_core import FunctionSpec, HookCall, Resources, Transport, TransportError, substitute
+from llmnet_core import (
+    FunctionSpec,
+    HookCall,
+    Problem,
+    Resources,
+    Transport,
+    TransportError,
+    excerpt,
+    substitute,
+)
 
-from .options import ShellOptions, parse_options
+from .options import ShellOptions, parse_options, validate_options
 
 #: variables a program gets from llmnet's own environment without asking (plus every LC_* one)
 INHERITED_ENV = (
@@ -89,11 +98,9 @@ def kill_group(process: asyncio.subprocess.Process) -> None:
 
 
 def _excerpt(data: bytes) -> str:
-    """The end of stderr (where tracebacks and messages put the cause), on one line."""
-    text = " ".join(data.decode("utf-8", errors="replace").split())
-    if not text:
-        return "(nothing on stderr)"
-    return text if len(text) <= EXCERPT_CHARS else "…" + text[-(EXCERPT_CHARS - 1) :]
+    """The end of stderr (where tracebacks and messages put the cause), on one line, secrets masked."""
+    text = data.decode("utf-8", errors="replace")
+    return excerpt(text, EXCERPT_CHARS, keep="end") or "(nothing on stderr)"
 
 
 class ShellTransport(Transport):
@@ -111,12 +118,18 @@ class ShellTransport(Transport):
         self._dynamic_env = {k: v for k, v in self.options.env.items() if "$" in v}
         self.program = self._resolve(self.options.command, base["PATH"])
 
+    @classmethod
+    def check(cls, spec: FunctionSpec) -> list[Problem]:
+        """The problems of the function's fields (the same checks as when it is first used)."""
+        return validate_options(spec)[1]
+
     # -- construction --------------------------------------------------------------------------
 
     def _directory(self, cwd: str | None) -> str | None:
+        """The working directory's absolute path; a relative one starts at the composition's folder."""
         if cwd is None:
             return None
-        path = os.path.abspath(os.path.expanduser(cwd))
+        path = os.path.abspath(os.path.join(self.spec.base_dir, os.path.expanduser(cwd)))
         if not os.path.isdir(path):
             raise TransportError(
                 f"functions.{self.spec.name}.cwd: {path} is not a directory",
@@ -125,11 +138,12 @@ class ShellTransport(Transport):
         return path
 
     def _resolve(self, command: str, search_path: str) -> str:
-        """The program's absolute path: a path as written (relative to `cwd`), else found on PATH."""
+        """The program's absolute path: a path as written (relative to `cwd`, else to the composition's
+        folder), else found on PATH."""
         name = self.spec.name
         if os.sep in command or (os.altsep and os.altsep in command):
             path = os.path.expanduser(command)
-            path = os.path.abspath(os.path.join(self.cwd or os.getcwd(), path))
+            path = os.path.abspath(os.path.join(self.cwd or self.spec.base_dir, path))
             if os.path.isfile(path) and os.access(path, os.X_OK):
                 return path
             raise TransportError(

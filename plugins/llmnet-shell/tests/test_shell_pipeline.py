@@ -4,6 +4,7 @@ running small real Python programs (see conftest.py), and once through the `llmn
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -145,6 +146,29 @@ def test_the_command_line_reports_a_bad_field_without_a_traceback(host, model, w
     assert "Traceback" not in result.output + result.stderr
     assert 'functions.tool.command: program "no-such-program-xyz" not found on PATH' in result.stderr
     assert model.chat_requests == []
+
+
+def test_validate_reports_a_bad_field_with_its_path(host, write_composition):
+    data = composition("http://127.0.0.1:9", [transform("tool")], [], tool={"command": "x", "stdin": "yaml"})
+    result = CliRunner().invoke(cli, ["validate", str(write_composition(data))])
+    assert result.exit_code == 2
+    assert "error   functions.tool.stdin: Input should be 'json', 'text' or 'none'" in result.stderr
+
+
+async def test_a_relative_command_in_a_composition_file(
+    host, model, tmp_path, write_composition, monkeypatch
+):
+    data = composition(model.url, [transform("tag")], [], tag={"command": "./tag.py"})
+    path = write_composition(data)
+    script = path.parent / "tag.py"
+    script.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.load(sys.stdin)['data'] + '+tag')\n")
+    script.chmod(0o755)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    async with Pipeline.from_file(path) as pipeline:
+        result = await pipeline.run("hi")
+    assert result.output == "model saw: hi+tag"
 
 
 def test_the_command_line_runs_a_transform_hook(host, model, program, write_composition):

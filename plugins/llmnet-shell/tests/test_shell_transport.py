@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from llmnet_shell.transport import ShellTransport
 
-from llmnet_core import FunctionSpec, HookCall, Resources, TransportError
+from llmnet_core import FunctionSpec, HookCall, Redactor, Resources, TransportError
 
 REPORT = """
     import json, os, sys
@@ -35,10 +35,13 @@ SPAWNER = """
 """
 
 
-def make(timeout: float = 10.0, name: str = "tool", **options: Any) -> ShellTransport:
-    return ShellTransport(
-        FunctionSpec(name=name, type="shell", options=options, timeout=timeout), Resources()
+def make(
+    timeout: float = 10.0, name: str = "tool", base_dir: Path | None = None, **options: Any
+) -> ShellTransport:
+    spec = FunctionSpec(
+        name=name, type="shell", options=options, timeout=timeout, base_dir=base_dir or Path.cwd()
     )
+    return ShellTransport(spec, Resources())
 
 
 def hook(data: str = "hello world", **variables: str) -> HookCall:
@@ -52,7 +55,7 @@ def hook(data: str = "hello world", **variables: str) -> HookCall:
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({}, "functions.tool.command is required"),
+        ({}, "functions.tool.command: is required"),
         ({"command": "$PROGRAM"}, "functions.tool.command: the program cannot come from a $VARIABLE"),
         ({"command": "true", "args": "-v"}, "functions.tool.args: Input should be a valid list"),
         ({"command": "true", "args": [True]}, "functions.tool.args.0: Input should be a valid string"),
@@ -87,6 +90,32 @@ async def test_a_relative_command_runs_from_cwd(tmp_path):
     script.write_text(f"#!{sys.executable}\nimport os\nprint(os.getcwd())\n")
     script.chmod(0o755)
     assert await make(command="./tool.py", cwd=str(tmp_path)).call(hook()) == str(tmp_path)
+
+
+async def test_relative_paths_start_at_the_composition_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    (folder / "hooks").mkdir(parents=True)
+    script = folder / "hooks" / "tool.py"
+    script.write_text(f"#!{sys.executable}\nimport os\nprint(os.getcwd())\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)  # llmnet started elsewhere: the composition's folder still counts
+    in_folder = make(base_dir=folder, command="./hooks/tool.py")
+    assert in_folder.program == str(script)
+    assert await in_folder.call(hook()) == str(tmp_path)  # without cwd: llmnet's own directory
+    with_cwd = make(base_dir=folder, command="./tool.py", cwd="hooks")
+    assert with_cwd.cwd == str(folder / "hooks")
+    assert await with_cwd.call(hook()) == str(folder / "hooks")
+    with pytest.raises(TransportError, match=r"functions\.tool\.cwd: .*project/nowhere is not a directory"):
+        make(base_dir=folder, command=sys.executable, cwd="nowhere")
+
+
+def test_check_reports_each_bad_field_at_its_path():
+    spec = FunctionSpec("tool", "shell", {"command": "$X", "stdin": "yaml", "shel": True})
+    problems = {p.path: p.message for p in ShellTransport.check(spec)}
+    assert problems.keys() == {"functions.tool.command", "functions.tool.stdin", "functions.tool.shel"}
+    assert problems["functions.tool.shel"] == "unknown field"
+    assert "cannot come from a $VARIABLE" in problems["functions.tool.command"]
+    assert ShellTransport.check(FunctionSpec("tool", "shell", {"command": "no-such-program-xyz"})) == []
 
 
 # -- arguments, stdin, environment ------------------------------------------------------------------
@@ -183,6 +212,17 @@ async def test_a_non_zero_exit_quotes_the_end_of_stderr(program):
     assert message.startswith(f'function "tool": {sys.executable} exited with status 3: …')
     assert message.endswith("ValueError: the real cause")
     assert len(message) < 400
+
+
+async def test_a_secret_on_the_cut_of_the_stderr_excerpt_leaves_nothing(program):
+    secret = "s3cr3t-" + "0123456789abcdef" * 2
+    live = Redactor([secret])  # as a running pipeline knows its secrets
+    # 39 + 180 characters: cut to the last 199 first, the secret's end would remain
+    code = f"import sys\nsys.stderr.write({secret!r} + 'e' * 180)\nsys.exit(1)"
+    with pytest.raises(TransportError) as info:
+        await make(**program(code)).call(hook())
+    assert info.value.message.endswith(": ***" + "e" * 180)
+    del live
 
 
 async def test_a_program_killed_by_a_signal(program):

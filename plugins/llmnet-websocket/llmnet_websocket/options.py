@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from llmnet_core import TransportError
+from llmnet_core import Problem, TransportError
 
 
 def _kebab(name: str) -> str:
@@ -36,12 +36,20 @@ class WebSocketOptions(BaseModel):
         return value.strip()
 
 
+def validate_options(function: str, options: Any) -> tuple[WebSocketOptions | None, list[Problem]]:
+    """Validate a function's options: the options, or every problem with its place and how to fix it."""
+    try:
+        return WebSocketOptions.model_validate(dict(options)), []
+    except ValidationError as exc:
+        return None, [_problem(function, error) for error in exc.errors()]
+
+
 def parse_options(function: str, options: Any) -> WebSocketOptions:
     """Validate a function's options; raise TransportError naming each bad field and how to fix it."""
-    try:
-        return WebSocketOptions.model_validate(dict(options))
-    except ValidationError as exc:
-        raise _options_error(function, exc) from None
+    parsed, problems = validate_options(function, options)
+    if parsed is None:
+        raise TransportError("; ".join(f"{p.path}: {p.message}" for p in problems), hint=_hint())
+    return parsed
 
 
 def place_of(function: str, field: str = "") -> str:
@@ -52,19 +60,15 @@ def place_of(function: str, field: str = "") -> str:
     return f"functions.{function}.{field}" if field else f"functions.{function}"
 
 
-def _options_error(function: str, exc: ValidationError) -> TransportError:
+def _hint() -> str:
     known = ", ".join(f.alias or n for n, f in WebSocketOptions.model_fields.items())
-    problems = []
-    for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"])
-        where = place_of(function, field)
-        if error["type"] == "extra_forbidden":
-            problems.append(f"{where}: unknown field")
-        elif error["type"] == "missing":
-            problems.append(f"{where}: is required")
-        else:
-            problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
-    return TransportError(
-        "; ".join(problems),
-        hint=f"a websocket function takes: type, timeout, {known}",
-    )
+    return f"a websocket function takes: type, timeout, {known}"
+
+
+def _problem(function: str, error: Any) -> Problem:
+    where = place_of(function, ".".join(str(part) for part in error["loc"]))
+    if error["type"] == "extra_forbidden":
+        return Problem(where, "unknown field", _hint())
+    if error["type"] == "missing":
+        return Problem(where, "is required", _hint())
+    return Problem(where, error["msg"].removeprefix("Value error, "))

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from llmnet_core import (
     FunctionSpec,
     HookCall,
+    Problem,
     Resources,
     Transport,
     TransportError,
@@ -18,7 +19,7 @@ from llmnet_core import (
     substitute_json,
 )
 
-from .options import parse_options, place_of
+from .options import parse_options, place_of, validate_options
 from .pool import Peer, PeerTimeout
 
 
@@ -33,6 +34,11 @@ class WebSocketTransport(Transport):
         template = self.options.message
         self._template: Any = _json_template(template) if isinstance(template, str) else template
         self._shown_url = display_url(self.options.url)
+
+    @classmethod
+    def check(cls, spec: FunctionSpec) -> list[Problem]:
+        """The problems of the function's fields (the same checks as when it is first used)."""
+        return validate_options(spec.name, spec.options)[1]
 
     @property
     def peer(self) -> Peer:

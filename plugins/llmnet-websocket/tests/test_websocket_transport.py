@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from llmnet_websocket.transport import WebSocketTransport
 
 from llmnet_core import FunctionSpec, HookCall, Pipeline, PipelineError, Resources, TransportError
+from llmnet_core.cli import cli
 
 
 @pytest.fixture
@@ -190,6 +192,23 @@ def test_bad_options_are_reported_with_their_place(resources, options, expected)
         make(resources, **options)
     assert caught.value.message.startswith(expected)
     assert "url, headers, message" in (caught.value.hint or "")
+    problems = WebSocketTransport.check(FunctionSpec("audit", "websocket", options))
+    assert [f"{p.path}: {p.message}" for p in problems] == [caught.value.message]
+
+
+def test_validate_reports_a_bad_field_with_its_path(host, write_composition) -> None:
+    data = {
+        "models": {"m": {"type": "external", "url": "http://127.0.0.1:9"}},
+        "functions": {"audit": {"type": "websocket", "url": "http://127.0.0.1/x", "max-connections": 0}},
+        "architecture": [
+            {"name": "chat", "layer": 0, "model": "m", "hooks": {"pre": [{"function": "audit"}]}},
+            {"name": "output", "adapter": "output"},
+        ],
+    }
+    result = CliRunner().invoke(cli, ["validate", str(write_composition(data))])
+    assert result.exit_code == 2
+    assert "functions.audit.url: 'http://127.0.0.1/x' is not a WebSocket URL" in result.stderr
+    assert "functions.audit.max-connections: Input should be greater than or equal to 1" in result.stderr
 
 
 # -- in pipelines ---------------------------------------------------------------------------------------
