@@ -1,0 +1,195 @@
+"""The semantic and constrained routers through real pipelines, on an in-process backend whose embeddings
+are word counts and whose choice scores favour a name the request mentions: what the routers do with
+vectors and scores is under test here; the llama-cpp plugin tests them on the real model."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from llmnet_core import (
+    Backend,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    Pipeline,
+    RoutingError,
+    hookimpl,
+)
+
+DIM = 64
+
+
+class Words(Backend):
+    """Embeds a text as hashed word counts; scores a choice 0 when the request names it, else -5."""
+
+    embedded: list[tuple[str, str]] = []
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        return ChatResponse(text=f"{self.spec.name} answered")
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors = []
+        for text in texts:
+            Words.embedded.append((self.spec.name, text))
+            vector = [0.0] * DIM
+            for word in re.findall(r"[a-z]+", text.lower()):
+                vector[zlib.crc32(word.encode()) % DIM] += 1.0
+            vectors.append(vector)
+        return vectors
+
+    async def score_choices(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
+        text = messages[-1].content.lower()
+        return {c: (0.0 if c in text else -5.0) for c in choices}
+
+
+class NoCapabilities(Backend):
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        return ChatResponse(text="plain")
+
+
+class Plugin:
+    @hookimpl
+    def llmnet_register_backends(self, register: Any) -> None:
+        register("words", Words)
+        register("plain", NoCapabilities)
+
+
+@pytest.fixture(autouse=True)
+def plugin(register_plugin):
+    register_plugin(Plugin(), "words-plugin")
+    Words.embedded = []
+
+
+def composition(strategy: str, options: dict | None = None, backend: str = "words") -> dict:
+    router: dict[str, Any] = {
+        "name": "router",
+        "layer": 0,
+        "model": "m",
+        "router": strategy,
+        "output-to": [1],
+    }
+    if options is not None:
+        router["router-options"] = options
+    return {
+        "models": {"m": {"backend": backend}, "embedder": {"backend": "words"}},
+        "architecture": [
+            router,
+            {
+                "name": "billing",
+                "layer": 1,
+                "model": "m",
+                "use-case": "invoices payments refunds charges",
+                "examples": ["I was charged twice on my card", "where is my refund"],
+                "output-to": [2],
+            },
+            {
+                "name": "shipping",
+                "layer": 1,
+                "model": "m",
+                "use-case": "parcels delivery tracking couriers",
+                "examples": ["my parcel has not arrived", "track my delivery"],
+                "output-to": [2],
+            },
+            {"name": "out", "adapter": "output", "layer": 2},
+        ],
+    }
+
+
+async def route(data: dict, text: str) -> Any:
+    async with Pipeline.from_dict(data) as pipeline:
+        return (await pipeline.run(text)).trace.hops[1]
+
+
+async def test_semantic_picks_the_most_similar_handler_and_explains_it():
+    hop = await route(composition("semantic"), "my card was charged twice, I want a refund")
+    assert hop.node == "billing"
+    assert hop.decision["strategy"] == "semantic"
+    assert hop.decision["scores"]["billing"] > hop.decision["scores"]["shipping"]
+    assert "most similar" in hop.decision["reason"]
+    hop = await route(composition("semantic"), "the courier lost my parcel")
+    assert hop.node == "shipping"
+
+
+async def test_semantic_embeds_the_handlers_once_then_only_the_request():
+    async with Pipeline.from_dict(composition("semantic")) as pipeline:
+        await pipeline.run("track my parcel please")
+        first = len(Words.embedded)
+        await pipeline.run("refund my invoice")
+    assert first == 1 + 2 * 3  # the request, then use-case + two examples per handler
+    assert len(Words.embedded) == first + 1
+
+
+async def test_semantic_can_embed_with_another_model():
+    hop = await route(composition("semantic", {"embedding-model": "embedder"}), "where is my refund")
+    assert hop.node == "billing"
+    assert {model for model, _ in Words.embedded} == {"embedder"}
+
+
+async def test_semantic_falls_back_below_min_score():
+    options = {"min-score": 0.99, "fallback": "shipping"}
+    hop = await route(composition("semantic", options), "refund for the invoice")
+    assert hop.node == "shipping" and "below min-score" in hop.decision["reason"]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"agregate": "max"}, "router-options.agregate"),
+        ({"aggregate": "best"}, "router-options.aggregate"),
+        ({"template": "no placeholder"}, "router-options.template"),
+        ({"fallback": "nowhere"}, 'router-options.fallback "nowhere" is not a target'),
+        ({"embedding-model": "ghost"}, 'model "ghost" is not defined in models'),
+    ],
+)
+async def test_bad_router_options_are_named(options: dict, expected: str):
+    with pytest.raises(RoutingError) as caught:
+        await route(composition("semantic", options), "refund")
+    assert 'node "router"' in caught.value.message and expected in caught.value.message
+
+
+async def test_semantic_on_a_backend_without_embeddings_says_what_to_do():
+    with pytest.raises(Exception) as caught:
+        await route(composition("semantic", backend="plain"), "refund")
+    assert "cannot compute embeddings" in str(caught.value)
+    assert "embedding-model" in (caught.value.hint or "")
+
+
+async def test_constrained_takes_the_likeliest_name_and_reports_probabilities():
+    hop = await route(composition("constrained"), "this is about shipping, not billing? no: shipping")
+    assert hop.node in {"billing", "shipping"}
+    scores = hop.decision["scores"]
+    assert set(scores) == {"billing", "shipping"} and abs(sum(scores.values()) - 1) < 0.01
+    hop = await route(composition("constrained"), "a question for shipping")
+    assert hop.node == "shipping" and hop.decision["answer"] == "shipping"
+
+
+async def test_constrained_on_a_backend_that_cannot_score_says_what_to_do():
+    with pytest.raises(Exception) as caught:
+        await route(composition("constrained", backend="plain"), "refund")
+    assert "cannot score a fixed set of answers" in str(caught.value)
+    assert 'node "router"' in str(caught.value)
+
+
+async def test_constrained_shows_examples_to_the_model_when_asked(register_plugin):
+    seen: list[Sequence[Message]] = []
+
+    class Recording(Words):
+        async def score_choices(self, messages, choices):
+            seen.append(messages)
+            return await super().score_choices(messages, choices)
+
+    class More:
+        @hookimpl
+        def llmnet_register_backends(self, register: Any) -> None:
+            register("recording", Recording)
+
+    register_plugin(More(), "recording-plugin")
+    await route(composition("constrained", {"shots": 1}, backend="recording"), "shipping")
+    roles = [m.role for m in seen[0]]
+    assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert seen[0][2].content == "billing" and seen[0][1].content == "I was charged twice on my card"
