@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from llmnet_core import Resources
 from llmnet_core.plugins import PluginHost, reset_host
 from llmnet_core.testing import FakeOpenAIServer
 
@@ -52,6 +53,21 @@ def fake_server() -> Iterator[Callable[..., FakeOpenAIServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def echo_model(fake_server: Callable[..., FakeOpenAIServer]) -> FakeOpenAIServer:
+    """A fake OpenAI-compatible model that answers `model saw: <the last message>` (hook tests see what
+    reached the model in the output)."""
+    return fake_server(lambda request: f"model saw: {request['messages'][-1]['content']}")
+
+
+@pytest.fixture
+async def resources() -> AsyncIterator[Resources]:
+    """A `Resources` store for backends and transports built by hand; closed after the test."""
+    store = Resources()
+    yield store
+    await store.aclose()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Per-request overhead of llmnet's engine over plain, pooled httpx calls.
+"""Per-request overhead of llmnet's engine over plain, pooled HTTP calls made with the same client.
 
 The workload is a two-hop pipeline: a router at layer 0 picks one of two layer-1 handlers with the `llm`
 routing strategy (one model call), the chosen handler answers (a second model call), and its answer goes
@@ -9,25 +9,25 @@ process so that it shares neither the event loop nor the GIL with the measured c
 Two modes are measured in the same run, interleaved round by round so that machine noise hits both alike:
 
 * baseline: the same two HTTP calls (same JSON body shapes) made directly with one pooled
-  `httpx.AsyncClient`, one after the other for each request;
+  `aiohttp.ClientSession`, set up as the openai-api backend sets up its own (`llmnet_openai.http`),
+  one after the other for each request;
 * llmnet: `await pipeline.run(prompt)` on `Pipeline.from_dict(...)` of the composition.
 
 Each mode runs at concurrency 1 (sequential requests) and at concurrency 64 (`asyncio.gather` under a
 semaphore of 64), after a warm-up. The table shows, per mode and concurrency: requests measured, median
 and p99 latency per request (queueing behind the semaphore excluded), requests per second, the client
-process's CPU time per request, the size of the httpx connection pool afterwards, and the ratio of
+process's CPU time per request, the size of the HTTP connection pool afterwards, and the ratio of
 llmnet's median latency to the baseline's (target: at most 1.15 at both concurrencies). Nothing is
 asserted; the figures are printed and the exit status is 0.
 
-Both clients use the openai-api backend's pool settings (max 256 connections, 64 kept alive, 30 s
-keep-alive). httpcore 1.0's pool does work that grows with the square of its connection count on every
-request, so at concurrency 64 the HTTP client itself dominates both modes, and the pool's size (the
-`pool conns` column) explains most of the run-to-run variation. `--budget` bounds every measurement:
-requests not started when it runs out are skipped, and the `n` column says how many ran.
+Both clients are the openai-api backend's: aiohttp, keep-alive connections kept 30 s. (Until the
+backend moved from httpx to aiohttp, httpcore 1.0's pool did work that grew with the square of its
+connection count on every request and dominated both modes at concurrency 64.) `--budget` bounds every
+measurement: requests not started when it runs out are skipped, and the `n` column says how many ran.
 
-Needs only what `pip install -e . -e plugins/*` plus the `test` extra install (httpx). Only 127.0.0.1 is
-used. `--profile FILE` also runs cProfile over llmnet-only requests after each level and prints how much
-of `Pipeline.run` is llmnet's own code rather than httpx.
+Needs only what `pip install -e . -e plugins/*` installs (aiohttp comes with llmnet-openai). Only
+127.0.0.1 is used. `--profile FILE` also runs cProfile over llmnet-only requests after each level and
+prints how much of `Pipeline.run` is llmnet's own code rather than the HTTP client.
 
     .venv/bin/python benchmarks/overhead.py            # full run (~45-100 s on 2 cores)
     .venv/bin/python benchmarks/overhead.py --quick    # a smoke run (~15 s)
@@ -38,16 +38,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
+import functools
 import json
-import multiprocessing
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling _measure, from any directory
+from _measure import in_rounds, percentile, spawned_peer
 
 MODEL = "bench-model"
 HANDLERS = ("sales", "support")
@@ -145,41 +147,13 @@ class _FakeOpenAIProtocol(asyncio.Protocol):
                 transport.write(self.REPLY_SALES)
 
 
-def _serve(conn: Connection) -> None:
-    """Process entry: listen on 127.0.0.1 (an OS-chosen port), send the port through `conn`, serve
-    until the parent closes its end of `conn` (or dies)."""
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_FakeOpenAIProtocol, "127.0.0.1", 0, backlog=1024)
-        conn.send(server.sockets[0].getsockname()[1])
-        done = asyncio.Event()
-        loop.add_reader(conn.fileno(), done.set)  # readable = EOF when the parent goes away
-        async with server:
-            await done.wait()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
-
-
-@contextlib.contextmanager
-def fake_server() -> Iterator[int]:
-    """Start the fake server in a separate (spawned) process; yield its port; stop it afterwards."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    process = ctx.Process(target=_serve, args=(child,), daemon=True, name="fake-openai-server")
-    process.start()
-    child.close()
-    try:
-        if not parent.poll(30):
-            raise RuntimeError("the fake server did not start within 30 s")
-        yield int(parent.recv())
-    finally:
-        parent.close()
-        process.join(timeout=5)
-        if process.is_alive():
-            process.terminate()
-            process.join(timeout=5)
+@contextlib.asynccontextmanager
+async def _serving() -> AsyncIterator[int]:
+    """The fake server (in its own process): listen on 127.0.0.1, an OS-chosen port, and give the port."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_FakeOpenAIProtocol, "127.0.0.1", 0, backlog=1024)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
 
 
 # -- the two modes -------------------------------------------------------------------------------------
@@ -221,10 +195,19 @@ def router_system_prompt() -> str:
 RequestFn = Callable[[str], Awaitable[str]]
 
 
-def make_baseline(client: Any, url: str) -> RequestFn:
-    """Two sequential POSTs per request on one pooled client, with the engine's body shapes."""
+def make_baseline(session: Any, url: str) -> RequestFn:
+    """Two sequential POSTs per request on one pooled aiohttp session, with the engine's body shapes
+    (encoded and decoded as the backend does: compact JSON text, `json.loads` of the body)."""
     endpoint = url.rstrip("/") + "/chat/completions"
     system = router_system_prompt()
+    headers = {"Content-Type": "application/json"}
+
+    async def post(body: dict[str, Any]) -> str:
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        async with session.post(endpoint, data=data, headers=headers) as response:
+            response.raise_for_status()
+            payload = json.loads(await response.read())
+        return str(payload["choices"][0]["message"]["content"])
 
     async def request(prompt: str) -> str:
         route_body = {
@@ -232,9 +215,7 @@ def make_baseline(client: Any, url: str) -> RequestFn:
             "model": MODEL,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
         }
-        response = await client.post(endpoint, json=route_body)
-        response.raise_for_status()
-        answer = response.json()["choices"][0]["message"]["content"].strip()
+        answer = (await post(route_body)).strip()
         handler = answer if answer in HANDLERS else HANDLERS[0]
         handler_body = {
             "model": MODEL,
@@ -243,9 +224,7 @@ def make_baseline(client: Any, url: str) -> RequestFn:
                 {"role": "user", "content": prompt},
             ],
         }
-        response = await client.post(endpoint, json=handler_body)
-        response.raise_for_status()
-        return str(response.json()["choices"][0]["message"]["content"])
+        return await post(handler_body)
 
     return request
 
@@ -304,13 +283,6 @@ async def measure(request: RequestFn, count: int, concurrency: int, budget: floa
     return Sample(latencies, clock() - started, time.process_time() - cpu_started)
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (nearest rank) of `values`."""
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 @dataclass
 class Row:
     """One line of the result table."""
@@ -342,27 +314,26 @@ def summarise(mode: str, concurrency: int, samples: list[Sample], connections: i
     )
 
 
-def pool_connections(client: Any) -> int | None:
-    """Connections held by an httpx.AsyncClient's pool (diagnostic only; None when not found).
-
-    httpcore 1.0's pool does work proportional to (connections)² on every request, so the pool's size
-    explains most of the latency at high concurrency; it reaches the concurrency level when a burst opens
-    that many connections and shrinks only as idle ones pass their 30 s keep-alive expiry.
-    """
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    connections = getattr(pool, "connections", None)
-    return len(connections) if connections is not None else None
+def pool_connections(session: Any) -> int | None:
+    """Connections held by an aiohttp session's connector, idle and busy (diagnostic only; None when
+    not found)."""
+    connector = getattr(session, "connector", None)
+    idle = getattr(connector, "_conns", None)
+    busy = getattr(connector, "_acquired", None)
+    if idle is None or busy is None:
+        return None
+    return sum(len(held) for held in idle.values()) + len(busy)
 
 
 def pipeline_client(pipeline: Any) -> Any:
-    """The pooled httpx.AsyncClient the openai-api backend keeps in the pipeline's resources, or None."""
-    import httpx
+    """The pooled aiohttp session the openai-api backend keeps in the pipeline's resources, or None."""
+    from llmnet_openai.http import Upstream
 
     for value in vars(pipeline.resources).values():
         if isinstance(value, dict):
             for item in value.values():
-                if isinstance(item, httpx.AsyncClient):
-                    return item
+                if isinstance(item, Upstream):
+                    return item.session
     return None
 
 
@@ -379,19 +350,16 @@ async def run_benchmark(
     port: int, plan: list[tuple[int, int]], rounds: int, budget: float, profile: str | None
 ) -> list[tuple[Row, Row]]:
     """Measure both modes at each (concurrency, requests) of `plan`; returns (baseline, llmnet) rows."""
-    import httpx
+    from llmnet_openai.http import Upstream
 
     from llmnet_core import Pipeline
 
     url = f"http://127.0.0.1:{port}/v1"
-    # the same pool settings as the openai-api backend's client (llmnet_openai/backend.py: _client)
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
-    timeout = httpx.Timeout(120.0, connect=10.0)
+    # the same session settings as the openai-api backend's (llmnet_openai/http.py: Upstream)
+    upstream = Upstream(f"http://127.0.0.1:{port}")
+    client = upstream.session
     results: list[tuple[Row, Row]] = []
-    async with (
-        httpx.AsyncClient(limits=limits, timeout=timeout) as client,
-        Pipeline.from_dict(composition(url)) as pipeline,
-    ):
+    async with client, Pipeline.from_dict(composition(url)) as pipeline:
         modes = {"baseline": make_baseline(client, url), "llmnet": make_llmnet(pipeline)}
         await check_answers(modes)
         clients = {"baseline": client, "llmnet": pipeline_client(pipeline)}
@@ -399,13 +367,10 @@ async def run_benchmark(
             per_round = max(1, total // rounds)
             for request in modes.values():  # warm-up: open the pools' connections, fill caches
                 await measure(request, max(WARMUP, concurrency * 2), concurrency, budget / 4)
-            samples: dict[str, list[Sample]] = {name: [] for name in modes}
-            for r in range(rounds):
-                order = list(modes) if r % 2 == 0 else list(reversed(modes))
-                for name in order:
-                    gc.collect()
-                    sample = await measure(modes[name], per_round, concurrency, budget / rounds)
-                    samples[name].append(sample)
+            batch = functools.partial(
+                measure, count=per_round, concurrency=concurrency, budget=budget / rounds
+            )
+            samples = await in_rounds(modes, rounds, batch)
             rows = [
                 summarise(name, concurrency, samples[name], pool_connections(clients[name]))
                 for name in ("baseline", "llmnet")
@@ -434,6 +399,10 @@ async def profile_llmnet(request: RequestFn, concurrency: int, count: int, budge
     print_own_share(stats)
 
 
+#: where the HTTP client's code lives (aiohttp and its URL and header libraries)
+_HTTP_CLIENT = ("/aiohttp/", "/yarl/", "/multidict/")
+
+
 def _is_own(filename: str) -> bool:
     """True for llmnet's own modules (not the editable-install import finders)."""
     return ("/llmnet_core/" in filename or "/llmnet_openai/" in filename) and "finder" not in filename
@@ -441,7 +410,7 @@ def _is_own(filename: str) -> bool:
 
 def print_own_share(stats: Any) -> None:
     """Print llmnet's share of a profile: Pipeline.run's cumulative time minus what the openai-api
-    backend spends in httpx, and the self time of llmnet's functions."""
+    backend spends in its HTTP client, and the self time of llmnet's functions."""
     table: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats
     total = stats.total_tt or 1.0
 
@@ -450,19 +419,19 @@ def print_own_share(stats: Any) -> None:
 
     run = cumulative("llmnet_core/engine.py", "run")
     complete = cumulative("llmnet_openai/backend.py", "complete")
-    http = sum(  # cumulative time of httpx functions, as far as llmnet's own code called them
+    http = sum(  # cumulative time of HTTP client functions, as far as llmnet's own code called them
         contribution[3]
         for (filename, _line, _func), entry in table.items()
-        if "/httpx/" in filename
+        if any(part in filename for part in _HTTP_CLIENT)
         for caller, contribution in entry[4].items()
         if _is_own(caller[0])
     )
     print(
         f"Pipeline.run: {run / total * 100:.1f}% of the profile; in the backend's complete(): "
-        f"{complete / total * 100:.1f}%, of which httpx calls {http / total * 100:.1f}%"
+        f"{complete / total * 100:.1f}%, of which HTTP client calls {http / total * 100:.1f}%"
     )
     print(
-        f"llmnet's own time ≈ run - httpx calls = {(run - http) / total * 100:.1f}% "
+        f"llmnet's own time ≈ run - HTTP client calls = {(run - http) / total * 100:.1f}% "
         f"(engine outside the backend: {(run - complete) / total * 100:.1f}%)"
     )
     own = sorted(((e[2], k) for k, e in table.items() if _is_own(k[0])), reverse=True)
@@ -550,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         "and concurrency"
     )
     started = time.perf_counter()
-    with fake_server() as port:
+    with spawned_peer(_serving, "the fake server") as port:
         results = asyncio.run(run_benchmark(port, plan, rounds, budget, args.profile))
     print()
     print_table(results)

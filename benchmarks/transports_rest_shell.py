@@ -34,14 +34,15 @@ import asyncio
 import contextlib
 import gc
 import json
-import multiprocessing
 import shutil
-import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from multiprocessing.connection import Connection
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling _measure, from any directory
+from _measure import CallFn, echo_backend_plugin, latency_table, spawned_peer
 
 TARGET_ADDED_MS = 1.0
 PROMPT = "Please summarise the attached report in two sentences."
@@ -86,49 +87,19 @@ class _PeerProtocol(asyncio.Protocol):
             self.transport.write(self.REPLY)
 
 
-def _serve(conn: Connection) -> None:
-    """Process entry: serve on an OS-chosen port of 127.0.0.1, send the port, stop when `conn` closes."""
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_PeerProtocol, "127.0.0.1", 0)
-        conn.send(server.sockets[0].getsockname()[1])
-        closed = asyncio.Event()
-        loop.add_reader(conn.fileno(), closed.set)  # readable means EOF: the parent went away
-        async with server:
-            await closed.wait()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
-
-
-@contextlib.contextmanager
-def http_peer() -> Iterator[int]:
-    """Run the peer in a spawned process; yield its port."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    process = ctx.Process(target=_serve, args=(child,), daemon=True, name="bench-http-peer")
-    process.start()
-    child.close()
-    try:
-        if not parent.poll(30):
-            raise RuntimeError("the HTTP peer did not start within 30 s")
-        yield int(parent.recv())
-    finally:
-        parent.close()
-        process.join(timeout=5)
-        if process.is_alive():
-            process.terminate()
-            process.join(timeout=5)
+@contextlib.asynccontextmanager
+async def _serving() -> AsyncIterator[int]:
+    """The peer (in its own process): serve on an OS-chosen port of 127.0.0.1 and give the port."""
+    server = await asyncio.get_running_loop().create_server(_PeerProtocol, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
 
 
 # -- measuring -----------------------------------------------------------------------------------------
 
-CallFn = Callable[[], Awaitable[Any]]
-
 
 async def interleaved(modes: dict[str, CallFn], count: int, budget: float) -> dict[str, list[float]]:
-    """Latencies in ms of `count` calls per mode, taken call by call in turn (the order rotates each
+    """Latencies in seconds of `count` calls per mode, taken call by call in turn (the order rotates each
     time), so that the machine's noise hits every mode alike. Stops early when `budget` seconds are spent."""
     names = list(modes)
     for _ in range(max(20, count // 10)):  # warm-up: open pooled connections, fill caches
@@ -141,43 +112,13 @@ async def interleaved(modes: dict[str, CallFn], count: int, budget: float) -> di
         for name in names[i % len(names) :] + names[: i % len(names)]:
             started = time.perf_counter()
             await modes[name]()
-            samples[name].append((time.perf_counter() - started) * 1000)
+            samples[name].append(time.perf_counter() - started)
         if time.perf_counter() > deadline:
             break
     return samples
 
 
-def p90(values: list[float]) -> float:
-    return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
-
-
-def print_rows(samples: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
-    """Print n, median and p90 per mode; return {mode: (median, p90)}."""
-    figures = {name: (statistics.median(v), p90(v)) for name, v in samples.items()}
-    print(f"{'mode':<15} {'n':>6} {'median ms':>10} {'p90 ms':>9}")
-    for name, values in samples.items():
-        median, high = figures[name]
-        print(f"{name:<15} {len(values):>6} {median:>10.3f} {high:>9.3f}")
-    return figures
-
-
 # -- rest ----------------------------------------------------------------------------------------------
-
-
-def echo_plugin() -> Any:
-    """An in-process model backend that answers with its input, so the pipeline needs no network."""
-    from llmnet_core import Backend, ChatRequest, ChatResponse, hookimpl
-
-    class EchoBackend(Backend):
-        async def complete(self, request: ChatRequest) -> ChatResponse:
-            return ChatResponse(text=request.messages[-1].content)
-
-    class Plugin:
-        @hookimpl
-        def llmnet_register_backends(self, register: Any) -> None:
-            register("bench-echo", EchoBackend)
-
-    return Plugin()
 
 
 def composition(url: str, hooked: bool) -> dict[str, Any]:
@@ -199,7 +140,7 @@ async def bench_rest(port: int, count: int, budget: float) -> None:
 
     url = f"http://127.0.0.1:{port}/hook"
     host = get_host()
-    host.register(echo_plugin(), "bench-echo")
+    host.register(echo_backend_plugin(), "bench-echo")
     rest = host.registries.transports.get("rest")
     if rest is None:
         raise SystemExit("the rest transport is not installed: pip install -e plugins/llmnet-rest")
@@ -235,7 +176,7 @@ async def bench_rest(port: int, count: int, budget: float) -> None:
     await resources.aclose()
 
     print(f"\n== rest: one transform hook; up to {count} calls per mode, taken in turn ==")
-    f = print_rows(samples)
+    f = latency_table(samples)
     direct_median, direct_p90 = f["direct"]
     added = {
         "transport alone": (f["transport"][0] - direct_median, f["transport"][1] - direct_p90),
@@ -279,7 +220,7 @@ async def bench_shell(count: int, budget: float) -> None:
         raise RuntimeError("the program did not echo the hook's data")
     samples = await interleaved(modes, count, budget)
     print(f"\n== shell: one call running {argv[0]}; up to {count} calls per mode, taken in turn ==")
-    f = print_rows(samples)
+    f = latency_table(samples)
     (median, high), (direct_median, direct_p90) = f["transport"], f["direct"]
     print(
         f"\nthe transport adds {median - direct_median:+.3f} ms median, {high - direct_p90:+.3f} ms p90 "
@@ -306,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "(calls not started in time are skipped; the n column says how many ran)"
     )
     started = time.perf_counter()
-    with http_peer() as port:
+    with spawned_peer(_serving, "the HTTP peer") as port:
         asyncio.run(bench_rest(port, rest_calls, budget))
     asyncio.run(bench_shell(shell_calls, budget))
     print(f"\n(total {time.perf_counter() - started:.1f} s)")

@@ -32,14 +32,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
-import multiprocessing
-import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from multiprocessing.connection import Connection
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling _measure, from any directory
+from _measure import CallFn, echo_backend_plugin, in_rounds, latency_table, spawned_peer, timed_calls
 
 PROMPT = "Please summarise the attached invoice for the customer in two sentences."
 SERVICE, METHOD = "bench.Echo", "Echo"
@@ -78,67 +78,39 @@ def text_class() -> tuple[Any, Any]:
     return pool, message_factory.GetMessageClass(pool.FindMessageTypeByName("bench.Text"))
 
 
-def _serve(conn: Connection) -> None:
-    """Process entry: start both servers, send their ports through `conn`, serve until the parent goes."""
+@contextlib.asynccontextmanager
+async def _serving() -> AsyncIterator[tuple[int, int]]:
+    """The peers (in their own process): both servers on OS-chosen ports; gives (websocket, gRPC) port."""
+    import grpc
+    from grpc_reflection.v1alpha import reflection
+    from websockets.asyncio.server import serve
 
-    async def main() -> None:
-        import grpc
-        from grpc_reflection.v1alpha import reflection
-        from websockets.asyncio.server import serve
+    async def echo_ws(connection: Any) -> None:
+        with contextlib.suppress(Exception):
+            async for message in connection:
+                await connection.send(message)
 
-        async def echo_ws(connection: Any) -> None:
-            with contextlib.suppress(Exception):
-                async for message in connection:
-                    await connection.send(message)
+    pool, text = text_class()
 
-        pool, text = text_class()
+    async def echo_grpc(request: Any, context: Any) -> Any:
+        return request
 
-        async def echo_grpc(request: Any, context: Any) -> Any:
-            return request
-
-        server = grpc.aio.server()
-        handler = grpc.unary_unary_rpc_method_handler(
-            echo_grpc, request_deserializer=text.FromString, response_serializer=text.SerializeToString
-        )
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {METHOD: handler}),))
-        reflection.enable_server_reflection([SERVICE, reflection.SERVICE_NAME], server, pool=pool)
-        grpc_port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        async with serve(echo_ws, "127.0.0.1", 0, compression=None) as ws_server:
-            ws_port = ws_server.sockets[0].getsockname()[1]
-            conn.send((ws_port, grpc_port))
-            done = asyncio.Event()
-            asyncio.get_running_loop().add_reader(conn.fileno(), done.set)  # EOF when the parent goes away
-            await done.wait()
-        await server.stop(0)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
-
-
-@contextlib.contextmanager
-def peers() -> Iterator[tuple[int, int]]:
-    """Start the peer process; yield (websocket port, gRPC port); stop it afterwards."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    process = ctx.Process(target=_serve, args=(child,), daemon=True, name="bench-peers")
-    process.start()
-    child.close()
+    server = grpc.aio.server()
+    handler = grpc.unary_unary_rpc_method_handler(
+        echo_grpc, request_deserializer=text.FromString, response_serializer=text.SerializeToString
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {METHOD: handler}),))
+    reflection.enable_server_reflection([SERVICE, reflection.SERVICE_NAME], server, pool=pool)
+    grpc_port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
     try:
-        if not parent.poll(30):
-            raise RuntimeError("the peers did not start within 30 s")
-        yield parent.recv()
+        async with serve(echo_ws, "127.0.0.1", 0, compression=None) as ws_server:
+            yield ws_server.sockets[0].getsockname()[1], grpc_port
     finally:
-        parent.close()
-        process.join(timeout=5)
-        if process.is_alive():
-            process.terminate()
-            process.join(timeout=5)
+        await server.stop(0)
 
 
 # -- the modes ----------------------------------------------------------------------------------------------
-
-CallFn = Callable[[], Awaitable[str]]
 
 
 def composition(functions: dict[str, Any], hook: str | None) -> dict[str, Any]:
@@ -152,40 +124,6 @@ def composition(functions: dict[str, Any], hook: str | None) -> dict[str, Any]:
             {"name": "out", "adapter": "output"},
         ],
     }
-
-
-def echo_backend_plugin() -> Any:
-    """A plugin registering `bench-echo`, a backend that answers the user's message without any I/O."""
-    from llmnet_core import Backend, ChatRequest, ChatResponse, hookimpl
-
-    class EchoBackend(Backend):
-        async def complete(self, request: ChatRequest) -> ChatResponse:
-            return ChatResponse(text=request.messages[-1].content)
-
-    class Plugin:
-        @hookimpl
-        def llmnet_register_backends(self, register: Any) -> None:
-            register("bench-echo", EchoBackend)
-
-    return Plugin()
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (nearest rank) of `values`."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
-async def measure(call: CallFn, count: int, deadline: float) -> list[float]:
-    """Time `count` sequential calls (seconds each); stop early at `deadline` (a perf_counter value)."""
-    clock, latencies = time.perf_counter, []
-    for _ in range(count):
-        if clock() > deadline:
-            break
-        started = clock()
-        await call()
-        latencies.append(clock() - started)
-    return latencies
 
 
 async def run_benchmark(
@@ -254,41 +192,30 @@ async def run_benchmark(
             answer = await call()
             if answer != PROMPT:
                 raise RuntimeError(f"{name}: unexpected answer {answer!r}")
-            await measure(call, WARMUP, time.perf_counter() + budget / 4)
-        samples: dict[str, list[float]] = {name: [] for name in modes}
+            await timed_calls(call, WARMUP, time.perf_counter() + budget / 4)
         per_round = max(1, count // rounds)
-        for r in range(rounds):
-            order = list(modes) if r % 2 == 0 else list(reversed(modes))
-            for name in order:
-                gc.collect()
-                deadline = time.perf_counter() + budget / rounds
-                samples[name] += await measure(modes[name], per_round, deadline)
+
+        def batch(call: CallFn) -> Awaitable[list[float]]:
+            return timed_calls(call, per_round, time.perf_counter() + budget / rounds)
+
+        batches = await in_rounds(modes, rounds, batch)
     await resources.aclose()
-    return samples
+    return {name: [x for batch in runs for x in batch] for name, runs in batches.items()}
 
 
 def report(samples: dict[str, list[float]]) -> None:
     """Print the table and what llmnet adds to each transport's calls."""
-    stats = {
-        name: (len(v), statistics.median(v) * 1000, percentile(v, 90) * 1000)
-        for name, v in samples.items()
-        if v
-    }
-    header = f"{'mode':<22} {'n':>6} {'median ms':>10} {'p90 ms':>9}"
-    print(header)
-    print("-" * len(header))
-    for name, (n, median, p90) in stats.items():
-        print(f"{name:<22} {n:>6} {median:>10.3f} {p90:>9.3f}")
+    stats = latency_table(samples, width=22)
     print()
     plain = stats["no hook"]
     for transport in ("websocket", "grpc"):
         direct, via, hook = (stats[f"{transport} {mode}"] for mode in ("direct", "transport", "hook"))
-        added = via[1] - direct[1]
-        hook_added = (hook[1] - plain[1]) - direct[1]
+        added = via[0] - direct[0]
+        hook_added = (hook[0] - plain[0]) - direct[0]
         verdict = "within" if max(added, hook_added) <= TARGET_MS else "OVER"
         print(
-            f"{transport}: transport.call adds {added:+.3f} ms median ({via[2] - direct[2]:+.3f} ms p90) "
-            f"over the direct call; a transform hook in a pipeline costs {hook[1] - plain[1]:.3f} ms median, "
+            f"{transport}: transport.call adds {added:+.3f} ms median ({via[1] - direct[1]:+.3f} ms p90) "
+            f"over the direct call; a transform hook in a pipeline costs {hook[0] - plain[0]:.3f} ms median, "
             f"{hook_added:+.3f} ms over the direct call ({verdict} the {TARGET_MS:g} ms target)"
         )
 
@@ -311,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency 1"
     )
     started = time.perf_counter()
-    with peers() as (ws_port, grpc_port):
+    with spawned_peer(_serving, "the peers") as (ws_port, grpc_port):
         samples = asyncio.run(run_benchmark(ws_port, grpc_port, count, args.rounds, budget))
     print()
     report(samples)

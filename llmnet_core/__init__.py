@@ -48,6 +48,9 @@ _EXPORTS: dict[str, str] = {
     "PipelineError": "errors",
     "BackendError": "errors",
     "TransportError": "errors",
+    "StepTimeoutError": "errors",
+    "BackendTimeoutError": "errors",
+    "TransportTimeoutError": "errors",
     "SecretError": "errors",
     "RoutingError": "errors",
     "HopLimitError": "errors",
@@ -60,6 +63,10 @@ _EXPORTS: dict[str, str] = {
     "load_env_file": "envfile",
     "parse_condition": "conditions",
     "Condition": "conditions",
+    "PluginOptions": "options",
+    "option_problems": "options",
+    "parse_options": "options",
+    "known_fields": "options",
     # library use
     "Composition": "composition",
     "load_composition": "composition",
@@ -95,6 +102,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .envfile import load_env_file
     from .errors import (
         BackendError,
+        BackendTimeoutError,
         CompositionError,
         ConditionError,
         ConditionSyntaxError,
@@ -104,10 +112,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         Problem,
         RoutingError,
         SecretError,
+        StepTimeoutError,
         TransportError,
+        TransportTimeoutError,
         UsageError,
     )
     from .interpolate import json_escape, substitute, substitute_json
+    from .options import PluginOptions, known_fields, option_problems, parse_options
     from .plugins import PluginFailure, PluginHost, PluginInfo, get_host, hookimpl
     from .redact import Redactor, excerpt
     from .resources import Resources

@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .base import Backend, Router, Transport
 from .composition import Composition, NodeConfig, load_composition
+from .composition.schema import HookConfig
 from .conditions import parse_condition
 from .errors import (
     BackendError,
@@ -21,6 +21,8 @@ from .errors import (
     LLMNetError,
     PipelineError,
     RoutingError,
+    StepTimeoutError,
+    UsageError,
 )
 from .hooks import HookRunner, apply_transform
 from .interpolate import find_secret_references, resolve_secrets
@@ -50,10 +52,15 @@ Choice = tuple[str, str, dict[str, Any] | None]
 
 @dataclass
 class RunResult:
-    """The answer to one request, with its trace."""
+    """The answer to one request, with its trace and why the final answer ended.
+
+    `finish_reason` is the answering model's (`"stop"`, `"length"` when it hit max_tokens, ...), or None
+    when no model produced the output (a ws node, a backend that does not say, a routed-through input).
+    """
 
     output: str
     trace: Trace
+    finish_reason: str | None = None
 
     @property
     def usage(self) -> Usage:
@@ -63,9 +70,22 @@ class RunResult:
     def to_dict(self, redact: Callable[[str], str] = lambda s: s) -> dict[str, Any]:
         return {
             "output": redact(self.output),
+            "finish_reason": self.finish_reason,
             "usage": self.usage.to_dict(),
             "trace": self.trace.to_dict(redact),
         }
+
+
+@dataclass
+class _Request:
+    """What one run carries besides its data: the conversation around the routed user message, the
+    caller's sampling parameters, the token callback, and the finish reason of the latest answer."""
+
+    before: list[Message]
+    after: list[Message]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    on_token: TokenCallback | None = None
+    finish_reason: str | None = None
 
 
 class Pipeline:
@@ -206,38 +226,35 @@ class Pipeline:
         variables: Mapping[str, Any] | None = None,
         on_token: TokenCallback | None = None,
         request_id: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
     ) -> RunResult:
         """Send one request through the pipeline and return the final output and the trace.
 
-        `prompt` is a text or a chat history (the last user message is what gets routed);
-        `on_token` receives the final answer's pieces as they are generated.
+        `prompt` is a text or a chat history. Routing, conditions and `$INPUT` see the last *user*
+        message; answering nodes get the whole history (system prompts and earlier turns before it,
+        any later messages after it, in order). `parameters` (temperature, top_p, max_tokens, stop,
+        seed) apply to the model call of every node whose answer can be the output. `on_token`
+        receives the final answer's pieces as they are generated.
         """
+        before, text, after = _split_messages(prompt)
+        request = _Request(before, after, _request_parameters(parameters), on_token)
         await self.start()
-        history = _as_messages(prompt)
-        text = history[-1].content if history else ""
-        trace = Trace(request_id=request_id or uuid.uuid4().hex)
+        trace = Trace(request_id=request_id or os.urandom(16).hex())
         scope = VariableScope(
             text, trace.request_id, {**self.variables, **(variables or {})}, self.registries, self._nodes
         )
         started = time.perf_counter()
         try:
-            output = await self._walk(history[:-1], text, scope, trace, on_token)
+            output = await self._walk(request, text, scope, trace)
         except LLMNetError as exc:
             trace.error = self.redactor(exc.message)
             exc.trace = trace
             raise self._redacted(exc) from None
         finally:
             trace.total_ms = (time.perf_counter() - started) * 1000
-        return RunResult(output=output, trace=trace)
+        return RunResult(output=output, trace=trace, finish_reason=request.finish_reason)
 
-    async def _walk(
-        self,
-        history: list[Message],
-        data: str,
-        scope: VariableScope,
-        trace: Trace,
-        on_token: TokenCallback | None,
-    ) -> str:
+    async def _walk(self, request: _Request, data: str, scope: VariableScope, trace: Trace) -> str:
         current, chosen_by, decision = self.composition.entry, "entry", None
         visits = 0
         while True:
@@ -255,28 +272,19 @@ class Pipeline:
                 )
             started = time.perf_counter()
             scope.enter(node, data, visits)
-            data, (current, chosen_by, decision) = await self._visit(
-                node, history, data, scope, hop, on_token
-            )
+            data, (current, chosen_by, decision) = await self._visit(node, request, data, scope, hop)
             hop.ms = (time.perf_counter() - started) * 1000
 
     async def _visit(
-        self,
-        node: NodeConfig,
-        history: list[Message],
-        data: str,
-        scope: VariableScope,
-        hop: Hop,
-        on_token: TokenCallback | None,
+        self, node: NodeConfig, request: _Request, data: str, scope: VariableScope, hop: Hop
     ) -> tuple[str, Choice]:
         """Run one node: pre-hooks, model call or routing, post-hooks; returns the data and the next hop.
 
         The entry node routes; it answers itself only when its one remaining target is an output node.
         """
         pre, post = node.hooks.pre, node.hooks.post
-        data = await self.hooks.run(
-            pre, phase="pre", node=node.name, data=data, variables=scope.values(), hop=hop
-        )
+        if pre:
+            data = await self._hooks(pre, "pre", node, data, scope, hop)
         scope.set_input(data)
         if node.name == self.composition.entry and node.adapter != "ws":
             targets = self._filter_targets(node, scope)
@@ -284,30 +292,49 @@ class Pipeline:
                 hop.role = "router"
                 choice = await self._choose(node, targets, data, scope, hop)
                 scope.decided(choice[0])
-                data = await self.hooks.run(
-                    post, phase="post", node=node.name, data=data, variables=scope.values(), hop=hop
-                )
+                if post:
+                    data = await self._hooks(post, "post", node, data, scope, hop)
                 return data, choice
         if node.adapter == "ws":
             hop.role = "ws"
             output = await self._ws_call(node, data, scope)
+            request.finish_reason = None
         else:
             hop.role = "handler"
-            stream = on_token if self._is_final(node) else None
-            output = await self._answer(node, history, data, hop, stream, scope)
-        output = await self.hooks.run(
-            post, phase="post", node=node.name, data=output, variables=scope.values(), hop=hop
-        )
+            output = await self._answer(node, request, data, hop, scope)
+        if post:
+            output = await self._hooks(post, "post", node, output, scope, hop)
         scope.set_input(output)
         targets = self._filter_targets(node, scope)
         choice = await self._choose(node, targets, output, scope, hop)
         scope.decided(choice[0])
         return output, choice
 
+    async def _hooks(
+        self, hooks: list[HookConfig], phase: str, node: NodeConfig, data: str, scope: VariableScope, hop: Hop
+    ) -> str:
+        """Run a node's pre- or post-hooks; an aborting hook that timed out raises StepTimeoutError."""
+        try:
+            return await self.hooks.run(
+                hooks, phase=phase, node=node.name, data=data, variables=scope.values(), hop=hop
+            )
+        except PipelineError as exc:
+            timed_out = bool(hop.hooks) and hop.hooks[-1].status == "timeout"
+            if isinstance(exc, StepTimeoutError) or not (
+                timed_out or isinstance(exc.__context__, StepTimeoutError)
+            ):
+                raise
+            raise StepTimeoutError(exc.message, hint=exc.hint) from None
+
     def _is_final(self, node: NodeConfig) -> bool:
         """True when whatever this node answers is the pipeline's output (so it can be streamed)."""
         targets = self.composition.targets.get(node.name, [])
         return bool(targets) and all(self.composition.is_output(t) for t in targets) and not node.hooks.post
+
+    def _may_be_final(self, node: NodeConfig) -> bool:
+        """True when this node's answer can become the pipeline's output (one of its targets is an
+        output node): the caller's sampling parameters apply to its model call."""
+        return any(self.composition.is_output(t) for t in self.composition.targets.get(node.name, []))
 
     def _filter_targets(self, node: NodeConfig, scope: VariableScope) -> list[str]:
         targets = self.composition.targets.get(node.name, [])
@@ -411,13 +438,7 @@ class Pipeline:
         return decision.target, label, detail
 
     async def _answer(
-        self,
-        node: NodeConfig,
-        history: list[Message],
-        data: str,
-        hop: Hop,
-        on_token: TokenCallback | None,
-        scope: VariableScope,
+        self, node: NodeConfig, request: _Request, data: str, hop: Hop, scope: VariableScope
     ) -> str:
         if node.model is None:
             raise PipelineError(
@@ -426,8 +447,11 @@ class Pipeline:
             )
         backend = self._backend(node)
         messages = [Message("system", node.context)] if node.context else []
-        messages += [*history, Message("user", data)]
-        response = await self._call_model(node, backend, messages, {}, hop, scope, on_token)
+        messages += [*request.before, Message("user", data), *request.after]
+        params = request.parameters if request.parameters and self._may_be_final(node) else {}
+        stream = request.on_token if request.on_token is not None and self._is_final(node) else None
+        response = await self._call_model(node, backend, messages, params, hop, scope, stream)
+        request.finish_reason = response.finish_reason
         return response.text
 
     async def _call_model(
@@ -475,7 +499,7 @@ class Pipeline:
         except LLMNetError:
             raise
         except TimeoutError:
-            raise PipelineError(
+            raise StepTimeoutError(
                 f'node "{node.name}": its WebSocket peer {node.url} gave no answer within '
                 f"{transport.spec.timeout:g} s"
             ) from None
@@ -489,9 +513,10 @@ async def _guarded(node: NodeConfig, backend: Backend, work: Awaitable[T]) -> T:
     try:
         return await work
     except BackendError as exc:
-        raise BackendError(
-            f'node "{node.name}": {exc.message}', hint=exc.hint, url=exc.url, status=exc.status
-        ) from None
+        # the same error (its class too: a BackendTimeoutError stays one), now naming the node
+        exc.message = f'node "{node.name}": {exc.message}'
+        exc.args = (exc.message,)
+        raise exc from None
     except LLMNetError:
         raise
     except Exception as exc:  # noqa: BLE001 - a backend's bug becomes a clear error
@@ -513,10 +538,58 @@ async def _collect_stream(backend: Backend, request: ChatRequest, on_token: Toke
     return ChatResponse(text="".join(parts), usage=usage, model=request.model, finish_reason=finish)
 
 
-def _as_messages(prompt: str | Sequence[Message | Mapping[str, str]]) -> list[Message]:
+def _split_messages(
+    prompt: str | Sequence[Message | Mapping[str, str]],
+) -> tuple[list[Message], str, list[Message]]:
+    """The messages before the last user message, its text, and the messages after it."""
     if isinstance(prompt, str):
-        return [Message("user", prompt)]
+        return [], prompt, []
     messages = [m if isinstance(m, Message) else Message(m["role"], m["content"]) for m in prompt]
     if not messages:
         raise PipelineError("the request has no messages")
-    return messages
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user":
+            return messages[:index], messages[index].content, messages[index + 1 :]
+    raise PipelineError(
+        "the request has no user message",
+        hint="routing and conditions read the last user message; add one",
+    )
+
+
+def _request_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check a caller's sampling parameters (None values are dropped); a bad one is a UsageError."""
+    checked: dict[str, Any] = {}
+    for name, value in (parameters or {}).items():
+        if name not in _PARAMETER_RULES:
+            raise UsageError(
+                f"parameters.{name} cannot be set per request",
+                hint=f"per-request parameters: {', '.join(_PARAMETER_RULES)}; "
+                "others belong in the composition's models.<name>.parameters",
+            )
+        ok, need = _PARAMETER_RULES[name]
+        if value is not None and not ok(value):
+            raise UsageError(f"parameters.{name} must be {need}, got {value!r}")
+        if value is not None:
+            checked[name] = list(value) if isinstance(value, tuple) else value
+    return checked
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: per-request sampling parameters (`Pipeline.run(parameters=...)`): a check, and what it asks for
+_PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "temperature": (lambda v: _number(v) and v >= 0, "a number ≥ 0"),
+    "top_p": (lambda v: _number(v) and v >= 0, "a number ≥ 0"),
+    "max_tokens": (lambda v: _whole(v) and v >= 1, "a whole number ≥ 1"),
+    "stop": (
+        lambda v: isinstance(v, str) or (isinstance(v, list | tuple) and all(isinstance(x, str) for x in v)),
+        "a string or a list of strings",
+    ),
+    "seed": (_whole, "a whole number"),
+}

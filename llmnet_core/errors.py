@@ -96,6 +96,19 @@ class TransportError(PipelineError):
     """A hook function failed in its transport (HTTP error, non-zero exit, closed socket, gRPC status...)."""
 
 
+class StepTimeoutError(PipelineError):
+    """A step of a request did not finish in time: a model call, a hook with `on_failure: abort`, or a
+    `ws` node's peer. Servers answer it as a gateway timeout (HTTP 504) rather than a failure."""
+
+
+class BackendTimeoutError(BackendError, StepTimeoutError):
+    """A model backend gave no answer (or no connection) within its timeout."""
+
+
+class TransportTimeoutError(TransportError, StepTimeoutError):
+    """A hook function's peer gave no answer within the function's timeout."""
+
+
 class SecretError(LLMNetError):
     """A secret could not be loaded: the block, variable, file or remote path is missing or unreachable."""
 

@@ -20,12 +20,19 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeOpenAIServer", "RecordedRequest", "ScriptedResponse", "count_words"]
+__all__ = [
+    "FakeOpenAIServer",
+    "RecordedRequest",
+    "ScriptedResponse",
+    "count_words",
+    "free_port",
+    "hook_composition",
+]
 
 Reply = str | Callable[[dict[str, Any]], str]
 
@@ -56,6 +63,40 @@ class ScriptedResponse:
 def count_words(text: str) -> int:
     """The fake server's notion of a token: a whitespace-separated word."""
     return len(text.split())
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on (it was free a moment ago): "connection refused"."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def hook_composition(
+    model: str | Mapping[str, Any],
+    functions: Mapping[str, Mapping[str, Any]],
+    transport: str,
+    pre: Iterable[Any] = (),
+    post: Iterable[Any] = (),
+) -> dict[str, Any]:
+    """A composition for hook tests: node `chat` answered by model `m`, with `pre` and `post` hooks, then
+    `output`. `model` is the URL of an OpenAI-compatible server (a FakeOpenAIServer) or a whole model
+    entry; every function gets `"type": transport` unless it names its own."""
+    entry = {"type": "external", "url": model, "api-key": None} if isinstance(model, str) else dict(model)
+    return {
+        "models": {"m": entry},
+        "functions": {name: {"type": transport, **fields} for name, fields in functions.items()},
+        "architecture": [
+            {
+                "name": "chat",
+                "layer": 0,
+                "model": "m",
+                "output-to": ["output"],
+                "hooks": {"pre": list(pre), "post": list(post)},
+            },
+            {"name": "output", "adapter": "output"},
+        ],
+    }
 
 
 def _content_text(content: Any) -> str:

@@ -133,6 +133,18 @@ class HookCall:
     variables: Mapping[str, str]
     timeout: float
 
+    def envelope(self) -> dict[str, Any]:
+        """The call as one JSON object, what a function receives when it does not shape its own input
+        (the `rest` body, the `shell` stdin): `function, phase, mode, node, data, variables`."""
+        return {
+            "function": self.function,
+            "phase": self.phase,
+            "mode": self.mode,
+            "node": self.node,
+            "data": self.data,
+            "variables": dict(self.variables),
+        }
+
 
 @dataclass(frozen=True)
 class Candidate:

@@ -137,6 +137,11 @@ class SettingsConfig(_Base):
 class CompositionFile(_Base):
     """The whole composition file."""
 
+    name: str | None = Field(
+        None,
+        min_length=1,
+        description="the pipeline's name (`llmnet serve` offers it as the model id)",
+    )
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     architecture: list[NodeConfig]
     functions: dict[str, FunctionConfig] = Field(default_factory=dict)

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from llmnet_core import SecretError, SecretProvider, SecretSpec
+from llmnet_core import PluginOptions, SecretError, SecretProvider, SecretSpec, parse_options
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-Options = TypeVar("Options", bound="_Options")
+Options = TypeVar("Options", bound=PluginOptions)
 
 
-def _kebab(name: str) -> str:
-    return name.replace("_", "-")
-
-
-class _Options(BaseModel):
-    """Options of a secret block: kebab-case keys (snake_case accepted), unknown keys refused."""
-
-    model_config = ConfigDict(alias_generator=_kebab, populate_by_name=True, extra="forbid", frozen=True)
-
-
-class EnvFileOptions(_Options):
+class EnvFileOptions(PluginOptions):
     """`{source: env-file, path, variables, interpolate}`."""
 
     path: str = Field(".env", min_length=1, description="the .env file; relative to the composition's folder")
@@ -40,11 +29,18 @@ class EnvFileOptions(_Options):
         return _check_names(names)
 
 
-class EnvOptions(_Options):
+class EnvOptions(PluginOptions):
     """`{source: env, variable}` or `{source: env, variables: [...]}`."""
 
-    variable: str | None = Field(None, pattern=NAME_PATTERN, description="one environment variable")
+    variable: str | None = Field(None, description="one environment variable")
     variables: list[str] = Field(default_factory=list, description="several environment variables")
+
+    @field_validator("variable")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        if name is not None and not re.match(NAME_PATTERN, name):
+            raise ValueError("must be an environment variable name (letters, digits and _)")
+        return name
 
     @field_validator("variables")
     @classmethod
@@ -70,33 +66,10 @@ def _check_names(names: list[str]) -> list[str]:
     return names
 
 
-def parse_options(model: type[Options], spec: SecretSpec) -> Options:
+def read_options(model: type[Options], spec: SecretSpec) -> Options:
     """Validate a block's options; the error names `secrets.<name>.<field>` and never echoes a value."""
-    try:
-        return model.model_validate(dict(spec.options))
-    except ValidationError as exc:
-        known = sorted({f.alias or n for n, f in model.model_fields.items()})
-        lines = [_describe(spec.name, err, known) for err in exc.errors()]
-        raise SecretError(
-            "; ".join(lines),
-            hint=f'options of source "{spec.source}": {", ".join(["source", *known])}',
-        ) from None
-
-
-def _describe(block: str, err: Any, known: list[str]) -> str:
-    loc = [str(part) for part in err["loc"]]
-    field = ".".join(loc)
-    place = f"secrets.{block}.{field}" if field else f"secrets.{block}"
-    if err["type"] == "extra_forbidden":
-        if _kebab(loc[-1]) in known:
-            return f"{place}: given twice, as {loc[-1]} and {_kebab(loc[-1])}"
-        close = difflib.get_close_matches(loc[-1], known, n=1)
-        return f"{place}: unknown option" + (f' (did you mean "{close[0]}"?)' if close else "")
-    if err["type"] == "missing":
-        return f"{place}: required option is missing"
-    if err["type"] == "string_pattern_mismatch":
-        return f"{place}: must be an environment variable name (letters, digits and _)"
-    return f"{place}: {err['msg'].removeprefix('Value error, ')}"
+    hint = f'options of source "{spec.source}": source, {{known}}'
+    return parse_options(model, spec.options, f"secrets.{spec.name}", error=SecretError, hint=hint)
 
 
 def resolve_path(raw: str, base_dir: Path) -> Path:
@@ -112,7 +85,7 @@ class EnvFileSecrets(SecretProvider):
 
     async def load(self) -> Mapping[str, str]:
         """Read the file once; every listed variable must be in it."""
-        options = parse_options(EnvFileOptions, self.spec)
+        options = read_options(EnvFileOptions, self.spec)
         name = self.spec.name
         path = resolve_path(options.path, self.spec.base_dir)
         if not path.is_file():
@@ -161,7 +134,7 @@ class EnvSecrets(SecretProvider):
 
     async def load(self) -> Mapping[str, str]:
         """Read each named variable; an unset one is an error naming it."""
-        options = parse_options(EnvOptions, self.spec)
+        options = read_options(EnvOptions, self.spec)
         names = options.names
         missing = [var for var in names if var not in os.environ]
         if missing:

@@ -128,7 +128,7 @@ async def test_a_file_that_is_not_utf8_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"varibles": ["A"]}, 'secrets.keys.varibles: unknown option (did you mean "variables"?)'),
+        ({"varibles": ["A"]}, 'secrets.keys.varibles: unknown field (did you mean "variables"?)'),
         ({"variables": "A"}, "secrets.keys.variables: Input should be a valid list"),
         ({"variables": ["not a name"]}, "secrets.keys.variables: each name must be letters"),
         ({"path": ""}, "secrets.keys.path: String should have at least 1 character"),
@@ -171,7 +171,7 @@ async def test_env_source_names_what_is_unset_with_an_export_hint(monkeypatch):
     [
         ({}, 'secrets.ci: give "variable": "NAME"'),
         ({"variable": "has space"}, "secrets.ci.variable: must be an environment variable name"),
-        ({"name": "X"}, "secrets.ci.name: unknown option"),
+        ({"name": "X"}, "secrets.ci.name: unknown field"),
     ],
 )
 async def test_env_source_bad_options(options, expected):

@@ -6,25 +6,21 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from llmnet_core import Problem, TransportError
+from llmnet_core import PluginOptions
 
 _SERVICE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _METADATA_KEY = re.compile(r"^[0-9a-z_.-]+$")
 _TARGET_SCHEMES = ("dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:")
+HINT = (
+    "a grpc function takes: type, timeout, {known}; tls takes true or ca-file, cert-file, key-file, "
+    "server-name"
+)
 
 
-def _kebab(name: str) -> str:
-    return name.replace("_", "-")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=_kebab, populate_by_name=True, frozen=True)
-
-
-class TlsOptions(_Strict):
+class TlsOptions(PluginOptions):
     """TLS settings: a CA to trust, a client certificate for mutual TLS, the name the server's cert holds."""
 
     ca_file: str | None = Field(None, description="PEM file of the CA(s) to trust (default: system roots)")
@@ -39,7 +35,7 @@ class TlsOptions(_Strict):
         return self
 
 
-class GrpcOptions(_Strict):
+class GrpcOptions(PluginOptions):
     """The fields of a `grpc` function (`type` and `timeout` are read by the core)."""
 
     address: str = Field(description="host:port of the server (or a gRPC target such as dns:///host:port)")
@@ -94,50 +90,7 @@ class GrpcOptions(_Strict):
         return self
 
 
-def validate_options(function: str, options: Any) -> tuple[GrpcOptions | None, list[Problem]]:
-    """Validate a function's options: the options, or every problem at its JSON path."""
-    try:
-        return GrpcOptions.model_validate(dict(options)), []
-    except ValidationError as exc:
-        return None, _problems(function, exc)
-
-
-def parse_options(function: str, options: Any) -> GrpcOptions:
-    """Validate a function's options; raise TransportError naming each bad field and how to fix it."""
-    parsed, problems = validate_options(function, options)
-    if parsed is None:
-        raise TransportError("; ".join(f"{p.path}: {p.message}" for p in problems), hint=_hint())
-    return parsed
-
-
 def resolve_path(raw: str, base_dir: Path) -> Path:
     """A path from the composition: `~` expanded, relative ones taken from `base_dir`."""
     path = Path(raw).expanduser()
     return path if path.is_absolute() else base_dir / path
-
-
-def _hint() -> str:
-    known = ", ".join(f.alias or n for n, f in GrpcOptions.model_fields.items())
-    return (
-        f"a grpc function takes: type, timeout, {known}; tls takes true or ca-file, cert-file, "
-        "key-file, server-name"
-    )
-
-
-def _problems(function: str, exc: ValidationError) -> list[Problem]:
-    found: dict[tuple[str, str], Problem] = {}
-    for error in exc.errors():
-        if error["loc"][-1:] == ("bool",) and isinstance(error.get("input"), dict):
-            continue  # tls written as an object: only the object's own errors matter
-        # drop the union's branch labels (bool, TlsOptions, function-after[...]) from the location
-        parts = [str(p) for p in error["loc"] if p not in ("bool", "TlsOptions") and "[" not in str(p)]
-        field = ".".join(parts)
-        where = f"functions.{function}.{field}" if field else f"functions.{function}"
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif error["type"] == "missing":
-            message = "is required"
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-        found.setdefault((where, message), Problem(where, message, _hint()))
-    return list(found.values())

@@ -14,13 +14,15 @@ from llmnet_core import (
     Transport,
     TransportError,
     excerpt,
+    option_problems,
+    parse_options,
     substitute,
     substitute_json,
 )
 
 from .channel import Channel, Method, MethodLookupError, Tls, find_method
 from .descriptors import NOT_FOUND, UNIMPLEMENTED, ReflectionError, compile_proto, read_descriptor_set
-from .options import GrpcOptions, TlsOptions, parse_options, resolve_path, validate_options
+from .options import HINT, GrpcOptions, TlsOptions, resolve_path
 
 _HINTS = {
     "UNAVAILABLE": "is the server running at {address}, and does `tls` match how it listens?",
@@ -39,7 +41,7 @@ class GrpcTransport(Transport):
 
     def __init__(self, spec: FunctionSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
-        self.options: GrpcOptions = parse_options(spec.name, spec.options)
+        self.options = parse_options(GrpcOptions, spec.options, f"functions.{spec.name}", hint=HINT)
         options, where = self.options, f"functions.{spec.name}"
         base = Path(spec.base_dir)  # relative paths start at the composition's folder
         self._pool: Any = None
@@ -67,7 +69,7 @@ class GrpcTransport(Transport):
     @classmethod
     def check(cls, spec: FunctionSpec) -> list[Problem]:
         """The problems of the function's fields (the same checks as when it is first used)."""
-        return validate_options(spec.name, spec.options)[1]
+        return option_problems(GrpcOptions, spec.options, f"functions.{spec.name}", hint=HINT)[1]
 
     def channel(self) -> Channel:
         """The pipeline-wide channel to this function's address (with its TLS settings)."""

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from llmnet_grpc.transport import GrpcTransport
 
 from llmnet_core import FunctionSpec, HookCall, Pipeline, PipelineError, Resources, TransportError
 from llmnet_core.cli import cli
+from llmnet_core.testing import free_port, hook_composition
 
 PROTOS = Path(__file__).parent / "protos"
 ENRICHER_PROTO = PROTOS / "demo" / "enricher.proto"
@@ -32,13 +31,6 @@ def enrich(request: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"text": result, "tags": ["enriched", op or "none"], "length": len(result)}
 
 
-@pytest.fixture
-async def resources() -> AsyncIterator[Resources]:
-    res = Resources()
-    yield res
-    await res.aclose()
-
-
 def make(resources: Resources, name: str = "enrich", timeout: float = 5.0, **options: Any) -> GrpcTransport:
     return GrpcTransport(FunctionSpec(name, "grpc", {**ENRICH, **options}, timeout), resources)
 
@@ -49,30 +41,12 @@ def hook_call(data: str = "hello there", **variables: str) -> HookCall:
 
 
 def closed_address() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
-
-
-def echo_model(fake_server: Any) -> Any:
-    return fake_server(lambda request: f"model saw: {request['messages'][-1]['content']}")
+    return f"127.0.0.1:{free_port()}"
 
 
 def composition(model_url: str, functions: dict[str, Any], pre: Any = (), post: Any = ()) -> dict[str, Any]:
-    return {
-        "models": {"m": {"type": "external", "url": model_url}},
-        "functions": {name: {"type": "grpc", **ENRICH, **f} for name, f in functions.items()},
-        "architecture": [
-            {
-                "name": "chat",
-                "layer": 0,
-                "model": "m",
-                "output-to": ["output"],
-                "hooks": {"pre": list(pre), "post": list(post)},
-            },
-            {"name": "output", "adapter": "output"},
-        ],
-    }
+    functions = {name: {**ENRICH, **f} for name, f in functions.items()}
+    return hook_composition(model_url, functions, "grpc", pre, post)
 
 
 # -- descriptors: reflection, descriptor set, proto file ------------------------------------------------
@@ -138,11 +112,8 @@ async def test_relative_proto_paths_start_from_the_composition_folder(
     assert (await transport.call(hook_call()))["tags"] == ["enriched", "none"]
 
 
-async def test_a_composition_file_with_a_relative_proto(
-    grpc_peer, fake_server, tmp_path, monkeypatch
-) -> None:
+async def test_a_composition_file_with_a_relative_proto(grpc_peer, echo_model, tmp_path, monkeypatch) -> None:
     peer = await grpc_peer(enrich, reflection_on=False)
-    model = echo_model(fake_server)
     project = tmp_path / "project"
     shutil.copytree(PROTOS, project / "protos")
     functions = {
@@ -154,7 +125,7 @@ async def test_a_composition_file_with_a_relative_proto(
             "request": {"text": "$INPUT", "op": "upper"},
         }
     }
-    data = composition(model.url, functions, pre=[{"function": "tag", "mode": "transform"}])
+    data = composition(echo_model.url, functions, pre=[{"function": "tag", "mode": "transform"}])
     (project / "pipeline.json").write_text(json.dumps(data), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     async with Pipeline.from_file(project / "pipeline.json") as pipeline:
@@ -357,11 +328,10 @@ async def test_tls_against_an_untrusted_certificate_or_a_plaintext_server(
 # -- in pipelines ------------------------------------------------------------------------------------------
 
 
-async def test_observe_hook_passes_data_through_and_the_server_receives_it(grpc_peer, fake_server) -> None:
+async def test_observe_hook_passes_data_through_and_the_server_receives_it(grpc_peer, echo_model) -> None:
     peer = await grpc_peer(enrich)
-    model = echo_model(fake_server)
     functions = {"audit": {"address": peer.address, "request": {"text": "$INPUT", "op": "upper"}}}
-    data = composition(model.url, functions, pre=[{"function": "audit", "mode": "observe"}])
+    data = composition(echo_model.url, functions, pre=[{"function": "audit", "mode": "observe"}])
     async with Pipeline.from_dict(data) as pipeline:
         result = await pipeline.run("keep me as I am")
     assert result.output == "model saw: keep me as I am"
@@ -369,56 +339,52 @@ async def test_observe_hook_passes_data_through_and_the_server_receives_it(grpc_
     assert result.trace.hops[0].hooks[0].status == "ok"
 
 
-async def test_pre_hook_transform(grpc_peer, fake_server) -> None:
+async def test_pre_hook_transform(grpc_peer, echo_model) -> None:
     peer = await grpc_peer(enrich)
-    model = echo_model(fake_server)
     functions = {
         "up": {"address": peer.address, "request": {"text": "$INPUT", "op": "upper"}, "reply-field": "text"}
     }
-    data = composition(model.url, functions, pre=[{"function": "up", "mode": "transform"}])
+    data = composition(echo_model.url, functions, pre=[{"function": "up", "mode": "transform"}])
     async with Pipeline.from_dict(data) as pipeline:
         result = await pipeline.run("louder")
-    assert model.chat_requests[0].json["messages"][-1]["content"] == "LOUDER"
+    assert echo_model.chat_requests[0].json["messages"][-1]["content"] == "LOUDER"
     assert result.output == "model saw: LOUDER"
 
 
-async def test_post_hook_transform_returns_the_response_as_json(grpc_peer, fake_server) -> None:
+async def test_post_hook_transform_returns_the_response_as_json(grpc_peer, echo_model) -> None:
     peer = await grpc_peer(enrich)
-    model = echo_model(fake_server)
     functions = {"tagger": {"address": peer.address, "request": {"text": "$OUTPUT", "op": "tag"}}}
-    data = composition(model.url, functions, post=[{"function": "tagger", "mode": "transform"}])
+    data = composition(echo_model.url, functions, post=[{"function": "tagger", "mode": "transform"}])
     async with Pipeline.from_dict(data) as pipeline:
         result = await pipeline.run("hi")
     assert json.loads(result.output) == {"text": "<model saw: hi>", "tags": ["enriched", "tag"], "length": 15}
 
 
-async def test_three_transforms_chain_in_order(grpc_peer, fake_server) -> None:
+async def test_three_transforms_chain_in_order(grpc_peer, echo_model) -> None:
     peer = await grpc_peer(enrich)
-    model = echo_model(fake_server)
     ops = ("strip", "upper", "tag")
     functions = {
         op: {"address": peer.address, "request": {"text": "$INPUT", "op": op}, "reply-field": "text"}
         for op in ops
     }
     hooks = [{"function": op, "mode": "transform"} for op in ops]
-    async with Pipeline.from_dict(composition(model.url, functions, pre=hooks)) as pipeline:
+    async with Pipeline.from_dict(composition(echo_model.url, functions, pre=hooks)) as pipeline:
         result = await pipeline.run("  chained call  ")
     assert result.output == "model saw: <CHAINED CALL>"
     assert [r["op"] for r in peer.requests] == list(ops)
 
 
 @pytest.mark.parametrize("policy", ["continue", "abort"])
-async def test_unavailable_server_continues_or_aborts(fake_server, policy) -> None:
-    model = echo_model(fake_server)
+async def test_unavailable_server_continues_or_aborts(echo_model, policy) -> None:
     functions = {"check": {"address": closed_address(), "request": {"text": "$INPUT"}}}
     hook = {"function": "check", "mode": "transform", "on_failure": policy}
-    async with Pipeline.from_dict(composition(model.url, functions, pre=[hook])) as pipeline:
+    async with Pipeline.from_dict(composition(echo_model.url, functions, pre=[hook])) as pipeline:
         if policy == "abort":
             with pytest.raises(PipelineError) as caught:
                 await pipeline.run("hello")
             assert 'pre-hook "check" (grpc) failed' in caught.value.message
             assert "failed with status UNAVAILABLE" in caught.value.message
-            assert model.chat_requests == []
+            assert echo_model.chat_requests == []
         else:
             result = await pipeline.run("hello")
             assert result.output == "model saw: hello"
@@ -427,14 +393,13 @@ async def test_unavailable_server_continues_or_aborts(fake_server, policy) -> No
             assert "UNAVAILABLE" in (outcome.error or "")
 
 
-async def test_conditional_hook_with_a_numeric_condition(grpc_peer, fake_server) -> None:
+async def test_conditional_hook_with_a_numeric_condition(grpc_peer, echo_model) -> None:
     peer = await grpc_peer(enrich)
-    model = echo_model(fake_server)
     functions = {
         "up": {"address": peer.address, "request": {"text": "$INPUT", "op": "upper"}, "reply-field": "text"}
     }
     hook = {"function": "up", "mode": "transform", "if": "$WORD_COUNT > 3"}
-    async with Pipeline.from_dict(composition(model.url, functions, pre=[hook])) as pipeline:
+    async with Pipeline.from_dict(composition(echo_model.url, functions, pre=[hook])) as pipeline:
         short = await pipeline.run("only three words")
         long = await pipeline.run("now there are five words")
     assert short.output == "model saw: only three words"
@@ -443,16 +408,15 @@ async def test_conditional_hook_with_a_numeric_condition(grpc_peer, fake_server)
     assert [r["text"] for r in peer.requests] == ["now there are five words"]
 
 
-async def test_timeout_in_a_pipeline_continues_without_the_hook(grpc_peer, fake_server) -> None:
+async def test_timeout_in_a_pipeline_continues_without_the_hook(grpc_peer, echo_model) -> None:
     async def slow(request: dict[str, Any], context: Any) -> dict[str, Any]:
         await asyncio.wait_for(peer.release.wait(), 5)
         return {"text": "late"}
 
     peer = await grpc_peer(slow)
-    model = echo_model(fake_server)
     functions = {"slow": {"address": peer.address, "request": {"text": "$INPUT"}, "timeout": 0.5}}
     async with Pipeline.from_dict(
-        composition(model.url, functions, pre=[{"function": "slow", "mode": "transform"}])
+        composition(echo_model.url, functions, pre=[{"function": "slow", "mode": "transform"}])
     ) as pipeline:
         result = await pipeline.run("hello")
     assert result.output == "model saw: hello"
@@ -465,9 +429,8 @@ async def test_timeout_in_a_pipeline_continues_without_the_hook(grpc_peer, fake_
         assert "failed with status DEADLINE_EXCEEDED" in (outcome.error or "")
 
 
-async def test_metadata_with_variables_reaches_the_server_in_a_pipeline(grpc_peer, fake_server) -> None:
+async def test_metadata_with_variables_reaches_the_server_in_a_pipeline(grpc_peer, echo_model) -> None:
     peer = await grpc_peer(enrich)
-    model = echo_model(fake_server)
     functions = {
         "audit": {
             "address": peer.address,
@@ -476,7 +439,7 @@ async def test_metadata_with_variables_reaches_the_server_in_a_pipeline(grpc_pee
         }
     }
     async with Pipeline.from_dict(
-        composition(model.url, functions, pre=[{"function": "audit", "mode": "transform"}])
+        composition(echo_model.url, functions, pre=[{"function": "audit", "mode": "transform"}])
     ) as pipeline:
         for i in range(3):
             await pipeline.run(f"run {i}", request_id=f"req-{i}")

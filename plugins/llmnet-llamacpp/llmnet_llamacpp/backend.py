@@ -19,11 +19,12 @@ from llmnet_core import (
     Resources,
     StreamChunk,
     Usage,
+    parse_options,
 )
 
 from .bundled import bundled_model_path
 from .models import LoadSettings, LocalModel, shared_model
-from .options import DEFAULT_MAX_TOKENS, ModelOptions, Parameters, parse, request_sampling
+from .options import DEFAULT_MAX_TOKENS, HINT, ModelOptions, Parameters, request_sampling
 from .prompting import Prompt, TemplatePrompter, completion_prompt
 
 Prompter = Callable[[Sequence[Message]], Prompt]
@@ -36,8 +37,11 @@ class LlamaCppBackend(Backend):
 
     def __init__(self, spec: ModelSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
-        self.options = parse(ModelOptions, spec.options, f"models.{spec.name}")
-        self.parameters = parse(Parameters, spec.parameters, f"models.{spec.name}.parameters")
+        where = f"models.{spec.name}"
+        self.options = parse_options(ModelOptions, spec.options, where, error=BackendError, hint=HINT)
+        self.parameters = parse_options(
+            Parameters, spec.parameters, f"{where}.parameters", error=BackendError, hint=HINT
+        )
         self._model: LocalModel | None = None
         self._prompter: Prompter | None = None
         self._lock = asyncio.Lock()

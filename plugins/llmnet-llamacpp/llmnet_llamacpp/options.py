@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
-from llmnet_core import BackendError
-
-M = TypeVar("M", bound=BaseModel)
+from llmnet_core import PluginOptions
 
 #: parameters that shape sampling, per request; the rest of `Parameters` is fixed when the model loads
 SAMPLING = (
@@ -28,15 +26,10 @@ SAMPLING = (
 DEFAULT_MAX_TOKENS = 256
 
 
-def _kebab(name: str) -> str:
-    return name.replace("_", "-")
+HINT = "known here: {known}"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(alias_generator=_kebab, populate_by_name=True, extra="forbid", frozen=True)
-
-
-class Parameters(_Strict):
+class Parameters(PluginOptions):
     """A model entry's `parameters`: sampling defaults plus how the model is loaded."""
 
     temperature: float | None = Field(None, ge=0)
@@ -59,25 +52,14 @@ class Parameters(_Strict):
         return {k: v for k in SAMPLING if (v := getattr(self, k)) is not None}
 
 
-class ModelOptions(BaseModel):
+class ModelOptions(PluginOptions):
     """The entry's own keys this backend reads (others, such as `runner`, are the core's)."""
 
-    model_config = ConfigDict(alias_generator=_kebab, populate_by_name=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore")
 
     source: str | None = Field(None, description="GGUF file; absent: the bundled model")
     chat_template: str | None = Field(None, description="Jinja chat template overriding the file's")
     prompt_format: Literal["auto", "template", "completion"] = "auto"
-
-
-def parse(model: type[M], data: Mapping[str, Any], where: str) -> M:
-    """Validate `data`; the first problem becomes a BackendError naming `where.<field>`."""
-    try:
-        return model.model_validate(dict(data))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"])
-        known = ", ".join(sorted(f.alias or n for n, f in model.model_fields.items()))
-        raise BackendError(f"{where}.{field}: {error['msg']}", hint=f"known here: {known}") from None
 
 
 def request_sampling(parameters: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ command line, and a two-layer pipeline through a real llama.cpp server."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 from llmnet_llamacpp.bundled import bundled_model_path
 
 from llmnet_core import Pipeline
+from llmnet_core.testing import free_port
 
 HANDLERS = {
     "weather": ("weather forecasts, rain, snow, temperature outside", ["Will it rain in Paris tomorrow?"]),
@@ -81,12 +81,6 @@ def test_llmnet_run_without_a_composition_answers_offline():
     assert "loading model" in done.stderr  # progress goes to stderr, never stdout
     assert "loading" not in done.stdout
     assert "facts" in done.stderr  # the trace shows the handler the router chose
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

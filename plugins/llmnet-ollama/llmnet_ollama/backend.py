@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from llmnet_core import (
     Backend,
     BackendError,
+    BackendTimeoutError,
     ChatRequest,
     ChatResponse,
     ModelSpec,
@@ -136,13 +137,20 @@ class OllamaBackend(Backend):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _error(self, message: str, *, hint: str | None = None, status: int | None = None) -> BackendError:
-        """A BackendError on one line, with every secret (API key, auth headers) masked."""
+    def _error(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status: int | None = None,
+        kind: type[BackendError] = BackendError,
+    ) -> BackendError:
+        """A BackendError (or `kind`) on one line, with every secret (API key, auth headers) masked."""
         message = " ".join(message.split())
         for secret in self._secrets:
             message = message.replace(secret, "***")
             hint = hint.replace(secret, "***") if hint else hint
-        return BackendError(message, hint=hint, url=self._shown_url, status=status)
+        return kind(message, hint=hint, url=self._shown_url, status=status)
 
     def _client(self) -> httpx.AsyncClient:
         httpx = _httpx()
@@ -166,6 +174,7 @@ class OllamaBackend(Backend):
             f"Ollama at {self._shown_url} did not answer within {seconds_text(self.settings.timeout)} s",
             hint="The first request loads the model, which can be slow: raise "
             f"models.{self.spec.name}.timeout (seconds), or keep the model loaded with keep-alive.",
+            kind=BackendTimeoutError,
         )
 
     def _not_chat(self, what: str, data: bytes | str = b"") -> BackendError:
@@ -197,7 +206,8 @@ class OllamaBackend(Backend):
                 reason = connect_reason(exc)
             except httpx.PoolTimeout:
                 raise self._error(
-                    f"no free connection to {self._shown_url} (too many requests in flight)"
+                    f"no free connection to {self._shown_url} (too many requests in flight)",
+                    kind=BackendTimeoutError,
                 ) from None
             except httpx.TimeoutException:
                 raise self._timeout_error() from None
@@ -249,6 +259,7 @@ class OllamaBackend(Backend):
         return self._error(
             f"could not reach Ollama at {self._shown_base} ({reason} after {plural(attempts, 'attempt')})",
             hint=f"Is Ollama running? {start}, or check {where}.",
+            kind=BackendTimeoutError if reason.startswith("no connection within") else BackendError,
         )
 
     def _status_error(self, status: int, data: bytes, attempts: int) -> BackendError:

@@ -15,7 +15,16 @@ from llmnet_ollama.backend import OllamaBackend
 from llmnet_ollama.config import base_url, default_url, split_parameters
 from llmnet_ollama.testing import FakeOllamaServer
 
-from llmnet_core import BackendError, ChatRequest, Message, ModelSpec, PluginHost, Resources, Usage
+from llmnet_core import (
+    BackendError,
+    BackendTimeoutError,
+    ChatRequest,
+    Message,
+    ModelSpec,
+    PluginHost,
+    Resources,
+    Usage,
+)
 
 FAST = {"retry-backoff": 0.01}
 CANARY = "ol-canary-7c1e5d3f9a"
@@ -368,6 +377,7 @@ async def test_slow_answer_times_out_once(resources) -> None:
         with pytest.raises(BackendError) as info:
             await make(resources, slow.url, options={"timeout": 0.3}).complete(ask())
         assert info.value.message == f"Ollama at {slow.url}/api/chat did not answer within 0.3 s"
+        assert isinstance(info.value, BackendTimeoutError)  # llmnet serve answers it with 504
         assert "models.m.timeout" in (info.value.hint or "") and len(slow.chat_requests) == 1
 
 

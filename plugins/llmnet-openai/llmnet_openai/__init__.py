@@ -1,6 +1,6 @@
 """llmnet plugin: the `openai-api` backend, for any server speaking OpenAI's chat completions API.
 
-Kept light on purpose: httpx is imported only when a request is actually sent, so `llmnet --help`
+Kept light on purpose: aiohttp is imported only when a request is actually sent, so `llmnet --help`
 stays fast.
 """
 

@@ -1,9 +1,9 @@
 """The `openai-api` backend: chat completions over HTTP against vLLM, llama.cpp's server, hosted APIs...
 
-One pooled `httpx.AsyncClient` per server (shared through `Resources`), bounded timeouts, retries with
-exponential backoff on connection failures, 429 and 5xx (never on read timeouts: a slow model is not
-asked twice), SSE streaming, and one-line errors that name the URL and never contain the API key.
-httpx is imported on first use so that loading the plugin stays cheap.
+One pooled aiohttp session per server (shared through `Resources`, see `http.py`), bounded timeouts,
+retries with exponential backoff on connection failures, 429 and 5xx (never on read timeouts: a slow
+model is not asked twice), SSE streaming, and one-line errors that name the URL and never contain the
+API key. aiohttp is imported on first use so that loading the plugin stays cheap.
 """
 
 from __future__ import annotations
@@ -18,16 +18,20 @@ from urllib.parse import urlsplit
 from llmnet_core import (
     Backend,
     BackendError,
+    BackendTimeoutError,
     ChatRequest,
     ChatResponse,
     ModelSpec,
+    Redactor,
     Resources,
     StreamChunk,
     Usage,
 )
 
+from .http import Exchange, Upstream, aiohttp_module, iter_lines
+
 if TYPE_CHECKING:  # pragma: no cover
-    import httpx
+    import aiohttp
 
 from .wire import (
     DEFAULT_URLS,
@@ -55,12 +59,6 @@ def _header_safe(text: str) -> bool:
 async def _drain(lines: AsyncIterator[str]) -> None:
     async for _ in lines:
         pass
-
-
-def _httpx() -> Any:
-    import httpx
-
-    return httpx
 
 
 class OpenAIBackend(Backend):
@@ -94,7 +92,10 @@ class OpenAIBackend(Backend):
         self.retries = int(self._number(("retries",), 2, allow_zero=True, integer=True))
         self.retry_backoff = self._number(("retry-backoff", "retry_backoff"), 0.5, allow_zero=True)
         self.max_retry_wait = self._number(("max-retry-wait", "max_retry_wait"), 30.0, allow_zero=True)
-        self._headers, self._secrets = self._build_headers(options.get("headers"))
+        self._headers, secrets = self._build_headers(options.get("headers"))
+        # its own secrets, masked in every form (and in excerpts) even outside a pipeline
+        self._redact = Redactor(secrets)
+        self._timeouts: Any = None  # aiohttp.ClientTimeout, made on first use (aiohttp loads lazily)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -129,7 +130,7 @@ class OpenAIBackend(Backend):
 
     def _build_headers(self, extra: Any) -> tuple[dict[str, str], list[str]]:
         name = self.spec.name
-        headers = {"User-Agent": USER_AGENT}
+        headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
         secrets: list[str] = []
         key = (self.spec.api_key or "").strip()
         if key:
@@ -157,26 +158,24 @@ class OpenAIBackend(Backend):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _error(self, message: str, *, hint: str | None = None, status: int | None = None) -> BackendError:
+    def _error(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status: int | None = None,
+        kind: type[BackendError] = BackendError,
+    ) -> BackendError:
         """A BackendError on one line, with every secret (API key, auth headers) masked."""
-        message = " ".join(message.split())
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
-            hint = hint.replace(secret, "***") if hint else hint
-        return BackendError(message, hint=hint, url=self._shown_url, status=status)
+        message = self._redact(" ".join(message.split()))
+        hint = self._redact(hint) if hint else hint
+        return kind(message, hint=hint, url=self._shown_url, status=status)
 
-    def _client(self) -> httpx.AsyncClient:
-        httpx = _httpx()
-
-        def factory() -> httpx.AsyncClient:
-            return httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30),
-                http1=True,
-                http2=False,
-                follow_redirects=False,
-            )
-
-        return self.resources.get(("llmnet-openai", self._origin), factory, close=lambda c: c.aclose())
+    def _upstream(self) -> Upstream:
+        """The pooled session of this server, shared by every model entry that uses it."""
+        return self.resources.get(
+            ("llmnet-openai", self._origin), lambda: Upstream(self._origin), close=lambda u: u.aclose()
+        )
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {**self.spec.parameters, **request.parameters}
@@ -200,6 +199,7 @@ class OpenAIBackend(Backend):
             f"{self._shown_url} did not answer within {seconds_text(self.timeout)} s",
             hint=f"Raise models.{self.spec.name}.timeout (seconds) if the model is just slow, "
             "or check that the server is not overloaded.",
+            kind=BackendTimeoutError,
         )
 
     def _status_error(self, status: int, data: bytes, attempts: int = 1) -> BackendError:
@@ -233,54 +233,36 @@ class OpenAIBackend(Backend):
 
     # -- sending with retries ------------------------------------------------------------------
 
-    async def _send(self, body: dict[str, Any]) -> httpx.Response:
-        """POST `body` and return the open (streamed) 2xx response, retrying what is worth retrying."""
-        httpx = _httpx()
-        client = self._client()
-        timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
+    async def _send(self, body: dict[str, Any]) -> Exchange:
+        """POST `body` and return the open 2xx response, retrying what is worth retrying."""
+        upstream = self._upstream()
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         attempts = self.retries + 1
         for attempt in range(1, attempts + 1):
             final = attempt == attempts
-            reason: str | None = None
-            try:
-                request = client.build_request(
-                    "POST", self._url, json=body, headers=self._headers, timeout=timeout
-                )
-                response = await client.send(request, stream=True)
-            except httpx.ConnectTimeout:
-                reason = f"no connection within {seconds_text(self.connect_timeout)} s"
-            except httpx.ConnectError as exc:
-                reason = connect_reason(exc)
-            except httpx.PoolTimeout:
-                raise self._error(
-                    f"no free connection to {self._shown_url} within {seconds_text(self.timeout)} s "
-                    "(too many requests in flight)"
-                ) from None
-            except httpx.TimeoutException:
-                raise self._timeout_error() from None
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-                reason = "connection closed before an answer"
-            except httpx.HTTPError as exc:
-                raise self._error(f"request to {self._shown_url} failed: {type(exc).__name__}") from None
-            if reason is not None:
+            response, reason = await self._post(upstream, data)
+            if response is None:
                 if final:
+                    timed_out = reason.startswith("no connection within")
                     raise self._error(
                         f"could not reach {self._shown_url} ({reason} after {plural(attempts, 'attempt')})",
                         hint=f"Is the server running? Check models.{self.spec.name}.url.",
+                        kind=BackendTimeoutError if timed_out else BackendError,
                     )
                 await asyncio.sleep(self._backoff(attempt))
                 continue
-            status = response.status_code
+            status = response.status
             if 200 <= status < 300:
-                return response
+                return Exchange(response, upstream.slots)
             try:
-                data = await response.aread()
-            except httpx.HTTPError:
-                data = b""
+                answer = await response.read()
+            except (aiohttp_module().ClientError, TimeoutError):
+                answer = b""
             finally:
-                await response.aclose()
+                response.release()
+                upstream.slots.release()
             if status == 429:
-                header = response.headers.get("retry-after")
+                header = response.headers.get("Retry-After")
                 wait = retry_after_seconds(header)
                 if wait is not None and wait > self.max_retry_wait:
                     raise self._error(
@@ -292,7 +274,7 @@ class OpenAIBackend(Backend):
                 if final:
                     raise self._error(
                         f"{self._shown_url} is rate limiting requests (HTTP 429 after "
-                        f"{plural(attempts, 'attempt')}): {error_excerpt(data)}",
+                        f"{plural(attempts, 'attempt')}): {error_excerpt(answer)}",
                         hint="Try again later, or send fewer requests at once.",
                         status=429,
                     )
@@ -301,19 +283,65 @@ class OpenAIBackend(Backend):
             if status >= 500 and not final:
                 await asyncio.sleep(self._backoff(attempt))
                 continue
-            raise self._status_error(status, data, attempts=attempt)
+            raise self._status_error(status, answer, attempts=attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _read(self, response: httpx.Response) -> bytes:
-        httpx = _httpx()
+    async def _post(
+        self, upstream: Upstream, data: bytes
+    ) -> tuple[aiohttp.ClientResponse, None] | tuple[None, str]:
+        """One attempt: the response (holding a pool slot), or why no answer came (worth a retry).
+
+        Failures not worth retrying (a read timeout, a malformed answer) raise at once.
+        """
+        aiohttp = aiohttp_module()
+        slots = upstream.slots
+        if slots.locked():
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await slots.acquire()
+            except TimeoutError:
+                raise self._error(
+                    f"no free connection to {self._shown_url} within {seconds_text(self.timeout)} s "
+                    "(too many requests in flight)",
+                    kind=BackendTimeoutError,
+                ) from None
+        else:
+            await slots.acquire()  # a free slot: no wait
+        if self._timeouts is None:
+            self._timeouts = aiohttp.ClientTimeout(
+                total=None, sock_connect=self.connect_timeout, sock_read=self.timeout
+            )
+        handed_over = False
         try:
-            return await response.aread()
-        except httpx.TimeoutException:
+            response = await upstream.session.post(
+                self._url, data=data, headers=self._headers, timeout=self._timeouts, proxy=upstream.proxy
+            )
+            handed_over = True
+            return response, None
+        except aiohttp.ConnectionTimeoutError:
+            return None, f"no connection within {seconds_text(self.connect_timeout)} s"
+        except aiohttp.ClientConnectorError as exc:
+            return None, connect_reason(exc)
+        except aiohttp.ServerTimeoutError:
             raise self._timeout_error() from None
-        except httpx.HTTPError:
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError):
+            return None, "connection closed before an answer"
+        except aiohttp.ClientError as exc:
+            raise self._error(f"request to {self._shown_url} failed: {type(exc).__name__}") from None
+        finally:
+            if not handed_over:
+                slots.release()
+
+    async def _read(self, exchange: Exchange) -> bytes:
+        aiohttp = aiohttp_module()
+        try:
+            return await exchange.response.read()
+        except aiohttp.ServerTimeoutError:
+            raise self._timeout_error() from None
+        except aiohttp.ClientError:
             raise self._error(f"the connection to {self._shown_url} broke while reading the answer") from None
         finally:
-            await response.aclose()
+            exchange.close()
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -343,8 +371,8 @@ class OpenAIBackend(Backend):
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Send the messages and return the whole answer, with token usage when the server reports it."""
         body = self._body(request, stream=False)
-        response = await self._send(body)
-        return self._parse_completion(await self._read(response), body["model"])
+        exchange = await self._send(body)
+        return self._parse_completion(await self._read(exchange), body["model"])
 
     def _stream_event(self, data: str) -> tuple[str, Usage | None, str | None]:
         """The text, usage and finish reason carried by one SSE `data` payload."""
@@ -370,19 +398,19 @@ class OpenAIBackend(Backend):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         """Yield the answer as it is generated; the last chunk carries usage and the finish reason."""
-        httpx = _httpx()
+        aiohttp = aiohttp_module()
         body = self._body(request, stream=True)
-        response = await self._send(body)
-        content_type = response.headers.get("content-type", "")
+        exchange = await self._send(body)
+        content_type = exchange.response.headers.get("Content-Type", "")
         if "json" in content_type and "event-stream" not in content_type:  # the server ignored stream
-            reply = self._parse_completion(await self._read(response), body["model"])
+            reply = self._parse_completion(await self._read(exchange), body["model"])
             yield StreamChunk(text=reply.text)
             yield StreamChunk(usage=reply.usage, finish_reason=reply.finish_reason)
             return
         usage: Usage | None = None
         finish: str | None = None
         parser = SSEParser()
-        lines = response.aiter_lines()
+        lines = iter_lines(exchange.response)
         events = 0
         ignored: list[str] = []  # the start of what was not an event, to quote if nothing else came
         try:
@@ -409,19 +437,17 @@ class OpenAIBackend(Backend):
             # read the rest (normally just the end of the chunked body) so the connection can be reused
             async with asyncio.timeout(1.0):
                 await _drain(lines)
-        except httpx.TimeoutException:
+        except aiohttp.ServerTimeoutError:
             raise self._timeout_error() from None
-        except httpx.HTTPError:
+        except aiohttp.ClientError:
             raise self._error(
                 f"the connection to {self._shown_url} broke in the middle of the answer"
             ) from None
         except TimeoutError:
             pass  # the server kept the stream open after [DONE]; the connection is simply dropped
         finally:
-            close = getattr(lines, "aclose", None)
-            if close is not None:
-                await close()
-            await response.aclose()
+            await lines.aclose()
+            exchange.close()
         if not events:
             raise self._not_completion(" ".join(ignored), "a chat completion stream")
         if usage is not None or finish is not None:

@@ -1,7 +1,7 @@
 """Wire-level helpers of the OpenAI chat completions protocol: URL normalisation, error excerpts,
 Retry-After parsing, connection-failure reasons, usage objects and a server-sent-events line parser.
 
-Pure functions with no httpx import, so they are cheap to load and easy to test on their own.
+Pure functions with no HTTP client import, so they are cheap to load and easy to test on their own.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from llmnet_core import Usage
+from llmnet_core import Usage, excerpt
 
 #: where a model entry with `runner` but no `url` is served by default
 DEFAULT_URLS: dict[str, str] = {
@@ -63,11 +63,9 @@ def plural(count: int, word: str) -> str:
 
 
 def one_line(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """Collapse whitespace and cut to `limit` characters, so a reply excerpt fits in one line."""
-    text = " ".join(text.split())
-    if not text:
-        return "(empty body)"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """The text on one line, cut to `limit` characters; the secrets llmnet knows are masked before
+    the cut, so that one straddling it leaves no prefix behind."""
+    return excerpt(text, limit) or "(empty body)"
 
 
 def error_excerpt(data: bytes) -> str:
@@ -119,20 +117,21 @@ def connect_reason(exc: BaseException) -> str:
             return "connection refused"
         if isinstance(current, socket.gaierror):
             return "host name not found"
+        if type(current).__name__ == "SSLCertVerificationError":
+            return "TLS certificate not trusted"
         current = current.__cause__ or current.__context__
     return "connection failed"
+
+
+def _count(number: Any) -> int:
+    return int(number) if isinstance(number, (int, float)) and not isinstance(number, bool) else 0
 
 
 def usage_from(value: Any) -> Usage | None:
     """`Usage` from an OpenAI `usage` object; None when absent or unreadable."""
     if not isinstance(value, Mapping):
         return None
-
-    def count(key: str) -> int:
-        number = value.get(key)
-        return int(number) if isinstance(number, int | float) and not isinstance(number, bool) else 0
-
-    return Usage(count("prompt_tokens"), count("completion_tokens"))
+    return Usage(_count(value.get("prompt_tokens")), _count(value.get("completion_tokens")))
 
 
 class SSEParser:

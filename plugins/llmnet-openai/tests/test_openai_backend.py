@@ -15,9 +15,19 @@ from typing import Any
 import httpx
 import pytest
 from llmnet_openai.backend import OpenAIBackend
+from llmnet_openai.http import idle_connections, proxy_for
 from llmnet_openai.wire import SSEParser, chat_completions_url, retry_after_seconds
 
-from llmnet_core import BackendError, ChatRequest, Message, ModelSpec, PluginHost, Resources, Usage
+from llmnet_core import (
+    BackendError,
+    BackendTimeoutError,
+    ChatRequest,
+    Message,
+    ModelSpec,
+    PluginHost,
+    Resources,
+    Usage,
+)
 from llmnet_core.testing import FakeOpenAIServer
 
 FAST = {"retry-backoff": 0.01}
@@ -126,7 +136,7 @@ def test_chat_completions_url() -> None:
 async def test_one_pooled_client_per_server(server: FakeOpenAIServer, resources: Resources) -> None:
     first = make(resources, server.url)
     second = make(resources, server.url + "/v1", wire_model="other")
-    assert first._client() is second._client()
+    assert first._upstream() is second._upstream()
     replies = await asyncio.gather(*(first.complete(ask(f"q {i}")) for i in range(20)))
     assert len(replies) == 20 and len(server.chat_requests) == 20
 
@@ -152,8 +162,8 @@ async def test_stream_reuses_connection(server: FakeOpenAIServer, resources: Res
     for _ in range(3):
         await collect(backend, ask())
     assert len(server.chat_requests) == 3
-    pool = backend._client()._transport._pool  # type: ignore[attr-defined]
-    assert len(pool.connections) == 1  # the stream was read to its end, so the connection was reused
+    # each stream was read to its end, so one connection served them all and is still kept alive
+    assert idle_connections(backend._upstream()) == 1
 
 
 async def test_stream_tolerates_sse_variants(server: FakeOpenAIServer, resources: Resources) -> None:
@@ -209,7 +219,7 @@ async def test_stream_retries_before_first_byte(server: FakeOpenAIServer, resour
 async def test_stream_stalls_past_timeout(resources: Resources) -> None:
     with FakeOpenAIServer(reply="one two three", chunk_delay=2) as slow:
         backend = make(resources, slow.url, options={"timeout": 0.3})
-        with pytest.raises(BackendError, match=r"did not answer within 0\.3 s"):
+        with pytest.raises(BackendTimeoutError, match=r"did not answer within 0\.3 s"):
             await collect(backend, ask())
         assert len(slow.chat_requests) == 1
 
@@ -229,6 +239,51 @@ async def test_stream_5xx_always(server: FakeOpenAIServer, resources: Resources)
     with pytest.raises(BackendError, match="answered HTTP 503 after 3 attempts: overloaded"):
         await collect(make(resources, server.url), ask())
     assert len(server.chat_requests) == 3
+
+
+async def test_stream_with_crlf_and_cr_line_ends(server: FakeOpenAIServer, resources: Resources) -> None:
+    events = [
+        'data: {"choices":[{"index":0,"delta":{"content":"café "}}]}',
+        "",
+        'data: {"choices":[{"index":0,"delta":{"content":"au lait"},"finish_reason":"stop"}]}',
+        "",
+        "data: [DONE]",
+        "",
+    ]
+    server.push(body="\r\n".join(events), headers={"Content-Type": "text/event-stream"})
+    server.push(body="\r".join(events), headers={"Content-Type": "text/event-stream"})
+    backend = make(resources, server.url)
+    for _ in range(2):
+        chunks = await collect(backend, ask())
+        assert "".join(c.text for c in chunks) == "café au lait"
+        assert chunks[-1].finish_reason == "stop"
+
+
+async def test_waiting_for_a_free_connection_is_bounded(resources: Resources) -> None:
+    with FakeOpenAIServer(delay=3) as slow:
+        patient = make(resources, slow.url, options={"timeout": 1})
+        hasty = make(resources, slow.url, options={"timeout": 0.3})
+        patient._upstream().slots = asyncio.Semaphore(1)  # a pool of one connection, for both
+        first = asyncio.create_task(patient.complete(ask()))
+        while not slow.chat_requests:
+            await asyncio.sleep(0.01)
+        with pytest.raises(BackendTimeoutError, match=r"no free connection to .* within 0\.3 s"):
+            await hasty.complete(ask())
+        with pytest.raises(BackendTimeoutError, match="did not answer"):
+            await first
+        assert len(slow.chat_requests) == 1
+
+
+def test_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert proxy_for("http://models.example:8000") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    assert proxy_for("https://api.example.com") == "http://proxy.example:3128"
+    assert proxy_for("https://internal.example") is None
+    assert proxy_for("http://models.example:8000") is None
 
 
 def test_sse_parser() -> None:
@@ -344,6 +399,7 @@ async def test_slow_reply_times_out_once(resources: Resources) -> None:
             await backend.complete(ask())
         assert time.monotonic() - started < 2
         assert info.value.message == f"{slow.url}/v1/chat/completions did not answer within 0.3 s"
+        assert isinstance(info.value, BackendTimeoutError)
         assert "models.m.timeout" in (info.value.hint or "")
         assert len(slow.chat_requests) == 1
         stop_started = time.monotonic()
@@ -384,6 +440,20 @@ async def test_api_key_never_in_errors(server: FakeOpenAIServer, resources: Reso
     texts.append(str(info.value))
     assert all(CANARY not in text for text in texts)
     assert "***" in texts[0]
+
+
+async def test_a_key_echoed_across_the_excerpt_cut_leaves_no_prefix(
+    server: FakeOpenAIServer, resources: Resources
+) -> None:
+    # without a pipeline around it: the backend's own secrets are masked before the excerpt is cut
+    server.push(status=500, body="x" * 190 + CANARY)
+    server.push(status=500, body=json.dumps({"echo": "y" * 300 + CANARY + "-json"}))
+    backend = make(resources, server.url, api_key=CANARY, options={"retries": 0})
+    for _ in range(2):
+        with pytest.raises(BackendError) as info:
+            await backend.complete(ask())
+        assert CANARY[:6] not in info.value.message and "sk-can" not in info.value.message
+    assert info.value.message.endswith("…")
 
 
 def test_runner_defaults(resources: Resources) -> None:
@@ -429,10 +499,10 @@ def test_discovered_through_entry_point() -> None:
     assert entry.value is OpenAIBackend
 
 
-def test_import_does_not_load_httpx() -> None:
-    code = "import sys, llmnet_openai; print('httpx' in sys.modules)"
+def test_import_does_not_load_the_http_client() -> None:
+    code = "import sys, llmnet_openai; print('aiohttp' in sys.modules, 'httpx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
 
 
 # -- the fake server itself -------------------------------------------------------------------------

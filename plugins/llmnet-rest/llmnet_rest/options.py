@@ -1,17 +1,16 @@
-"""The fields of a `rest` function, validated with pydantic; errors name `functions.<name>.<field>`."""
+"""The fields of a `rest` function, validated with pydantic (errors name `functions.<name>.<field>`)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from llmnet_core import FunctionSpec, Problem, TransportError
+from llmnet_core import PluginOptions
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-FIELDS = "url, method, headers, body, timeout, description"
-HINT = f"a rest function takes {FIELDS} (see the llmnet-rest README)"
+HINT = "a rest function takes: type, timeout, {known} (see the llmnet-rest README)"
 #: an HTTP header name (RFC 9110 token characters)
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
@@ -28,10 +27,8 @@ def _scalar_text(value: Any) -> Any:
     return value
 
 
-class RestOptions(BaseModel):
+class RestOptions(PluginOptions):
     """`functions.<name>` of type rest (the core takes `type` and `timeout` out before this sees it)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str = Field(min_length=1)
     method: str = "POST"
@@ -73,29 +70,3 @@ class RestOptions(BaseModel):
                     f"the value of {name} cannot be sent in an HTTP header (line breaks or non-ASCII)"
                 )
         return {name: _scalar_text(text) for name, text in value.items()}
-
-
-def validate_options(spec: FunctionSpec) -> tuple[RestOptions | None, list[Problem]]:
-    """Validate a rest function's fields: the options, or every problem at its JSON path."""
-    try:
-        return RestOptions.model_validate(dict(spec.options)), []
-    except ValidationError as exc:
-        return None, [_problem(spec.name, err) for err in exc.errors()]
-
-
-def parse_options(spec: FunctionSpec) -> RestOptions:
-    """Validate a rest function's fields; a problem becomes a TransportError naming the field."""
-    options, problems = validate_options(spec)
-    if options is None:
-        raise TransportError("; ".join(f"{p.path}: {p.message}" for p in problems), hint=HINT)
-    return options
-
-
-def _problem(name: str, err: Any) -> Problem:
-    path = ".".join(["functions", name, *(str(part) for part in err.get("loc", ()))])
-    kind = err.get("type", "")
-    if kind == "missing":
-        return Problem(path, "is required", HINT)
-    if kind == "extra_forbidden":
-        return Problem(path, "unknown field", HINT)
-    return Problem(path, str(err.get("msg", "invalid value")).removeprefix("Value error, "))

@@ -21,12 +21,14 @@ from llmnet_core import (
     TransportError,
     excerpt,
     json_escape,
+    option_problems,
+    parse_options,
     substitute,
     substitute_json,
 )
 
 from . import __version__
-from .options import header_safe, parse_options, validate_options
+from .options import HINT, RestOptions, header_safe
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -60,18 +62,6 @@ def shown_url(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
-def envelope(call: HookCall) -> dict[str, Any]:
-    """What a function receives when it does not shape its own body (the same as the shell's stdin)."""
-    return {
-        "function": call.function,
-        "phase": call.phase,
-        "mode": call.mode,
-        "node": call.node,
-        "data": call.data,
-        "variables": dict(call.variables),
-    }
-
-
 def _is_json_type(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == JSON_TYPE or media.endswith("+json")
@@ -84,7 +74,7 @@ class RestTransport(Transport):
 
     def __init__(self, spec: FunctionSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
-        options = parse_options(spec)
+        options = parse_options(RestOptions, spec.options, f"functions.{spec.name}", hint=HINT)
         self.method = options.method
         self.url = options.url
         self.headers = {"User-Agent": USER_AGENT, **options.headers}
@@ -97,7 +87,7 @@ class RestTransport(Transport):
     @classmethod
     def check(cls, spec: FunctionSpec) -> list[Problem]:
         """The problems of the function's fields (the same checks as when it is first used)."""
-        return validate_options(spec)[1]
+        return option_problems(RestOptions, spec.options, f"functions.{spec.name}", hint=HINT)[1]
 
     # -- construction --------------------------------------------------------------------------
 
@@ -177,7 +167,7 @@ class RestTransport(Transport):
         if kind == "none":
             return None, None
         if kind == "envelope":
-            return json.dumps(envelope(call), ensure_ascii=False).encode(), JSON_TYPE
+            return json.dumps(call.envelope(), ensure_ascii=False).encode(), JSON_TYPE
         if kind == "json":
             value = substitute_json(self._body, call.variables)
             return json.dumps(value, ensure_ascii=False).encode(), JSON_TYPE

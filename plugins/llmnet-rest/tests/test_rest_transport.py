@@ -4,23 +4,15 @@ against a real HTTP peer on 127.0.0.1 (see conftest.py)."""
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from llmnet_rest.transport import RestTransport
 
 from llmnet_core import FunctionSpec, HookCall, Redactor, Resources, TransportError
+from llmnet_core.testing import free_port
 
 NASTY = 'He said "hi" \\ then\nleft\t{"x": [1]} $NODE ${INPUT} </script> ü 🙂'
-
-
-@pytest.fixture
-async def resources() -> AsyncIterator[Resources]:
-    res = Resources()
-    yield res
-    await res.aclose()
 
 
 def make(resources: Resources, timeout: float = 5.0, name: str = "audit", **options: Any) -> RestTransport:
@@ -30,12 +22,6 @@ def make(resources: Resources, timeout: float = 5.0, name: str = "audit", **opti
 def hook(data: str = "hello world", phase: str = "pre", **variables: str) -> HookCall:
     values = {"INPUT": data, "NODE": "chat", "WORD_COUNT": str(len(data.split())), **variables}
     return HookCall("audit", phase, "transform", "chat", data, values, 5.0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- options ----------------------------------------------------------------------------------------
@@ -205,7 +191,7 @@ def test_check_reports_each_bad_field_at_its_path():
         "functions.audit.url": "'ftp://h/' is not an http(s) URL; write e.g. http://127.0.0.1:8080/hook",
         "functions.audit.method": "'FETCH' is not an HTTP method; use one of GET, POST, PUT, PATCH, DELETE, "
         "HEAD, OPTIONS",
-        "functions.audit.heders": "unknown field",
+        "functions.audit.heders": 'unknown field (did you mean "headers"?)',
     }
     assert RestTransport.check(FunctionSpec("audit", "rest", {"url": "http://h/$NODE"})) == []
 

@@ -11,12 +11,12 @@ import math
 
 from pydantic import Field
 
-from llmnet_core import Candidate, Message, RouteDecision, Router, RouteRequest, RoutingError
+from llmnet_core import Candidate, Message, PluginOptions, RouteDecision, Router, RouteRequest, RoutingError
 
-from .options import RouterOptions, parse_options
+from .options import router_options
 
 
-class ConstrainedOptions(RouterOptions):
+class ConstrainedOptions(PluginOptions):
     """`router-options` of the constrained router."""
 
     instructions: str = Field(
@@ -61,7 +61,7 @@ class ConstrainedRouter(Router):
     description = "the model scores each handler name as its answer; never an invalid choice"
 
     async def choose(self, request: RouteRequest) -> RouteDecision:
-        options = parse_options(ConstrainedOptions, request.options, request.node, "constrained")
+        options = router_options(ConstrainedOptions, request, "constrained")
         if request.score is None:
             raise RoutingError(
                 f'node "{request.node}" must choose between {", ".join(c.name for c in request.candidates)} '

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from llmnet_core import PluginOptions, RouteRequest, RoutingError, parse_options
 
-from llmnet_core import RoutingError
-
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=PluginOptions)
 
 
-def kebab(name: str) -> str:
-    """`embedding_model` → `embedding-model`, the spelling compositions use."""
-    return name.replace("_", "-")
-
-
-class RouterOptions(BaseModel):
-    """Base of each strategy's options: kebab-case keys, unknown keys refused."""
-
-    model_config = ConfigDict(alias_generator=kebab, populate_by_name=True, extra="forbid", frozen=True)
-
-
-def parse_options(model: type[M], options: Mapping[str, Any], node: str, strategy: str) -> M:
-    """Validate `router-options` of `node` for `strategy`; the first problem becomes a RoutingError."""
-    try:
-        return model.model_validate(dict(options))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "router-options"
-        known = ", ".join(sorted(f.alias or n for n, f in model.model_fields.items()))
-        raise RoutingError(
-            f'node "{node}": router-options.{where}: {error["msg"]}',
-            hint=f"the {strategy} router accepts: {known}",
-        ) from None
+def router_options(model: type[M], request: RouteRequest, strategy: str) -> M:
+    """Validate the routing node's `router-options` for `strategy`; problems become a RoutingError."""
+    where = f'node "{request.node}": router-options'
+    hint = f"the {strategy} router accepts: {{known}}"
+    return parse_options(model, request.options, where, error=RoutingError, hint=hint)

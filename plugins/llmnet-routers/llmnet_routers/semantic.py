@@ -15,14 +15,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from llmnet_core import Candidate, RouteDecision, Router, RouteRequest, RoutingError
+from llmnet_core import Candidate, PluginOptions, RouteDecision, Router, RouteRequest, RoutingError
 
-from .options import RouterOptions, parse_options
+from .options import router_options
 
 Vector = list[float]
 
 
-class SemanticOptions(RouterOptions):
+class SemanticOptions(PluginOptions):
     """`router-options` of the semantic router."""
 
     embedding_model: str | None = Field(None, description="models key to embed with (default: the node's)")
@@ -79,7 +79,7 @@ class SemanticRouter(Router):
         self._lock = asyncio.Lock()
 
     async def choose(self, request: RouteRequest) -> RouteDecision:
-        options = parse_options(SemanticOptions, request.options, request.node, "semantic")
+        options = router_options(SemanticOptions, request, "semantic")
         names = [c.name for c in request.candidates]
         if options.fallback is not None and options.fallback not in names:
             raise RoutingError(

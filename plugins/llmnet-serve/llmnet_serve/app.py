@@ -59,7 +59,7 @@ def model_id(settings: ServeSettings, pipeline: Pipeline) -> str:
     """The pipeline's name as a model: `--model-id`, else the composition's `name`, else the file stem."""
     if settings.model_id:
         return settings.model_id
-    name = pipeline.composition.raw.get("name")
+    name = getattr(pipeline.composition.file, "name", None) or pipeline.composition.raw.get("name")
     if isinstance(name, str) and name.strip():
         return name.strip()
     return Path(settings.composition).stem

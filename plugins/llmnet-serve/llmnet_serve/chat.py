@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from llmnet_core import LLMNetError
+from llmnet_core import BackendTimeoutError, LLMNetError, StepTimeoutError
 
 from .wire import (
     ChatInput,
@@ -32,6 +32,8 @@ from .wire import (
 )
 
 if TYPE_CHECKING:
+    from llmnet_core import RunResult
+
     from .app import ServeState
     from .stats import Stats
 
@@ -39,8 +41,6 @@ log = logging.getLogger("llmnet.serve")
 JSON = "application/json"
 _DONE = object()
 _TRUE = frozenset({"1", "true", "yes", "on"})
-#: how the core's errors say that something took too long ("did not answer within 30 s", "timed out")
-_TIMEOUT = re.compile(r"\bwithin [0-9][0-9.]* ?s\b|\btimed out\b", re.IGNORECASE)
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")
 #: status of a response whose client already left (never delivered; shows in access logs)
 CLIENT_CLOSED = 499
@@ -123,11 +123,12 @@ def error_response(exc: RequestError, headers: dict[str, str] | None = None) -> 
 
 
 def describe_failure(exc: BaseException, redact: Callable[[str], str]) -> tuple[int, str, str]:
-    """HTTP status, message and code for a failed run: 504 for a timeout, 502 for other pipeline errors."""
+    """HTTP status, message and code for a failed run: 504 for a step that timed out (a model call, an
+    aborting hook, a ws node), 502 for other pipeline errors."""
     if isinstance(exc, LLMNetError):
         message = redact(exc.message) + (f" ({redact(exc.hint)})" if exc.hint else "")
-        if _TIMEOUT.search(exc.message):
-            return 504, message, "backend_timeout"
+        if isinstance(exc, StepTimeoutError):
+            return 504, message, "backend_timeout" if isinstance(exc, BackendTimeoutError) else "step_timeout"
         return 502, message, _WORD.sub("_", type(exc).__name__).lower()
     if isinstance(exc, TimeoutError):
         return 504, "the pipeline timed out", "timeout"
@@ -151,7 +152,13 @@ def _failure(
 
 def _start(state: ServeState, chat: ChatInput, request_id: str, on_token: Any = None) -> asyncio.Task[Any]:
     variables = {**chat.variables, **state.variables} if chat.variables else state.variables
-    run = state.pipeline.run(chat.messages, variables=variables, on_token=on_token, request_id=request_id)
+    run = state.pipeline.run(
+        chat.messages,
+        variables=variables,
+        on_token=on_token,
+        request_id=request_id,
+        parameters=chat.parameters,
+    )
     return asyncio.create_task(run)
 
 
@@ -206,6 +213,7 @@ async def _plain(
         redact(result.output),
         result.usage.to_dict(),
         result.trace.to_dict(redact) if trace else None,
+        result.finish_reason or "stop",
     )
     return Response(body, headers=headers, media_type=JSON)
 
@@ -248,15 +256,16 @@ async def _streamed(
     redact = state.pipeline.redactor
     trace_dict = result.trace.to_dict(redact) if trace else None
     parts = [writer.first(redact(result.output))]
-    parts += _closing(writer, result.usage.to_dict(), chat.include_usage, trace_dict)
+    parts += _closing(writer, result, chat.include_usage, trace_dict)
     return Response(b"".join(parts), headers=headers, media_type="text/event-stream")
 
 
-def _closing(writer: ChunkWriter, usage: dict[str, int], include_usage: bool, trace: Any) -> list[bytes]:
+def _closing(writer: ChunkWriter, result: RunResult, include_usage: bool, trace: Any) -> list[bytes]:
     """The events after the text: finish reason, usage when asked, the trace on the last one, [DONE]."""
+    reason = result.finish_reason or "stop"
     if include_usage:
-        return [writer.finish(), writer.usage(usage, trace), ChunkWriter.DONE]
-    return [writer.finish(trace), ChunkWriter.DONE]
+        return [writer.finish(reason=reason), writer.usage(result.usage.to_dict(), trace), ChunkWriter.DONE]
+    return [writer.finish(trace, reason), ChunkWriter.DONE]
 
 
 async def _events(
@@ -292,7 +301,7 @@ async def _events(
     result = task.result()
     state.stats.record(result.trace, failed=False)
     trace_dict = result.trace.to_dict(redact) if trace else None
-    for event in _closing(writer, result.usage.to_dict(), include_usage, trace_dict):
+    for event in _closing(writer, result, include_usage, trace_dict):
         yield event
 
 

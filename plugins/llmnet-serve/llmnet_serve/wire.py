@@ -73,6 +73,8 @@ class ChatInput:
     include_usage: bool = False
     trace: bool = False
     variables: dict[str, str] = field(default_factory=dict)
+    #: the client's sampling parameters, for the answering model (`Pipeline.run(parameters=...)`)
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 def _fail(message: str, param: str) -> RequestError:
@@ -121,10 +123,51 @@ def _messages(value: Any) -> list[Message]:
             raise _fail(f"{where}.role must be one of {allowed}, got {role!r}", f"{where}.role")
         text = _content(item.get("content"), f"{where}.content", role)
         messages.append(Message("system" if role == "developer" else role, text))
-    if messages[-1].role != "user":
-        where = f"messages[{len(messages) - 1}].role"
-        raise _fail(f"the last message must come from the user (it is what gets routed), got {role!r}", where)
+    if not any(message.role == "user" for message in messages):
+        raise _fail("'messages' has no user message: the pipeline routes on the last one", "messages")
     return messages
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _sampling(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampling fields the pipeline passes to its answering model; null means "not given"."""
+    out: dict[str, Any] = {}
+    temperature = data.get("temperature")
+    if temperature is not None:
+        if not _number(temperature) or temperature < 0:
+            raise _fail("'temperature' must be a number ≥ 0", "temperature")
+        out["temperature"] = temperature
+    top_p = data.get("top_p")
+    if top_p is not None:
+        if not _number(top_p) or not 0 <= top_p <= 1:
+            raise _fail("'top_p' must be a number from 0 to 1", "top_p")
+        out["top_p"] = top_p
+    for name in ("max_tokens", "max_completion_tokens"):  # the newer name wins when both are given
+        value = data.get(name)
+        if value is not None:
+            if not _integer(value) or value < 1:
+                raise _fail(f"'{name}' must be a whole number ≥ 1", name)
+            out["max_tokens"] = value
+    seed = data.get("seed")
+    if seed is not None:
+        if not _integer(seed):
+            raise _fail("'seed' must be a whole number", "seed")
+        out["seed"] = seed
+    stop = data.get("stop")
+    if stop is not None:
+        if not isinstance(stop, str) and not (
+            isinstance(stop, list) and all(isinstance(item, str) for item in stop)
+        ):
+            raise _fail("'stop' must be a string or a list of strings", "stop")
+        out["stop"] = stop
+    return out
 
 
 def _flag(value: Any, param: str) -> bool:
@@ -192,7 +235,7 @@ def parse_chat_request(body: bytes, *, allow_variables: bool = False) -> ChatInp
             )
         include_usage = _flag(options.get("include_usage"), "stream_options.include_usage")
     trace, variables = _llmnet_options(data.get("llmnet"), allow_variables)
-    return ChatInput(messages, stream, include_usage, trace, variables)
+    return ChatInput(messages, stream, include_usage, trace, variables, _sampling(data))
 
 
 def request_id_from(header: str | None) -> str | None:
@@ -203,7 +246,13 @@ def request_id_from(header: str | None) -> str | None:
 
 
 def completion(
-    request_id: str, created: int, model: str, text: str, usage: Mapping[str, int], trace: Any = None
+    request_id: str,
+    created: int,
+    model: str,
+    text: str,
+    usage: Mapping[str, int],
+    trace: Any = None,
+    finish_reason: str = "stop",
 ) -> bytes:
     """A whole `chat.completion` object, as JSON bytes."""
     payload: dict[str, Any] = {
@@ -216,7 +265,7 @@ def completion(
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
                 "logprobs": None,
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }
         ],
         "usage": usage,
@@ -251,11 +300,11 @@ class ChunkWriter:
         delta = {"content": text}
         return self._event({**self._base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
 
-    def finish(self, trace: Any = None) -> bytes:
+    def finish(self, trace: Any = None, reason: str = "stop") -> bytes:
         """The chunk with the finish reason (and the trace, when this is the last one)."""
         payload: dict[str, Any] = {
             **self._base,
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "delta": {}, "finish_reason": reason}],
         }
         if trace is not None:
             payload["llmnet_trace"] = trace

@@ -106,11 +106,17 @@ async def test_trace_only_when_asked(client, routed):
         (json.dumps({"messages": [{"role": "robot", "content": "x"}]}).encode(), "messages[0].role", "robot"),
         (
             json.dumps(
-                {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}
+                {"messages": [{"role": "system", "content": "a"}, {"role": "assistant", "content": "b"}]}
             ).encode(),
-            "messages[1].role",
-            "last message",
+            "messages",
+            "no user message",
         ),
+        (json.dumps(chat("x", temperature="hot")).encode(), "temperature", "number"),
+        (json.dumps(chat("x", top_p=2)).encode(), "top_p", "from 0 to 1"),
+        (json.dumps(chat("x", max_tokens=0)).encode(), "max_tokens", "whole number"),
+        (json.dumps(chat("x", max_completion_tokens=2.5)).encode(), "max_completion_tokens", "whole number"),
+        (json.dumps(chat("x", stop=[1])).encode(), "stop", "list of strings"),
+        (json.dumps(chat("x", seed="7")).encode(), "seed", "whole number"),
         (
             json.dumps(
                 {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
@@ -101,6 +102,64 @@ def test_multi_turn_history_reaches_the_handler(client, routed):
     [router_call] = requests_with(routed.router, "[history-1]")
     assert user_texts(router_call) == [messages[-1]["content"]]
     assert "Which lamp?" not in str(router_call.json["messages"])
+
+
+def test_messages_after_the_last_user_message_follow_it(client, routed):
+    messages = [
+        {"role": "user", "content": "My lamp is broken, I want a refund [after-1]"},
+        {"role": "assistant", "content": "Sorry to hear that. Here is the refund form:"},
+    ]
+    reply = client.chat.completions.create(model="routed", messages=messages)
+    assert reply.choices[0].message.content == "support saw 2 messages"
+    [handler_call] = [r for r in routed.support.chat_requests if "[after-1]" in str(r.json["messages"])]
+    assert handler_call.json["messages"] == messages
+    [router_call] = [r for r in routed.router.chat_requests if "[after-1]" in str(r.json["messages"])]
+    assert user_texts(router_call) == [messages[0]["content"]]
+
+
+def test_sampling_parameters_reach_the_answering_model(client, routed):
+    client.chat.completions.create(
+        model="routed",
+        messages=[{"role": "user", "content": "prices of the team plan [params-1]"}],
+        temperature=0.2,
+        top_p=0.5,
+        max_completion_tokens=40,
+        stop=["END"],
+        seed=11,
+        presence_penalty=0.5,  # not passed on: the composition decides
+    )
+    [call] = requests_with(routed.sales, "[params-1]")
+    sent = call.json
+    assert (sent["temperature"], sent["top_p"], sent["max_tokens"]) == (0.2, 0.5, 40)
+    assert (sent["stop"], sent["seed"]) == (["END"], 11)
+    assert "presence_penalty" not in sent
+    [route] = requests_with(routed.router, "[params-1]")
+    assert "max_tokens" not in route.json and "seed" not in route.json  # routing keeps its own
+
+
+def test_finish_reason_length_when_the_model_hit_max_tokens(client, routed):
+    cut = {"choices": [{"message": {"content": "The team plan costs"}, "finish_reason": "length"}]}
+    routed.sales.push(body=json.dumps(cut))
+    reply = client.chat.completions.create(
+        model="routed", messages=[{"role": "user", "content": "prices [length-1]"}], max_tokens=4
+    )
+    assert reply.choices[0].message.content == "The team plan costs"
+    assert reply.choices[0].finish_reason == "length"
+    events = [
+        {"choices": [{"index": 0, "delta": {"content": "The team"}}]},
+        {"choices": [{"index": 0, "delta": {"content": " plan"}, "finish_reason": "length"}]},
+    ]
+    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    routed.sales.push(body=body, headers={"Content-Type": "text/event-stream"})
+    stream = client.chat.completions.create(
+        model="routed",
+        messages=[{"role": "user", "content": "prices [length-2]"}],
+        max_tokens=3,
+        stream=True,
+    )
+    chunks = [chunk for chunk in stream if chunk.choices]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "The team plan"
+    assert chunks[-1].choices[0].finish_reason == "length"
 
 
 def test_handler_context_comes_before_the_client_system_prompt(client, routed):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from llmnet_core import FunctionSpec, Problem, TransportError
+from llmnet_core import PluginOptions
 
-FIELDS = "command, args, env, pass-env, cwd, stdin, max-output, timeout, description"
-HINT = f"a shell function takes {FIELDS} (see the llmnet-shell README)"
+HINT = "a shell function takes: type, timeout, {known} (see the llmnet-shell README)"
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 
@@ -28,18 +27,16 @@ def _no_nul(value: str, what: str) -> str:
     return value
 
 
-class ShellOptions(BaseModel):
+class ShellOptions(PluginOptions):
     """`functions.<name>` of type shell (the core takes `type` and `timeout` out before this sees it)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     command: str = Field(min_length=1)
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
-    pass_env: list[str] = Field(default_factory=list, alias="pass-env")
+    pass_env: list[str] = Field(default_factory=list)
     cwd: str | None = Field(None, min_length=1)
     stdin: Literal["json", "text", "none"] = "json"
-    max_output: int = Field(DEFAULT_MAX_OUTPUT, gt=0, alias="max-output")
+    max_output: int = Field(DEFAULT_MAX_OUTPUT, gt=0)
     description: str | None = None
 
     @field_validator("command")
@@ -76,29 +73,3 @@ class ShellOptions(BaseModel):
             if not ENV_NAME_RE.match(name):
                 raise ValueError(f"{name!r} is not an environment variable name (letters, digits, _)")
         return value
-
-
-def validate_options(spec: FunctionSpec) -> tuple[ShellOptions | None, list[Problem]]:
-    """Validate a shell function's fields: the options, or every problem at its JSON path."""
-    try:
-        return ShellOptions.model_validate(dict(spec.options)), []
-    except ValidationError as exc:
-        return None, [_problem(spec.name, err) for err in exc.errors()]
-
-
-def parse_options(spec: FunctionSpec) -> ShellOptions:
-    """Validate a shell function's fields; a problem becomes a TransportError naming the field."""
-    options, problems = validate_options(spec)
-    if options is None:
-        raise TransportError("; ".join(f"{p.path}: {p.message}" for p in problems), hint=HINT)
-    return options
-
-
-def _problem(name: str, err: Any) -> Problem:
-    path = ".".join(["functions", name, *(str(part) for part in err.get("loc", ()))])
-    kind = err.get("type", "")
-    if kind == "missing":
-        return Problem(path, "is required", HINT)
-    if kind == "extra_forbidden":
-        return Problem(path, "unknown field", HINT)
-    return Problem(path, str(err.get("msg", "invalid value")).removeprefix("Value error, "))

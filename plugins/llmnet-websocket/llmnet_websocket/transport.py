@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,11 +16,13 @@ from llmnet_core import (
     Resources,
     Transport,
     TransportError,
+    option_problems,
+    parse_options,
     substitute,
     substitute_json,
 )
 
-from .options import parse_options, place_of, validate_options
+from .options import HINT, WebSocketOptions, place_of
 from .pool import Peer, PeerTimeout
 
 
@@ -30,7 +33,7 @@ class WebSocketTransport(Transport):
 
     def __init__(self, spec: FunctionSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
-        self.options = parse_options(spec.name, spec.options)
+        self.options = parse_options(WebSocketOptions, spec.options, partial(place_of, spec.name), hint=HINT)
         template = self.options.message
         self._template: Any = _json_template(template) if isinstance(template, str) else template
         self._shown_url = display_url(self.options.url)
@@ -38,7 +41,7 @@ class WebSocketTransport(Transport):
     @classmethod
     def check(cls, spec: FunctionSpec) -> list[Problem]:
         """The problems of the function's fields (the same checks as when it is first used)."""
-        return validate_options(spec.name, spec.options)[1]
+        return option_problems(WebSocketOptions, spec.options, partial(place_of, spec.name), hint=HINT)[1]
 
     @property
     def peer(self) -> Peer:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,13 +13,7 @@ from llmnet_websocket.transport import WebSocketTransport
 
 from llmnet_core import FunctionSpec, HookCall, Pipeline, PipelineError, Resources, TransportError
 from llmnet_core.cli import cli
-
-
-@pytest.fixture
-async def resources() -> AsyncIterator[Resources]:
-    res = Resources()
-    yield res
-    await res.aclose()
+from llmnet_core.testing import free_port, hook_composition
 
 
 def make(
@@ -39,32 +31,8 @@ def hook_call(data: str = "hello there", mode: str = "transform", **variables: s
     return HookCall("audit", "pre", mode, "chat", data, values, 5.0)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def echo_model(fake_server: Any) -> Any:
-    """A model that answers "model saw: <the user message>"."""
-    return fake_server(lambda request: f"model saw: {request['messages'][-1]['content']}")
-
-
 def composition(model_url: str, functions: dict[str, Any], pre: Any = (), post: Any = ()) -> dict[str, Any]:
-    return {
-        "models": {"m": {"type": "external", "url": model_url}},
-        "functions": {name: {"type": "websocket", **f} for name, f in functions.items()},
-        "architecture": [
-            {
-                "name": "chat",
-                "layer": 0,
-                "model": "m",
-                "output-to": ["output"],
-                "hooks": {"pre": list(pre), "post": list(post)},
-            },
-            {"name": "output", "adapter": "output"},
-        ],
-    }
+    return hook_composition(model_url, functions, "websocket", pre, post)
 
 
 # -- unit level ----------------------------------------------------------------------------------------
@@ -214,11 +182,10 @@ def test_validate_reports_a_bad_field_with_its_path(host, write_composition) -> 
 # -- in pipelines ---------------------------------------------------------------------------------------
 
 
-async def test_observe_hook_passes_data_through_and_the_peer_receives_it(ws_peer, fake_server) -> None:
+async def test_observe_hook_passes_data_through_and_the_peer_receives_it(ws_peer, echo_model) -> None:
     peer = await ws_peer(lambda m: "SHOULD BE IGNORED")
-    model = echo_model(fake_server)
     data = composition(
-        model.url,
+        echo_model.url,
         {"audit": {"url": peer.url, "message": {"event": "pre", "text": "$INPUT"}}},
         pre=[{"function": "audit", "mode": "observe"}],
     )
@@ -232,23 +199,21 @@ async def test_observe_hook_passes_data_through_and_the_peer_receives_it(ws_peer
     assert (outcome.mode, outcome.status) == ("observe", "ok")
 
 
-async def test_pre_hook_transform_changes_what_the_model_sees(ws_peer, fake_server) -> None:
+async def test_pre_hook_transform_changes_what_the_model_sees(ws_peer, echo_model) -> None:
     peer = await ws_peer(lambda m: m.upper())
-    model = echo_model(fake_server)
     data = composition(
-        model.url, {"shout": {"url": peer.url}}, pre=[{"function": "shout", "mode": "transform"}]
+        echo_model.url, {"shout": {"url": peer.url}}, pre=[{"function": "shout", "mode": "transform"}]
     )
     async with Pipeline.from_dict(data) as pipeline:
         result = await pipeline.run("quiet please")
-    assert model.chat_requests[0].json["messages"][-1]["content"] == "QUIET PLEASE"
+    assert echo_model.chat_requests[0].json["messages"][-1]["content"] == "QUIET PLEASE"
     assert result.output == "model saw: QUIET PLEASE"
 
 
-async def test_post_hook_transform_replaces_the_output_with_json(ws_peer, fake_server) -> None:
+async def test_post_hook_transform_replaces_the_output_with_json(ws_peer, echo_model) -> None:
     peer = await ws_peer(lambda m: json.dumps({"reviewed": json.loads(m)["answer"], "ok": True}))
-    model = echo_model(fake_server)
     data = composition(
-        model.url,
+        echo_model.url,
         {"review": {"url": peer.url, "message": {"answer": "$OUTPUT", "question": "$INPUT"}}},
         post=[{"function": "review", "mode": "transform"}],
     )
@@ -258,19 +223,18 @@ async def test_post_hook_transform_replaces_the_output_with_json(ws_peer, fake_s
     assert json.loads(peer.received[0])["question"] == "is it late"
 
 
-async def test_three_transforms_chain_in_order(ws_peer, fake_server) -> None:
+async def test_three_transforms_chain_in_order(ws_peer, echo_model) -> None:
     def behaviour(message: str) -> str:
         request = json.loads(message)
         text = request["text"]
         return {"strip": text.strip(), "upper": text.upper(), "tag": f"<{text}>"}[request["op"]]
 
     peer = await ws_peer(behaviour)
-    model = echo_model(fake_server)
     functions = {
         op: {"url": peer.url, "message": {"op": op, "text": "$INPUT"}} for op in ("strip", "upper", "tag")
     }
     hooks = [{"function": op, "mode": "transform"} for op in ("strip", "upper", "tag")]
-    async with Pipeline.from_dict(composition(model.url, functions, pre=hooks)) as pipeline:
+    async with Pipeline.from_dict(composition(echo_model.url, functions, pre=hooks)) as pipeline:
         result = await pipeline.run("   mixed Case   ")
     assert result.output == "model saw: <MIXED CASE>"
     assert [json.loads(m)["op"] for m in peer.received] == ["strip", "upper", "tag"]
@@ -278,11 +242,10 @@ async def test_three_transforms_chain_in_order(ws_peer, fake_server) -> None:
 
 
 @pytest.mark.parametrize("policy", ["continue", "abort"])
-async def test_a_peer_that_closes_the_socket_continues_or_aborts(ws_peer, fake_server, policy) -> None:
+async def test_a_peer_that_closes_the_socket_continues_or_aborts(ws_peer, echo_model, policy) -> None:
     peer = await ws_peer(lambda m: CLOSE)
-    model = echo_model(fake_server)
     hook = {"function": "check", "mode": "transform", "on_failure": policy}
-    data = composition(model.url, {"check": {"url": peer.url}}, pre=[hook])
+    data = composition(echo_model.url, {"check": {"url": peer.url}}, pre=[hook])
     async with Pipeline.from_dict(data) as pipeline:
         if policy == "abort":
             with pytest.raises(PipelineError) as caught:
@@ -292,7 +255,7 @@ async def test_a_peer_that_closes_the_socket_continues_or_aborts(ws_peer, fake_s
                 f"WebSocket peer {peer.url} closed the connection (code 1011: peer gave up)"
                 in caught.value.message
             )
-            assert model.chat_requests == []
+            assert echo_model.chat_requests == []
         else:
             result = await pipeline.run("hello")
             assert result.output == "model saw: hello"
@@ -302,21 +265,23 @@ async def test_a_peer_that_closes_the_socket_continues_or_aborts(ws_peer, fake_s
     assert peer.received == ["hello"]
 
 
-async def test_refused_peer_with_abort_stops_the_request(fake_server) -> None:
-    model = echo_model(fake_server)
+async def test_refused_peer_with_abort_stops_the_request(echo_model) -> None:
     url = f"ws://127.0.0.1:{free_port()}/"
     hook = {"function": "check", "mode": "transform", "on_failure": "abort"}
-    async with Pipeline.from_dict(composition(model.url, {"check": {"url": url}}, pre=[hook])) as pipeline:
+    async with Pipeline.from_dict(
+        composition(echo_model.url, {"check": {"url": url}}, pre=[hook])
+    ) as pipeline:
         with pytest.raises(PipelineError, match="could not be reached"):
             await pipeline.run("hello")
-    assert model.chat_requests == []
+    assert echo_model.chat_requests == []
 
 
-async def test_conditional_hook_runs_only_for_long_inputs(ws_peer, fake_server) -> None:
+async def test_conditional_hook_runs_only_for_long_inputs(ws_peer, echo_model) -> None:
     peer = await ws_peer(lambda m: f"[long] {m}")
-    model = echo_model(fake_server)
     hook = {"function": "tag", "mode": "transform", "if": "$WORD_COUNT > 3"}
-    async with Pipeline.from_dict(composition(model.url, {"tag": {"url": peer.url}}, pre=[hook])) as pipeline:
+    async with Pipeline.from_dict(
+        composition(echo_model.url, {"tag": {"url": peer.url}}, pre=[hook])
+    ) as pipeline:
         short = await pipeline.run("just three words")
         long = await pipeline.run("this one has five words")
     assert short.output == "model saw: just three words"
@@ -325,15 +290,14 @@ async def test_conditional_hook_runs_only_for_long_inputs(ws_peer, fake_server) 
     assert peer.received == ["this one has five words"]
 
 
-async def test_a_slow_peer_times_out_and_the_request_continues(ws_peer, fake_server) -> None:
+async def test_a_slow_peer_times_out_and_the_request_continues(ws_peer, echo_model) -> None:
     async def slow(message: str) -> str:
         await asyncio.wait_for(peer.release.wait(), 5)
         return "too late"
 
     peer = await ws_peer(slow)
-    model = echo_model(fake_server)
     data = composition(
-        model.url,
+        echo_model.url,
         {"slow": {"url": peer.url, "timeout": 0.2}},
         pre=[{"function": "slow", "mode": "transform"}],
     )
@@ -349,12 +313,11 @@ async def test_a_slow_peer_times_out_and_the_request_continues(ws_peer, fake_ser
         assert "sent no reply within 0.2 s" in (outcome.error or "")
 
 
-async def test_one_connection_serves_many_pipeline_runs(ws_peer, fake_server) -> None:
+async def test_one_connection_serves_many_pipeline_runs(ws_peer, echo_model) -> None:
     peer = await ws_peer(lambda m: f"<{m}>")
-    model = echo_model(fake_server)
     functions = {"wrap": {"url": peer.url, "headers": {"X-Client": "llmnet-test"}}}
     hooks = [{"function": "wrap", "mode": "transform"}]
-    async with Pipeline.from_dict(composition(model.url, functions, pre=hooks, post=hooks)) as pipeline:
+    async with Pipeline.from_dict(composition(echo_model.url, functions, pre=hooks, post=hooks)) as pipeline:
         outputs = [(await pipeline.run(f"request {i}")).output for i in range(5)]
     assert outputs == [f"<model saw: <request {i}>>" for i in range(5)]
     assert len(peer.received) == 10
@@ -362,26 +325,24 @@ async def test_one_connection_serves_many_pipeline_runs(ws_peer, fake_server) ->
     assert peer.headers == [{**peer.headers[0], "x-client": "llmnet-test"}]
 
 
-async def test_concurrent_requests_never_mix_up_replies(ws_peer, fake_server) -> None:
+async def test_concurrent_requests_never_mix_up_replies(ws_peer, echo_model) -> None:
     async def behaviour(message: str) -> str:
         await asyncio.sleep(0.01 * (hash(message) % 3))
         return f"reply:{message}"
 
     peer = await ws_peer(behaviour)
-    model = echo_model(fake_server)
     functions = {"tag": {"url": peer.url, "max-connections": 3}}
     hooks = [{"function": "tag", "mode": "transform"}, {"function": "tag", "mode": "observe"}]
-    async with Pipeline.from_dict(composition(model.url, functions, pre=hooks)) as pipeline:
+    async with Pipeline.from_dict(composition(echo_model.url, functions, pre=hooks)) as pipeline:
         results = await asyncio.gather(*(pipeline.run(f"q{i}") for i in range(12)))
     assert [r.output for r in results] == [f"model saw: reply:q{i}" for i in range(12)]
     assert peer.connections <= 4  # at most 3 for exchanges, plus the observe connection
 
 
-async def test_ws_node_delegates_to_its_peer(ws_peer, fake_server) -> None:
+async def test_ws_node_delegates_to_its_peer(ws_peer, echo_model) -> None:
     peer = await ws_peer(lambda m: f"peer answered: {m[::-1]}")
-    model = echo_model(fake_server)
     data = {
-        "models": {"m": {"type": "external", "url": model.url}},
+        "models": {"m": {"type": "external", "url": echo_model.url}},
         "architecture": [
             {"name": "entry", "layer": 0, "model": "m", "output-to": [1]},
             {"name": "remote", "layer": 1, "adapter": "ws", "url": peer.url, "output-to": [2]},
@@ -396,14 +357,13 @@ async def test_ws_node_delegates_to_its_peer(ws_peer, fake_server) -> None:
     assert first.trace.path == ["entry", "remote", "output"]
     assert peer.received == ["abc", "xyz"]
     assert peer.connections == 1
-    assert model.chat_requests == []  # the entry's only target needed no routing call
+    assert echo_model.chat_requests == []  # the entry's only target needed no routing call
 
 
-async def test_ws_node_failure_names_the_node(fake_server) -> None:
-    model = echo_model(fake_server)
+async def test_ws_node_failure_names_the_node(echo_model) -> None:
     url = f"ws://127.0.0.1:{free_port()}/"
     data = {
-        "models": {"m": {"type": "external", "url": model.url}},
+        "models": {"m": {"type": "external", "url": echo_model.url}},
         "architecture": [
             {"name": "entry", "layer": 0, "model": "m", "output-to": ["remote"]},
             {"name": "remote", "layer": 1, "adapter": "ws", "url": url, "output-to": ["output"]},
@@ -416,18 +376,19 @@ async def test_ws_node_failure_names_the_node(fake_server) -> None:
     assert caught.value.message.startswith(f'node "remote": WebSocket peer {url} could not be reached')
 
 
-async def test_ws_node_with_a_non_websocket_url_is_refused_before_any_call(fake_server) -> None:
-    model = echo_model(fake_server)
+async def test_ws_node_with_a_non_websocket_url_is_refused_before_any_call(echo_model) -> None:
     data = {
-        "models": {"m": {"type": "external", "url": model.url}},
+        "models": {"m": {"type": "external", "url": echo_model.url}},
         "architecture": [
             {"name": "entry", "layer": 0, "model": "m", "output-to": ["remote"]},
-            {"name": "remote", "layer": 1, "adapter": "ws", "url": model.url, "output-to": ["output"]},
+            {"name": "remote", "layer": 1, "adapter": "ws", "url": echo_model.url, "output-to": ["output"]},
             {"name": "output", "layer": 2, "adapter": "output"},
         ],
     }
     async with Pipeline.from_dict(data) as pipeline:
         with pytest.raises(TransportError) as caught:
             await pipeline.run("abc")
-    assert caught.value.message.startswith(f"node \"remote\" (url): '{model.url}' is not a WebSocket URL")
-    assert model.requests == []
+    assert caught.value.message.startswith(
+        f"node \"remote\" (url): '{echo_model.url}' is not a WebSocket URL"
+    )
+    assert echo_model.requests == []

@@ -1,0 +1,142 @@
+"""The HTTP side of the backend: one aiohttp session per server, shared by every model entry that uses
+it, with a bound on requests in flight; and a line splitter for server-sent events.
+
+aiohttp rather than httpx: on a 2-core machine httpx spent ~0.7 ms of CPU per request here (its pool
+also re-scans every connection on each request), aiohttp ~0.15 ms. See the plugin's README for figures.
+aiohttp is imported on first use, so that loading the plugin stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # pragma: no cover
+    import ssl
+
+    import aiohttp
+
+#: requests in flight to one server before more wait (for at most the backend's timeout)
+MAX_CONNECTIONS = 256
+#: seconds an idle pooled connection is kept
+KEEPALIVE = 30.0
+
+
+_aiohttp: Any = None
+
+
+def aiohttp_module() -> Any:
+    """aiohttp, imported on first use."""
+    global _aiohttp
+    if _aiohttp is None:
+        import aiohttp
+
+        _aiohttp = aiohttp
+    return _aiohttp
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """The system's trusted certificates (and `SSL_CERT_FILE` / `SSL_CERT_DIR`), plus certifi's when it
+    is installed, as httpx did."""
+    import ssl
+
+    context = ssl.create_default_context()
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - certifi is usually there
+        return context
+    context.load_verify_locations(certifi.where())
+    return context
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy that `HTTP(S)_PROXY`/`ALL_PROXY` name for `url`, unless `NO_PROXY` excludes its host.
+
+    Read once per server (not per request, which is what aiohttp's `trust_env` would do).
+    """
+    import urllib.request
+
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or not parts.hostname:
+        return None
+    if urllib.request.proxy_bypass_environment(parts.hostname, proxies):
+        return None
+    return proxy
+
+
+class Upstream:
+    """One server's pooled session: keep-alive HTTP/1.1 connections, at most `MAX_CONNECTIONS` requests
+    in flight (`slots`), and the proxy to go through, if any."""
+
+    def __init__(self, origin: str) -> None:
+        aiohttp = aiohttp_module()
+        https = origin.startswith("https:")
+        connector = aiohttp.TCPConnector(
+            limit=0,  # the bound is `slots`, whose waits have a timeout and a clear error
+            keepalive_timeout=KEEPALIVE,
+            ssl=_ssl_context() if https else True,
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None),
+            trust_env=False,
+        )
+        self.slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self.proxy = proxy_for(origin)
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        await self.session.close()
+
+
+class Exchange:
+    """An open 2xx response and the pool slot it holds; `close()` gives both back (the connection is
+    reused when the body was read to its end, closed otherwise)."""
+
+    __slots__ = ("_closed", "_slots", "response")
+
+    def __init__(self, response: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> None:
+        self.response = response
+        self._slots = slots
+        self._closed = False
+
+    def close(self) -> None:
+        """Give the connection back to the pool (or close it) and free the slot; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.response.release()
+            self._slots.release()
+
+
+def idle_connections(upstream: Upstream) -> int:
+    """Connections kept alive for reuse (for tests and diagnostics)."""
+    connector: Any = upstream.session.connector
+    return sum(len(held) for held in getattr(connector, "_conns", {}).values())
+
+
+async def iter_lines(response: aiohttp.ClientResponse) -> AsyncGenerator[str, None]:
+    """The lines of a response body as text, split on `\\n`, `\\r\\n` or `\\r` (as SSE allows), decoded
+    as UTF-8 as they arrive; a character split across reads is joined."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    async for chunk in response.content.iter_any():
+        pending += decoder.decode(chunk)
+        if "\r" in pending:
+            pending = pending.replace("\r\n", "\n")
+            # a lone \r ends a line, unless it is the last character (its \n may be in the next read)
+            keep = pending.endswith("\r")
+            body = pending[:-1] if keep else pending
+            pending = body.replace("\r", "\n") + ("\r" if keep else "")
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            yield line
+    pending += decoder.decode(b"", final=True)
+    if pending.endswith("\r"):
+        pending = pending[:-1]
+    if pending:
+        yield pending

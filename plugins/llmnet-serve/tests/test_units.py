@@ -1,0 +1,86 @@
+"""The server's pure parts, in-process: how failures map to HTTP statuses, the model id, and which
+request fields become the pipeline's sampling parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from llmnet_serve.app import model_id
+from llmnet_serve.chat import describe_failure
+from llmnet_serve.settings import make_settings
+from llmnet_serve.wire import parse_chat_request
+
+from llmnet_core import (
+    BackendError,
+    BackendTimeoutError,
+    Pipeline,
+    PipelineError,
+    StepTimeoutError,
+    TransportTimeoutError,
+)
+
+
+def same(text: str) -> str:
+    return text
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (BackendTimeoutError('node "a": http://m did not answer within 3 s'), 504, "backend_timeout"),
+        (StepTimeoutError('node "a": pre-hook "audit" (rest) failed: no answer'), 504, "step_timeout"),
+        (TransportTimeoutError("peer gave no answer"), 504, "step_timeout"),
+        # the type decides, not the words: a failure that mentions "within 3 s" is still a 502
+        (BackendError('node "a": http://m answered HTTP 500: timed out within 3 s'), 502, "backend_error"),
+        (PipelineError('node "a" has no model'), 502, "pipeline_error"),
+        (TimeoutError(), 504, "timeout"),
+        (RuntimeError("bug"), 500, "internal_error"),
+    ],
+)
+def test_failures_map_to_statuses_by_type(error: BaseException, status: int, code: str) -> None:
+    got_status, message, got_code = describe_failure(error, same)
+    assert (got_status, got_code) == (status, code)
+    assert message
+
+
+def composition(**extra: Any) -> dict[str, Any]:
+    return {
+        "models": {"m": {"type": "external", "url": "http://127.0.0.1:9"}},
+        "architecture": [
+            {"name": "chat", "layer": 0, "model": "m", "output-to": ["output"]},
+            {"name": "output", "adapter": "output"},
+        ],
+        **extra,
+    }
+
+
+def test_model_id_is_the_option_then_the_composition_name_then_the_file_stem(host: Any) -> None:
+    settings = make_settings(composition="folder/support.json")
+    named = Pipeline.from_dict(composition(name="support-bot"))
+    assert model_id(settings, named) == "support-bot"
+    assert model_id(settings, Pipeline.from_dict(composition())) == "support"
+    assert model_id(make_settings(composition="x.json", model_id="mine"), named) == "mine"
+
+
+def body(**fields: Any) -> bytes:
+    return json.dumps({"messages": [{"role": "user", "content": "hi"}], **fields}).encode()
+
+
+def test_sampling_fields_become_parameters() -> None:
+    chat = parse_chat_request(body(temperature=0, top_p=1, max_tokens=9, stop="END", seed=-3))
+    assert chat.parameters == {"temperature": 0, "top_p": 1, "max_tokens": 9, "stop": "END", "seed": -3}
+    newer = parse_chat_request(body(max_tokens=9, max_completion_tokens=5, temperature=None))
+    assert newer.parameters == {"max_tokens": 5}  # the newer name wins; null means "not given"
+    plain = parse_chat_request(body(frequency_penalty=1, logit_bias={}, user="u"))
+    assert plain.parameters == {}  # fields the pipeline does not pass on are ignored
+
+
+def test_messages_after_the_last_user_message_are_accepted() -> None:
+    messages = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a partial answer"},
+    ]
+    chat = parse_chat_request(json.dumps({"messages": messages}).encode())
+    assert [m.role for m in chat.messages] == ["user", "assistant"]
