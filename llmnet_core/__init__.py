@@ -72,7 +72,7 @@ _EXPORTS: dict[str, str] = {
     "load_composition": "composition",
     "validate_composition": "composition",
     "Pipeline": "engine",
-    "RunResult": "engine",
+    "RunResult": "run",
     "Trace": "trace",
     "Hop": "trace",
     "HookOutcome": "trace",
@@ -98,7 +98,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .base import Backend, Router, SecretProvider, Transport
     from .composition import Composition, load_composition, validate_composition
     from .conditions import Condition, parse_condition
-    from .engine import Pipeline, RunResult
+    from .engine import Pipeline
     from .envfile import load_env_file
     from .errors import (
         BackendError,
@@ -122,6 +122,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .plugins import PluginFailure, PluginHost, PluginInfo, get_host, hookimpl
     from .redact import Redactor, excerpt
     from .resources import Resources
+    from .run import RunResult
     from .trace import HookOutcome, Hop, Trace
     from .types import (
         Candidate,

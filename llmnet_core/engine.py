@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .base import Backend, Router, Transport
@@ -22,13 +21,13 @@ from .errors import (
     PipelineError,
     RoutingError,
     StepTimeoutError,
-    UsageError,
 )
 from .hooks import HookRunner, apply_transform
 from .interpolate import find_secret_references, resolve_secrets
 from .plugins import PluginHost, get_host
 from .redact import Redactor
 from .resources import Resources
+from .run import RequestState, RunResult, TokenCallback, request_parameters, split_messages
 from .secret_blocks import load_secrets
 from .trace import Hop, Trace
 from .types import (
@@ -45,47 +44,8 @@ from .types import (
 from .variables import VariableScope
 
 T = TypeVar("T")
-TokenCallback = Callable[[str], Any]
 #: the next node, how it was chosen (for the trace table) and the decision's details
 Choice = tuple[str, str, dict[str, Any] | None]
-
-
-@dataclass
-class RunResult:
-    """The answer to one request, with its trace and why the final answer ended.
-
-    `finish_reason` is the answering model's (`"stop"`, `"length"` when it hit max_tokens, ...), or None
-    when no model produced the output (a ws node, a backend that does not say, a routed-through input).
-    """
-
-    output: str
-    trace: Trace
-    finish_reason: str | None = None
-
-    @property
-    def usage(self) -> Usage:
-        """Tokens of every model call the request made."""
-        return self.trace.usage
-
-    def to_dict(self, redact: Callable[[str], str] = lambda s: s) -> dict[str, Any]:
-        return {
-            "output": redact(self.output),
-            "finish_reason": self.finish_reason,
-            "usage": self.usage.to_dict(),
-            "trace": self.trace.to_dict(redact),
-        }
-
-
-@dataclass
-class _Request:
-    """What one run carries besides its data: the conversation around the routed user message, the
-    caller's sampling parameters, the token callback, and the finish reason of the latest answer."""
-
-    before: list[Message]
-    after: list[Message]
-    parameters: dict[str, Any] = field(default_factory=dict)
-    on_token: TokenCallback | None = None
-    finish_reason: str | None = None
 
 
 class Pipeline:
@@ -236,8 +196,8 @@ class Pipeline:
         seed) apply to the model call of every node whose answer can be the output. `on_token`
         receives the final answer's pieces as they are generated.
         """
-        before, text, after = _split_messages(prompt)
-        request = _Request(before, after, _request_parameters(parameters), on_token)
+        before, text, after = split_messages(prompt)
+        request = RequestState(before, after, request_parameters(parameters), on_token)
         await self.start()
         trace = Trace(request_id=request_id or os.urandom(16).hex())
         scope = VariableScope(
@@ -254,7 +214,7 @@ class Pipeline:
             trace.total_ms = (time.perf_counter() - started) * 1000
         return RunResult(output=output, trace=trace, finish_reason=request.finish_reason)
 
-    async def _walk(self, request: _Request, data: str, scope: VariableScope, trace: Trace) -> str:
+    async def _walk(self, request: RequestState, data: str, scope: VariableScope, trace: Trace) -> str:
         current, chosen_by, decision = self.composition.entry, "entry", None
         visits = 0
         while True:
@@ -276,7 +236,7 @@ class Pipeline:
             hop.ms = (time.perf_counter() - started) * 1000
 
     async def _visit(
-        self, node: NodeConfig, request: _Request, data: str, scope: VariableScope, hop: Hop
+        self, node: NodeConfig, request: RequestState, data: str, scope: VariableScope, hop: Hop
     ) -> tuple[str, Choice]:
         """Run one node: pre-hooks, model call or routing, post-hooks; returns the data and the next hop.
 
@@ -438,7 +398,7 @@ class Pipeline:
         return decision.target, label, detail
 
     async def _answer(
-        self, node: NodeConfig, request: _Request, data: str, hop: Hop, scope: VariableScope
+        self, node: NodeConfig, request: RequestState, data: str, hop: Hop, scope: VariableScope
     ) -> str:
         if node.model is None:
             raise PipelineError(
@@ -536,60 +496,3 @@ async def _collect_stream(backend: Backend, request: ChatRequest, on_token: Toke
             usage = chunk.usage
         finish = chunk.finish_reason or finish
     return ChatResponse(text="".join(parts), usage=usage, model=request.model, finish_reason=finish)
-
-
-def _split_messages(
-    prompt: str | Sequence[Message | Mapping[str, str]],
-) -> tuple[list[Message], str, list[Message]]:
-    """The messages before the last user message, its text, and the messages after it."""
-    if isinstance(prompt, str):
-        return [], prompt, []
-    messages = [m if isinstance(m, Message) else Message(m["role"], m["content"]) for m in prompt]
-    if not messages:
-        raise PipelineError("the request has no messages")
-    for index in range(len(messages) - 1, -1, -1):
-        if messages[index].role == "user":
-            return messages[:index], messages[index].content, messages[index + 1 :]
-    raise PipelineError(
-        "the request has no user message",
-        hint="routing and conditions read the last user message; add one",
-    )
-
-
-def _request_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Check a caller's sampling parameters (None values are dropped); a bad one is a UsageError."""
-    checked: dict[str, Any] = {}
-    for name, value in (parameters or {}).items():
-        if name not in _PARAMETER_RULES:
-            raise UsageError(
-                f"parameters.{name} cannot be set per request",
-                hint=f"per-request parameters: {', '.join(_PARAMETER_RULES)}; "
-                "others belong in the composition's models.<name>.parameters",
-            )
-        ok, need = _PARAMETER_RULES[name]
-        if value is not None and not ok(value):
-            raise UsageError(f"parameters.{name} must be {need}, got {value!r}")
-        if value is not None:
-            checked[name] = list(value) if isinstance(value, tuple) else value
-    return checked
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-#: per-request sampling parameters (`Pipeline.run(parameters=...)`): a check, and what it asks for
-_PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "temperature": (lambda v: _number(v) and v >= 0, "a number ≥ 0"),
-    "top_p": (lambda v: _number(v) and v >= 0, "a number ≥ 0"),
-    "max_tokens": (lambda v: _whole(v) and v >= 1, "a whole number ≥ 1"),
-    "stop": (
-        lambda v: isinstance(v, str) or (isinstance(v, list | tuple) and all(isinstance(x, str) for x in v)),
-        "a string or a list of strings",
-    ),
-    "seed": (_whole, "a whole number"),
-}

@@ -321,10 +321,6 @@ def test_the_schema_has_an_optional_name() -> None:
     assert "name" in json_schema()["properties"]
 
 
-@pytest.mark.xfail(
-    reason="composition/validate.py must list `name` in TOP_LEVEL_KEYS and pass it to CompositionFile",
-    strict=False,
-)
 def test_a_composition_name_is_kept_without_a_warning() -> None:
     composition = load_composition(routed(name="support-bot"))
     assert composition.file.name == "support-bot"
@@ -334,3 +330,6 @@ def test_a_composition_name_is_kept_without_a_warning() -> None:
 def test_a_name_that_is_not_text_is_an_error() -> None:
     with pytest.raises((CompositionError, ValueError)):
         CompositionFile.model_validate({"architecture": [], "name": ""})
+    with pytest.raises(CompositionError) as caught:
+        load_composition(routed(name=42))
+    assert any(p.path == "name" for p in caught.value.problems)

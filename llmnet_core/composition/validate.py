@@ -40,7 +40,16 @@ KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
     },
     "secret source": {"env-file": "llmnet-env", "env": "llmnet-env", "vault": "llmnet-vault"},
 }
-TOP_LEVEL_KEYS = ("models", "architecture", "functions", "secrets", "settings", "$schema", "description")
+TOP_LEVEL_KEYS = (
+    "name",
+    "models",
+    "architecture",
+    "functions",
+    "secrets",
+    "settings",
+    "$schema",
+    "description",
+)
 
 
 def join(path: str, loc: Iterable[Any]) -> str:
@@ -127,13 +136,21 @@ class Validator:
                 node = self._item(f"architecture[{i}]", item, NodeConfig, LEGACY_NODE_KEYS)
                 if node is not None:
                     nodes.append(node)
+        name = raw.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            self.error("name", "must be a non-empty string (the pipeline's name, e.g. its model id in serve)")
         settings = SettingsConfig()
         if "settings" in raw:
             settings = self._item("settings", raw["settings"], SettingsConfig, frozenset()) or settings
         if any(p.severity == "error" for p in self.problems):
             return None
         return CompositionFile(
-            models=models, architecture=nodes, functions=functions, secrets=secrets, settings=settings
+            name=name,
+            models=models,
+            architecture=nodes,
+            functions=functions,
+            secrets=secrets,
+            settings=settings,
         )
 
     def _mapping(self, raw: dict[str, Any], key: str, cls: type[BaseModel], legacy: frozenset[str]) -> Any:

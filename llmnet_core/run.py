@@ -1,0 +1,109 @@
+"""One request's inputs and result: the conversation split around the routed user message, the caller's
+per-request sampling parameters, and the `RunResult` handed back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import PipelineError, UsageError
+from .trace import Trace
+from .types import Message, Usage
+
+TokenCallback = Callable[[str], Any]
+
+
+@dataclass
+class RunResult:
+    """The answer to one request, with its trace and why the final answer ended.
+
+    `finish_reason` is the answering model's (`"stop"`, `"length"` when it hit max_tokens, ...), or None
+    when no model produced the output (a ws node, a backend that does not say, a routed-through input).
+    """
+
+    output: str
+    trace: Trace
+    finish_reason: str | None = None
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens of every model call the request made."""
+        return self.trace.usage
+
+    def to_dict(self, redact: Callable[[str], str] = lambda s: s) -> dict[str, Any]:
+        return {
+            "output": redact(self.output),
+            "finish_reason": self.finish_reason,
+            "usage": self.usage.to_dict(),
+            "trace": self.trace.to_dict(redact),
+        }
+
+
+@dataclass
+class RequestState:
+    """What one run carries besides its data: the conversation around the routed user message, the
+    caller's sampling parameters, the token callback, and the finish reason of the latest answer."""
+
+    before: list[Message]
+    after: list[Message]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    on_token: TokenCallback | None = None
+    finish_reason: str | None = None
+
+
+def split_messages(
+    prompt: str | Sequence[Message | Mapping[str, str]],
+) -> tuple[list[Message], str, list[Message]]:
+    """The messages before the last user message, its text, and the messages after it."""
+    if isinstance(prompt, str):
+        return [], prompt, []
+    messages = [m if isinstance(m, Message) else Message(m["role"], m["content"]) for m in prompt]
+    if not messages:
+        raise PipelineError("the request has no messages")
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user":
+            return messages[:index], messages[index].content, messages[index + 1 :]
+    raise PipelineError(
+        "the request has no user message",
+        hint="routing and conditions read the last user message; add one",
+    )
+
+
+def request_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check a caller's sampling parameters (None values are dropped); a bad one is a UsageError."""
+    checked: dict[str, Any] = {}
+    for name, value in (parameters or {}).items():
+        if name not in _PARAMETER_RULES:
+            raise UsageError(
+                f"parameters.{name} cannot be set per request",
+                hint=f"per-request parameters: {', '.join(_PARAMETER_RULES)}; "
+                "others belong in the composition's models.<name>.parameters",
+            )
+        ok, need = _PARAMETER_RULES[name]
+        if value is not None and not ok(value):
+            raise UsageError(f"parameters.{name} must be {need}, got {value!r}")
+        if value is not None:
+            checked[name] = list(value) if isinstance(value, tuple) else value
+    return checked
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: per-request sampling parameters (`Pipeline.run(parameters=...)`): a check, and what it asks for
+_PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "temperature": (lambda v: _number(v) and v >= 0, "a number ≥ 0"),
+    "top_p": (lambda v: _number(v) and 0 < v <= 1, "a number above 0 and at most 1"),
+    "max_tokens": (lambda v: _whole(v) and v >= 1, "a whole number ≥ 1"),
+    "stop": (
+        lambda v: isinstance(v, str) or (isinstance(v, list | tuple) and all(isinstance(x, str) for x in v)),
+        "a string or a list of strings",
+    ),
+    "seed": (_whole, "a whole number"),
+}
