@@ -40,9 +40,8 @@ def register_plugin(host: PluginHost) -> Iterator[Callable[..., str]]:
         host.unregister(name)
 
 
-@pytest.fixture
-def fake_server() -> Iterator[Callable[..., FakeOpenAIServer]]:
-    """Start fake OpenAI-compatible servers on 127.0.0.1: `fake_server(reply, name=...)`."""
+def _fake_servers() -> Iterator[Callable[..., FakeOpenAIServer]]:
+    """A starter of FakeOpenAIServers; every server it started is stopped when the generator ends."""
     servers: list[FakeOpenAIServer] = []
 
     def start(reply: Any = "ok", **kwargs: Any) -> FakeOpenAIServer:
@@ -53,6 +52,18 @@ def fake_server() -> Iterator[Callable[..., FakeOpenAIServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[..., FakeOpenAIServer]]:
+    """Start fake OpenAI-compatible servers on 127.0.0.1: `fake_server(reply, name=...)`."""
+    yield from _fake_servers()
+
+
+@pytest.fixture(scope="module")
+def fake_model() -> Iterator[Callable[..., FakeOpenAIServer]]:
+    """`fake_server` for a whole test module (servers that module-scoped fixtures point at)."""
+    yield from _fake_servers()
 
 
 @pytest.fixture

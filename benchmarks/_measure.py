@@ -28,15 +28,16 @@ Serving = Callable[[], contextlib.AbstractAsyncContextManager[Any]]
 
 
 @contextlib.contextmanager
-def spawned_peer(serving: Serving, name: str, timeout: float = 30) -> Iterator[Any]:
+def spawned_peer(serving: Serving, name: str, timeout: float = 30, *, uvloop: bool = False) -> Iterator[Any]:
     """Run a peer in a spawned process, so that it shares neither the event loop nor the GIL with the
     measured client, and yield what it serves on (its port or ports).
 
     `serving` is a module-level async context manager factory: entering it starts the servers and gives
-    what to yield here; the peer leaves it when this context ends (or the parent dies)."""
+    what to yield here; the peer leaves it when this context ends (or the parent dies). With `uvloop`,
+    the peer runs on uvloop when it is installed (a peer that must outpace an HTTP server)."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=_run_peer, args=(child, serving), daemon=True, name=name)
+    process = ctx.Process(target=_run_peer, args=(child, serving, uvloop), daemon=True, name=name)
     process.start()
     child.close()
     try:
@@ -51,7 +52,7 @@ def spawned_peer(serving: Serving, name: str, timeout: float = 30) -> Iterator[A
             process.join(timeout=5)
 
 
-def _run_peer(conn: Connection, serving: Serving) -> None:
+def _run_peer(conn: Connection, serving: Serving, fast_loop: bool) -> None:
     """The peer process: serve, send what `serving` gave, and stop when the parent closes its end."""
 
     async def main() -> None:
@@ -61,8 +62,14 @@ def _run_peer(conn: Connection, serving: Serving) -> None:
             asyncio.get_running_loop().add_reader(conn.fileno(), done.set)  # readable = EOF: parent gone
             await done.wait()
 
+    run: Any = asyncio.run
+    if fast_loop:
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            run = uvloop.run
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        run(main())
 
 
 # -- an in-process model -----------------------------------------------------------------------------------

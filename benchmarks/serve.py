@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import multiprocessing
 import os
 import re
 import shutil
@@ -36,10 +35,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling _measure, from any directory
+from _measure import spawned_peer
 
 REQUEST = {
     "model": "bench",
@@ -97,46 +98,18 @@ class _Backend(asyncio.Protocol):
             self.transport.write(self.REPLY)
 
 
-def _backend_main(conn: Connection) -> None:
-    """Serve on an OS-chosen port (sent through `conn`) until the parent closes `conn`."""
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_Backend, "127.0.0.1", 0, backlog=1024)
-        conn.send(server.sockets[0].getsockname()[1])
-        closed = asyncio.Event()
-        loop.add_reader(conn.fileno(), closed.set)
-        async with server:
-            await closed.wait()
-
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    with contextlib.suppress(KeyboardInterrupt):
-        runner(main())
+@contextlib.asynccontextmanager
+async def _serving() -> AsyncIterator[int]:
+    """The fake backend on an OS-chosen port (what `backend()` yields)."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_Backend, "127.0.0.1", 0, backlog=1024)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
 
 
-@contextlib.contextmanager
-def backend() -> Iterator[int]:
-    """The fake backend in a spawned process; yields its port."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    process = ctx.Process(target=_backend_main, args=(child,), daemon=True)
-    process.start()
-    child.close()
-    try:
-        if not parent.poll(20):
-            raise RuntimeError("the fake backend did not start within 20 s")
-        yield int(parent.recv())
-    finally:
-        parent.close()
-        process.join(timeout=5)
-        if process.is_alive():
-            process.terminate()
-            process.join(timeout=5)
+def backend() -> contextlib.AbstractContextManager[int]:
+    """The fake backend in a spawned process, on uvloop when it is installed; yields its port."""
+    return spawned_peer(_serving, "the fake backend", timeout=20, uvloop=True)
 
 
 # -- llmnet serve ----------------------------------------------------------------------------------------

@@ -67,6 +67,13 @@ _EXPORTS: dict[str, str] = {
     "option_problems": "options",
     "parse_options": "options",
     "known_fields": "options",
+    # calling servers over HTTP
+    "Backoff": "net",
+    "HTTPBackendOptions": "net",
+    "retry_after_seconds": "net",
+    "header_safe": "net",
+    "mask_userinfo": "net",
+    "connect_reason": "net",
     # library use
     "Composition": "composition",
     "load_composition": "composition",
@@ -118,6 +125,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         UsageError,
     )
     from .interpolate import json_escape, substitute, substitute_json
+    from .net import (
+        Backoff,
+        HTTPBackendOptions,
+        connect_reason,
+        header_safe,
+        mask_userinfo,
+        retry_after_seconds,
+    )
     from .options import PluginOptions, known_fields, option_problems, parse_options
     from .plugins import PluginFailure, PluginHost, PluginInfo, get_host, hookimpl
     from .redact import Redactor, excerpt

@@ -273,18 +273,10 @@ class Pipeline:
     async def _hooks(
         self, hooks: list[HookConfig], phase: str, node: NodeConfig, data: str, scope: VariableScope, hop: Hop
     ) -> str:
-        """Run a node's pre- or post-hooks; an aborting hook that timed out raises StepTimeoutError."""
-        try:
-            return await self.hooks.run(
-                hooks, phase=phase, node=node.name, data=data, variables=scope.values(), hop=hop
-            )
-        except PipelineError as exc:
-            timed_out = bool(hop.hooks) and hop.hooks[-1].status == "timeout"
-            if isinstance(exc, StepTimeoutError) or not (
-                timed_out or isinstance(exc.__context__, StepTimeoutError)
-            ):
-                raise
-            raise StepTimeoutError(exc.message, hint=exc.hint) from None
+        """Run a node's pre- or post-hooks (an aborting hook that timed out raises StepTimeoutError)."""
+        return await self.hooks.run(
+            hooks, phase=phase, node=node.name, data=data, variables=scope.values(), hop=hop
+        )
 
     def _is_final(self, node: NodeConfig) -> bool:
         """True when whatever this node answers is the pipeline's output (so it can be streamed)."""

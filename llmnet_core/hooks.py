@@ -11,7 +11,7 @@ from typing import Any
 
 from .composition.schema import HookConfig
 from .conditions import parse_condition
-from .errors import LLMNetError, PipelineError
+from .errors import LLMNetError, PipelineError, StepTimeoutError
 from .trace import HookOutcome, Hop
 from .types import HookCall
 
@@ -33,6 +33,11 @@ def apply_transform(result: Any, data: str) -> str:
         if isinstance(current, dict):
             return json.dumps({**current, **result}, ensure_ascii=False)
     return json.dumps(result, ensure_ascii=False)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """True when a hook's call ran out of time: the runner's own bound, or the transport's timeout error."""
+    return isinstance(exc, TimeoutError | StepTimeoutError)
 
 
 class HookRunner:
@@ -92,10 +97,13 @@ class HookRunner:
             except Exception as exc:  # noqa: BLE001 - a hook's fault is handled by its policy
                 outcome.ms = (time.perf_counter() - started) * 1000
                 reason = self._reason(exc, call.timeout)
-                outcome.status = "timeout" if isinstance(exc, TimeoutError) else "failed"
+                timed_out = _timed_out(exc)
+                outcome.status = "timeout" if timed_out else "failed"
                 outcome.error = reason
                 if hook.on_failure == "abort":
-                    raise PipelineError(
+                    # a timeout keeps its type (StepTimeoutError), so that a server answers it with 504
+                    kind = StepTimeoutError if timed_out else PipelineError
+                    raise kind(
                         f'node "{node}": {phase}-hook "{hook.function}" ({transport_name}) failed: {reason}',
                         hint="the hook has on_failure: abort; use continue to carry on without it",
                     ) from None
@@ -114,7 +122,7 @@ class HookRunner:
             await asyncio.wait_for(transport.call(call), call.timeout)
             outcome.status = "ok"
         except Exception as exc:  # noqa: BLE001 - observe hooks never break the pipeline
-            outcome.status = "timeout" if isinstance(exc, TimeoutError) else "failed"
+            outcome.status = "timeout" if _timed_out(exc) else "failed"
             outcome.error = self._reason(exc, call.timeout)
             log.warning("observe hook %s on node %s failed: %s", call.function, call.node, outcome.error)
         finally:

@@ -8,6 +8,9 @@ can use it:
     with FakeOpenAIServer(reply="hello world") as server:
         ...  # point a model's `url` at server.url
         assert server.chat_requests[0].json["model"] == "m"
+
+`FakeHTTPServer` and `FakeHTTPHandler` are what it is built on, for fake servers of other protocols
+(the ollama plugin's fake Ollama server is one).
 """
 
 from __future__ import annotations
@@ -23,15 +26,18 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar, Self, cast
 
 __all__ = [
+    "FakeHTTPHandler",
+    "FakeHTTPServer",
     "FakeOpenAIServer",
     "RecordedRequest",
     "ScriptedResponse",
     "count_words",
     "free_port",
     "hook_composition",
+    "word_pieces",
 ]
 
 Reply = str | Callable[[dict[str, Any]], str]
@@ -51,8 +57,8 @@ class RecordedRequest:
 
 @dataclass
 class ScriptedResponse:
-    """A one-shot response queued with `FakeOpenAIServer.push`; `body=None` with a 2xx status means
-    "the normal answer", with another status a JSON error object."""
+    """A one-shot response queued with `push`; `body=None` with a 2xx status means "the normal answer",
+    with another status the protocol's JSON error object."""
 
     status: int = 200
     body: str | bytes | None = None
@@ -108,8 +114,8 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _split_words(text: str) -> list[str]:
-    """Split `text` into word pieces that concatenate back to exactly `text`."""
+def word_pieces(text: str) -> list[str]:
+    """Split `text` into the fakes' tokens: word pieces (`" world"`) that concatenate back to `text`."""
     pieces = re.findall(r"\s*\S+", text)
     rest = text[len("".join(pieces)) :]
     if rest:
@@ -126,23 +132,24 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, owner: FakeOpenAIServer) -> None:
+    def __init__(self, owner: FakeHTTPServer) -> None:
         self.owner = owner
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", owner.requested_port), _Handler)
+        super().__init__(("127.0.0.1", owner.requested_port), owner.handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Client resets and shutdown races are expected in tests; do not print tracebacks."""
 
 
-class _Handler(BaseHTTPRequestHandler):
+class FakeHTTPHandler(BaseHTTPRequestHandler):
+    """Base of a fake server's request handler: HTTP/1.1 keep-alive, open connections tracked (so that
+    `stop` can close them), no logging. `do_GET` and `do_POST` call `route()`, which subclasses write;
+    `record()` reads and records the request, the `send_*` methods answer."""
+
     protocol_version = "HTTP/1.1"
-    server_version = "FakeOpenAI/1.0"
     timeout = 60  # idle keep-alive connections give up eventually
     server: _Server
-
-    # -- connection bookkeeping -----------------------------------------------------------------
 
     def setup(self) -> None:
         super().setup()
@@ -158,67 +165,133 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request logging to stderr."""
 
-    # -- request handling -----------------------------------------------------------------------
-
     def do_GET(self) -> None:
-        self._handle()
+        self.route()
 
     def do_POST(self) -> None:
-        self._handle()
+        self.route()
 
-    def do_PUT(self) -> None:
-        self._handle()
+    @property
+    def owner(self) -> FakeHTTPServer:
+        """The fake server this handler answers for."""
+        return self.server.owner
 
-    def do_DELETE(self) -> None:
-        self._handle()
+    def route(self) -> None:
+        """Answer the request (a subclass's protocol)."""
+        raise NotImplementedError
 
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            data = bytearray()
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(data)
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _handle(self) -> None:
-        owner = self.server.owner
+    def record(self) -> RecordedRequest:
+        """Read the request's body (plain or chunked) and record the request on the server."""
         body = self._read_body()
         try:
             parsed: Any = json.loads(body) if body else None
         except ValueError:
             parsed = None
         path = self.path.split("?", 1)[0]
-        recorded = RecordedRequest(
-            method=self.command,
-            path=path,
-            headers={k.lower(): v for k, v in self.headers.items()},
-            json=parsed,
-            body=body,
-        )
-        owner._record(recorded)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        recorded = RecordedRequest(self.command, path, headers, parsed, body)
+        self.owner.record(recorded)
+        return recorded
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            data = bytearray()
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                data += self.rfile.read(size)
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return bytes(data)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def send_json(
+        self,
+        status: int,
+        payload: Any,
+        extra: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        """Answer `payload` as JSON."""
+        self.send_bytes(status, json.dumps(payload).encode(), content_type, extra)
+
+    def send_bytes(
+        self, status: int, data: bytes, content_type: str, extra: dict[str, str] | None = None
+    ) -> None:
+        """Answer `data` with a Content-Length; `extra` headers may replace the Content-Type."""
+        extra = extra or {}
+        self.send_response(status)
+        if "content-type" not in {k.lower() for k in extra}:
+            self.send_header("Content-Type", content_type)
+        for key, value in extra.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.wfile.flush()
+
+    def send_as_given(
+        self, status: int, body: str | bytes, extra: dict[str, str], json_type: str = "application/json"
+    ) -> None:
+        """Answer a scripted `body` as it is: typed `json_type` when it parses as JSON, else as text."""
+        data = body.encode() if isinstance(body, str) else body
+        try:
+            json.loads(data)
+            content_type = json_type
+        except ValueError:
+            content_type = "text/plain; charset=utf-8"
+        self.send_bytes(status, data, content_type, extra)
+
+    def begin_chunked(self, status: int, content_type: str, extra: dict[str, str] | None = None) -> None:
+        """Send the status line and headers of a chunked (streamed) body; `write_chunk` sends its parts."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+
+    def write_chunk(self, data: bytes) -> None:
+        """Send one chunk of a chunked body (`b""` ends it)."""
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
+class _OpenAIHandler(FakeHTTPHandler):
+    server_version = "FakeOpenAI/1.0"
+
+    def do_PUT(self) -> None:
+        self.route()
+
+    def do_DELETE(self) -> None:
+        self.route()
+
+    @property
+    def owner(self) -> FakeOpenAIServer:
+        return cast(FakeOpenAIServer, self.server.owner)
+
+    def route(self) -> None:
+        owner = self.owner
+        recorded = self.record()
+        path = recorded.path
         route = path.rstrip("/")
         if route in ("/v1/chat/completions", "/chat/completions"):
             if self.command != "POST":
                 self._send_error(405, f"method {self.command} not allowed on {path}")
                 return
-            self._chat(recorded, owner._next_script())
+            self._chat(recorded, owner.next_script())
         elif route in ("/v1/models", "/models") and self.command == "GET":
-            if not owner._sleep(owner.delay):
+            if not owner.sleep(owner.delay):
                 return
-            self._send_json(200, owner._models())
+            self.send_json(200, owner._models())
         else:
             self._send_error(404, f"no route for {self.command} {path}", "not_found_error")
 
     def _chat(self, recorded: RecordedRequest, script: ScriptedResponse | None) -> None:
-        owner = self.server.owner
+        owner = self.owner
         delay = script.delay if script is not None else owner.delay
-        if not owner._sleep(delay):
+        if not owner.sleep(delay):
             self.close_connection = True
             return
         if script is not None and (script.body is not None or not 200 <= script.status < 300):
@@ -238,40 +311,30 @@ class _Handler(BaseHTTPRequestHandler):
         if request.get("stream") is True:
             self._stream(request, text, status, extra)
         else:
-            self._send_json(status, owner._completion(request, text), extra)
+            self.send_json(status, owner._completion(request, text), extra)
 
     def _stream(self, request: dict[str, Any], text: str, status: int, extra: dict[str, str]) -> None:
-        owner = self.server.owner
-        self.send_response(status)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        for key, value in extra.items():
-            self.send_header(key, value)
-        self.end_headers()
+        owner = self.owner
+        self.begin_chunked(status, "text/event-stream", {"Cache-Control": "no-cache", **extra})
         base = owner._chunk_base(request)
         events: list[dict[str, Any]] = [
             {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
         ]
         events += [
             {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-            for piece in _split_words(text)
+            for piece in word_pieces(text)
         ]
         events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         options = request.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage") is True:
             events.append({**base, "choices": [], "usage": owner._usage(request, text)})
         for event in events:
-            self._write_chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
-            if owner.chunk_delay and not owner._sleep(owner.chunk_delay):
+            self.write_chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
+            if owner.chunk_delay and not owner.sleep(owner.chunk_delay):
                 self.close_connection = True
                 return
-        self._write_chunk(b"data: [DONE]\n\n")
-        self._write_chunk(b"")
-
-    def _write_chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
+        self.write_chunk(b"data: [DONE]\n\n")
+        self.write_chunk(b"")
 
     def _send_scripted(self, script: ScriptedResponse) -> None:
         if script.body is None:
@@ -282,43 +345,126 @@ class _Handler(BaseHTTPRequestHandler):
                     "code": script.status,
                 }
             }
-            self._send_json(script.status, payload, script.headers)
+            self.send_json(script.status, payload, script.headers)
             return
-        data = script.body.encode() if isinstance(script.body, str) else script.body
-        try:
-            json.loads(data)
-            content_type = "application/json"
-        except ValueError:
-            content_type = "text/plain; charset=utf-8"
-        self._send_bytes(script.status, data, content_type, script.headers)
+        self.send_as_given(script.status, script.body, script.headers)
 
     def _send_error(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
-        self._send_json(status, {"error": {"message": message, "type": kind, "code": status}})
-
-    def _send_json(self, status: int, payload: Any, extra: dict[str, str] | None = None) -> None:
-        self._send_bytes(status, json.dumps(payload).encode(), "application/json", extra or {})
-
-    def _send_bytes(self, status: int, data: bytes, content_type: str, extra: dict[str, str]) -> None:
-        self.send_response(status)
-        lowered = {k.lower() for k in extra}
-        if "content-type" not in lowered:
-            self.send_header("Content-Type", content_type)
-        for key, value in extra.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
+        self.send_json(status, {"error": {"message": message, "type": kind, "code": status}})
 
 
-class FakeOpenAIServer:
+class FakeHTTPServer:
+    """Base of a fake HTTP server for tests: a threading server on 127.0.0.1 (an OS-chosen port unless
+    `port` is given) in a daemon thread, answering with the `handler` class a subclass sets.
+
+    It records every request (`requests`), hands out one-shot scripted responses in order (`queue`,
+    `next_script`), sleeps for handlers in a way `stop()` interrupts (`delay` before answers,
+    `chunk_delay` between streamed chunks), and stops without hanging. Use it started (`start()`), or
+    as a context manager.
+    """
+
+    handler: ClassVar[type[FakeHTTPHandler]] = FakeHTTPHandler
+
+    def __init__(self, *, delay: float = 0.0, chunk_delay: float = 0.0, port: int = 0) -> None:
+        self.delay = delay
+        self.chunk_delay = chunk_delay
+        self.requested_port = port
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._script: deque[Any] = deque()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's address, e.g. `http://127.0.0.1:54321`."""
+        if self._server is None:
+            name = type(self).__name__
+            raise RuntimeError(f"{name} is not started; call start() or use it in a `with` block")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def port(self) -> int:
+        """The TCP port the server listens on."""
+        return int(self.url.rsplit(":", 1)[1])
+
+    def start(self) -> Self:
+        """Bind the port and serve in a background thread; returns self."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}:{self._server.server_address[1]}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, wake sleeping handlers and close every open connection; never hangs."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()
+        self.wake()
+        server.shutdown()
+        with server.connections_lock:
+            connections = list(server.connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- for handlers and subclasses -------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Called by `stop()`: release handlers that wait on something of the subclass's own."""
+
+    def record(self, request: RecordedRequest) -> None:
+        """Keep a request the handler received."""
+        with self._lock:
+            self.requests.append(request)
+
+    def queue(self, script: Any) -> None:
+        """Queue a one-shot response (a subclass's `push` builds it) for the next request that asks."""
+        with self._lock:
+            self._script.append(script)
+
+    def next_script(self) -> Any:
+        """The oldest queued one-shot response, or None."""
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep `seconds`; False when the server is stopping (the handler should then give up)."""
+        if seconds > 0:
+            return not self._stopping.wait(seconds)
+        return not self._stopping.is_set()
+
+
+class FakeOpenAIServer(FakeHTTPServer):
     """A real OpenAI-compatible HTTP server on 127.0.0.1 (OS-chosen port), running in a daemon thread.
 
     `reply` is the answer text, or a function of the parsed request JSON returning it; `port` 0 picks a
-    free port. `delay` (seconds)
-    is slept before every answer (timeout tests); `chunk_delay` between streamed chunks. Tokens are
-    counted as words. `push()` queues one-shot responses for chat completion requests.
+    free port. `delay` (seconds) is slept before every answer (timeout tests); `chunk_delay` between
+    streamed chunks. Tokens are counted as words. `push()` queues one-shot responses for chat
+    completion requests. `.url` is the address without `/v1`.
     """
+
+    handler = _OpenAIHandler
 
     def __init__(
         self,
@@ -329,31 +475,9 @@ class FakeOpenAIServer:
         chunk_delay: float = 0.0,
         port: int = 0,
     ) -> None:
+        super().__init__(delay=delay, chunk_delay=chunk_delay, port=port)
         self.reply = reply
-        self.requested_port = port
         self.name = name
-        self.delay = delay
-        self.chunk_delay = chunk_delay
-        self.requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._script: deque[ScriptedResponse] = deque()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- public API -----------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The server's address without `/v1`, e.g. `http://127.0.0.1:54321`."""
-        if self._server is None:
-            raise RuntimeError("FakeOpenAIServer is not started; call start() or use it in a `with` block")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def port(self) -> int:
-        """The TCP port the server listens on."""
-        return int(self.url.rsplit(":", 1)[1])
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -375,63 +499,9 @@ class FakeOpenAIServer:
         default delay for that request); with another status, an OpenAI-style JSON error. A given `body`
         is sent as is (as JSON when it parses, else as text/plain) unless `headers` set Content-Type.
         """
-        with self._lock:
-            self._script.append(ScriptedResponse(status, body, dict(headers or {}), delay))
+        self.queue(ScriptedResponse(status, body, dict(headers or {}), delay))
 
-    def start(self) -> FakeOpenAIServer:
-        """Bind a free port and serve in a background thread; returns self."""
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"FakeOpenAIServer:{self._server.server_address[1]}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, wake slow handlers and close every open connection; never hangs."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        with server.connections_lock:
-            connections = list(server.connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    # -- helpers used by the handler ------------------------------------------------------------
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
-
-    def _next_script(self) -> ScriptedResponse | None:
-        with self._lock:
-            return self._script.popleft() if self._script else None
-
-    def _sleep(self, seconds: float) -> bool:
-        """Sleep `seconds`; False when the server is stopping (the handler should then give up)."""
-        if seconds > 0:
-            return not self._stopping.wait(seconds)
-        return not self._stopping.is_set()
+    # -- the answers -------------------------------------------------------------------------------
 
     def _reply_for(self, request: dict[str, Any]) -> str:
         reply = self.reply(request) if callable(self.reply) else self.reply

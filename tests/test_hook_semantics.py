@@ -13,13 +13,20 @@ from llmnet_core import (
     Backend,
     ChatRequest,
     ChatResponse,
+    FunctionSpec,
     HookCall,
     Pipeline,
     PipelineError,
+    Resources,
+    StepTimeoutError,
     Transport,
     TransportError,
+    TransportTimeoutError,
     hookimpl,
 )
+from llmnet_core.composition.schema import HookConfig
+from llmnet_core.hooks import HookRunner
+from llmnet_core.trace import Hop
 
 
 class Echo(Backend):
@@ -28,7 +35,8 @@ class Echo(Backend):
 
 
 class Scripted(Transport):
-    """Behaves as its `behaviour` option says: fail, sleep, or answer its `reply` option."""
+    """Behaves as its `behaviour` option says: fail, sleep, time out on its own (raise the transports'
+    timeout error), or answer its `reply` option."""
 
     seen: list[HookCall] = []
 
@@ -39,6 +47,8 @@ class Scripted(Transport):
             raise TransportError("peer answered HTTP 500: boom")
         if behaviour == "sleep":
             await asyncio.sleep(5)
+        if behaviour == "own-timeout":
+            raise TransportTimeoutError(f"peer sent no reply within {self.spec.timeout:g} s")
         return self.spec.options.get("reply")
 
 
@@ -125,8 +135,56 @@ async def test_timeouts_apply_to_every_call():
         [],
         slow={"behaviour": "sleep", "timeout": 0.2},
     )
-    with pytest.raises(PipelineError, match=r"no answer within 0\.2 s"):
+    with pytest.raises(StepTimeoutError, match=r"no answer within 0\.2 s") as info:
         await run(data)
+    assert isinstance(info.value, PipelineError)
+    assert str(info.value).startswith(
+        'node "chat": pre-hook "slow" (scripted) failed: no answer within 0.2 s'
+    )
+    assert info.value.trace.hops[0].hooks[0].status == "timeout"
+
+
+async def test_a_transports_own_timeout_error_counts_as_a_timeout():
+    own = {"behaviour": "own-timeout", "timeout": 0.2}
+    aborting = pipeline([{"function": "slow", "mode": "transform", "on_failure": "abort"}], [], slow=own)
+    with pytest.raises(StepTimeoutError, match=r"peer sent no reply within 0\.2 s") as info:
+        await run(aborting)
+    assert not isinstance(info.value, TransportError)  # raised by the hook runner, naming node and hook
+    assert 'pre-hook "slow" (scripted)' in info.value.message
+    carrying_on = pipeline([{"function": "slow", "mode": "transform"}], [{"function": "slow"}], slow=own)
+    result = await run(carrying_on)
+    assert result.output == "echo:hi"
+    outcomes = result.trace.hops[0].hooks
+    assert [(h.phase, h.mode, h.status) for h in outcomes] == [
+        ("pre", "transform", "timeout"),
+        ("post", "observe", "timeout"),
+    ]
+    assert all(h.error == "peer sent no reply within 0.2 s" for h in outcomes)
+
+
+async def test_an_aborting_failure_that_is_no_timeout_stays_an_untyped_pipeline_error():
+    data = pipeline(
+        [{"function": "bad", "mode": "transform", "on_failure": "abort"}], [], bad={"behaviour": "fail"}
+    )
+    with pytest.raises(PipelineError) as info:
+        await run(data)
+    assert not isinstance(info.value, StepTimeoutError)
+    assert info.value.trace.hops[0].hooks[0].status == "failed"
+
+
+async def test_the_hook_runner_itself_raises_the_typed_timeout():
+    """The runner, used without the engine, already gives StepTimeoutError for an aborting timeout."""
+    resources = Resources()
+    transport = Scripted(FunctionSpec("slow", "scripted", {"behaviour": "sleep"}, timeout=0.1), resources)
+    runner = HookRunner(lambda name: transport, lambda name: "scripted", {}, lambda text: text)
+    hook = HookConfig.model_validate({"function": "slow", "mode": "transform", "on_failure": "abort"})
+    hop = Hop(index=0, node="chat", layer=0, role="handler")
+    try:
+        with pytest.raises(StepTimeoutError, match=r'node "chat": pre-hook "slow" \(scripted\) failed'):
+            await runner.run([hook], phase="pre", node="chat", data="hi", variables={}, hop=hop)
+    finally:
+        await resources.aclose()
+    assert hop.hooks[0].status == "timeout" and hop.hooks[0].error == "no answer within 0.1 s"
 
 
 async def test_observe_hooks_never_block_or_change_data_and_are_awaited_at_close():

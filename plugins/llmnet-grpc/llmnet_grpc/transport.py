@@ -13,6 +13,7 @@ from llmnet_core import (
     Resources,
     Transport,
     TransportError,
+    TransportTimeoutError,
     excerpt,
     option_problems,
     parse_options,
@@ -144,8 +145,8 @@ class GrpcTransport(Transport):
 
     # -- errors ----------------------------------------------------------------------------------------
 
-    def _error(self, what: str, hint: str) -> TransportError:
-        return TransportError(f'function "{self.spec.name}": gRPC {self._label}: {what}', hint=hint)
+    def _error(self, what: str, hint: str, kind: type[TransportError] = TransportError) -> TransportError:
+        return kind(f'function "{self.spec.name}": gRPC {self._label}: {what}', hint=hint)
 
     def _status_error(self, exc: Any) -> TransportError:
         code = exc.code()
@@ -154,7 +155,8 @@ class GrpcTransport(Transport):
         detail = f" ({excerpt(details[0], 300)})" if details else ""
         template = _HINTS.get(status, "check functions.{name}")
         hint = template.format(address=self.options.address, timeout=self.spec.timeout, name=self.spec.name)
-        return self._error(f"failed with status {status}{detail}", hint)
+        kind = TransportTimeoutError if status == "DEADLINE_EXCEEDED" else TransportError
+        return self._error(f"failed with status {status}{detail}", hint, kind)
 
     def _reflection_error(self, exc: ReflectionError) -> TransportError:
         where = f"functions.{self.spec.name}"

@@ -14,7 +14,16 @@ import pytest
 from click.testing import CliRunner
 from llmnet_grpc.transport import GrpcTransport
 
-from llmnet_core import FunctionSpec, HookCall, Pipeline, PipelineError, Resources, TransportError
+from llmnet_core import (
+    FunctionSpec,
+    HookCall,
+    Pipeline,
+    PipelineError,
+    Resources,
+    StepTimeoutError,
+    TransportError,
+    TransportTimeoutError,
+)
 from llmnet_core.cli import cli
 from llmnet_core.testing import free_port, hook_composition
 
@@ -261,8 +270,9 @@ async def test_deadline_is_the_function_timeout(grpc_peer, resources) -> None:
         proto=str(ENRICHER_PROTO),
         **{"import-paths": [str(PROTOS)]},
     )
-    with pytest.raises(TransportError, match="failed with status DEADLINE_EXCEEDED") as caught:
+    with pytest.raises(TransportTimeoutError, match="failed with status DEADLINE_EXCEEDED") as caught:
         await transport.call(hook_call())
+    assert isinstance(caught.value, TransportError) and isinstance(caught.value, StepTimeoutError)
     assert "raise functions.enrich.timeout" in (caught.value.hint or "")
 
 
@@ -272,6 +282,7 @@ async def test_unavailable_server(resources) -> None:
         await make(resources, address=address).call(hook_call())
     assert f"gRPC {address} /demo.Enricher/Enrich: failed with status UNAVAILABLE" in caught.value.message
     assert "is the server running" in (caught.value.hint or "")
+    assert not isinstance(caught.value, StepTimeoutError)  # refused at once: a failure, not a timeout
 
 
 async def test_empty_reply_means_no_change(grpc_peer, resources) -> None:
@@ -421,12 +432,10 @@ async def test_timeout_in_a_pipeline_continues_without_the_hook(grpc_peer, echo_
         result = await pipeline.run("hello")
     assert result.output == "model saw: hello"
     outcome = result.trace.hops[0].hooks[0]
-    # the engine's timeout and the call's deadline (both 0.5 s) race: either one ends the hook
-    if outcome.status == "timeout":
-        assert outcome.error == "no answer within 0.5 s"
-    else:
-        assert outcome.status == "failed"
-        assert "failed with status DEADLINE_EXCEEDED" in (outcome.error or "")
+    # the engine's timeout and the call's deadline (both 0.5 s) race: either one ends the hook, as a timeout
+    assert outcome.status == "timeout"
+    error = outcome.error or ""
+    assert error == "no answer within 0.5 s" or "failed with status DEADLINE_EXCEEDED" in error
 
 
 async def test_metadata_with_variables_reaches_the_server_in_a_pipeline(grpc_peer, echo_model) -> None:

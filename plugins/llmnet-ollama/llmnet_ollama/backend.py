@@ -22,18 +22,22 @@ from llmnet_core import (
     ChatRequest,
     ChatResponse,
     ModelSpec,
+    Problem,
     Resources,
     StreamChunk,
     Usage,
+    connect_reason,
+    mask_userinfo,
+    option_problems,
+    parse_options,
 )
 
-from .config import base_url, default_url, is_local, load_settings, mask_userinfo, snake, split_parameters
+from .config import HINT, OllamaOptions, base_url, default_url, is_local, snake, split_parameters
 from .wire import (
     ChatPart,
     ErrorObject,
     NotChat,
     chat_part,
-    connect_reason,
     error_text,
     is_missing_model,
     model_names,
@@ -47,18 +51,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("llmnet.ollama")
 USER_AGENT = "llmnet-ollama/0.1.0"
-_SENSITIVE_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie")
 
 
 def _httpx() -> Any:
     import httpx
 
     return httpx
-
-
-def _header_safe(text: str) -> bool:
-    """True when `text` can travel in an HTTP/1.1 header (printable ASCII, no line breaks)."""
-    return text.isascii() and all(char == "\t" or " " <= char <= "~" for char in text)
 
 
 class OllamaBackend(Backend):
@@ -70,7 +68,9 @@ class OllamaBackend(Backend):
         super().__init__(spec, resources)
         name = spec.name
         options = dict(spec.options or {})
-        self.settings = load_settings(name, options)
+        place = f"models.{name}"
+        self.settings = parse_options(OllamaOptions, options, place, error=BackendError, hint=HINT)
+        self.backoff = self.settings.backoff
         self._base = base_url(spec.url) if spec.url else default_url()
         parts = urlsplit(self._base)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -82,7 +82,8 @@ class OllamaBackend(Backend):
         self._chat_url = self._base + "/api/chat"
         self._shown_base = mask_userinfo(self._base)
         self._shown_url = mask_userinfo(self._chat_url)
-        self._headers, self._secrets = self._build_headers()
+        # Ollama itself needs no API key; proxies in front of it and ollama.com do
+        self._headers, self._secrets = self.settings.request_headers(place, spec.api_key, USER_AGENT)
         keep_alive_key = next((k for k in options if snake(str(k)) == "keep_alive"), None)
         self._layers: list[tuple[str, Mapping[str, Any]]] = [
             (f"models.{name}", {"options": self.settings.options}),
@@ -91,36 +92,17 @@ class OllamaBackend(Backend):
         ]
         split_parameters(self._layers)  # a bad parameter fails now, naming its place
 
+    @classmethod
+    def check(cls, spec: ModelSpec) -> list[Problem]:
+        """The problems of the entry's options (the same checks as when the model is first used)."""
+        return option_problems(OllamaOptions, spec.options, f"models.{spec.name}", hint=HINT)[1]
+
     @property
     def location(self) -> str:
         """The `/api/chat` URL requests go to."""
         return self._shown_url
 
     # -- configuration -------------------------------------------------------------------------
-
-    def _build_headers(self) -> tuple[dict[str, str], list[str]]:
-        name = self.spec.name
-        headers = {"User-Agent": USER_AGENT}
-        secrets: list[str] = []
-        key = (self.spec.api_key or "").strip()
-        if key:  # Ollama itself needs none; proxies in front of it and ollama.com do
-            if not _header_safe(key):
-                raise BackendError(
-                    f"models.{name}.api-key contains characters that cannot be sent in an HTTP header",
-                    hint="API keys are plain ASCII; check the secret's value for stray characters.",
-                )
-            headers["Authorization"] = f"Bearer {key}"
-            secrets.append(key)
-        for header, value in self.settings.headers.items():
-            if not _header_safe(header) or not _header_safe(value):
-                raise BackendError(
-                    f"models.{name}.headers.{header} cannot be sent in an HTTP header "
-                    "(non-ASCII characters or line breaks)"
-                )
-            headers[header] = value
-            if any(word in header.lower() for word in _SENSITIVE_HEADER_WORDS):
-                secrets.append(value)
-        return headers, [s for s in secrets if len(s) >= 4]
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         layers = [*self._layers, ("parameters", request.parameters or {})]
@@ -165,9 +147,6 @@ class OllamaBackend(Backend):
 
     def _timeout(self) -> httpx.Timeout:
         return _httpx().Timeout(self.settings.timeout, connect=self.settings.connect_timeout)
-
-    def _backoff(self, attempt: int) -> float:
-        return self.settings.retry_backoff * (2 ** (attempt - 1))
 
     def _timeout_error(self) -> BackendError:
         return self._error(
@@ -218,7 +197,7 @@ class OllamaBackend(Backend):
             if reason is not None:
                 if final:
                     raise self._unreachable(reason, attempts)
-                await asyncio.sleep(self._backoff(attempt))
+                await asyncio.sleep(self.backoff.delay(attempt))
                 continue
             status = response.status_code
             if 200 <= status < 300:
@@ -232,18 +211,10 @@ class OllamaBackend(Backend):
             if status == 404 and is_missing_model(data):
                 raise await self._missing_model(body["model"])
             if (status == 429 or status >= 500) and not final:
-                await asyncio.sleep(self._retry_wait(response, attempt))
+                await asyncio.sleep(self.backoff.wait(attempt, response.headers.get("retry-after")))
                 continue
             raise self._status_error(status, data, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _retry_wait(self, response: httpx.Response, attempt: int) -> float:
-        header = response.headers.get("retry-after", "")
-        try:
-            wait = float(header)
-        except ValueError:
-            return self._backoff(attempt)
-        return min(max(wait, 0.0), self.settings.max_retry_wait)
 
     def _unreachable(self, reason: str, attempts: int) -> BackendError:
         name = self.spec.name

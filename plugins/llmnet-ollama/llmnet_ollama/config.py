@@ -1,5 +1,6 @@
-"""Configuration of the `ollama` backend: the server's address, the entry's settings (validated with
-pydantic) and the mapping of composition `parameters` onto Ollama's request (`options`, `keep_alive`...).
+"""Configuration of the `ollama` backend: the server's address, the entry's options (validated with
+the core's `HTTPBackendOptions`) and the mapping of composition `parameters` onto Ollama's request
+(`options`, `keep_alive`...).
 
 Every problem is a `BackendError` that names the place (`models.NAME.timeout`) and says how to fix it.
 """
@@ -14,7 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from llmnet_core import BackendError
+from pydantic import Field
+
+from llmnet_core import BackendError, HTTPBackendOptions
 
 DEFAULT_URL = "http://localhost:11434"
 DEFAULT_PORT = 11434
@@ -101,15 +104,6 @@ def default_url(environ: Mapping[str, str] | None = None) -> str:
     return url
 
 
-def mask_userinfo(url: str) -> str:
-    """The URL without a password in its authority part (safe for messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
 def is_local(url: str) -> bool:
     """True when the URL points at this machine (so `ollama pull` needs no OLLAMA_HOST)."""
     host = (urlsplit(url).hostname or "").lower()
@@ -119,68 +113,15 @@ def is_local(url: str) -> bool:
 # -- the entry's settings ---------------------------------------------------------------------------
 
 
-def _settings_model() -> Any:
-    """The pydantic model of a model entry's settings (built on first use: pydantic loads lazily)."""
-    from pydantic import BaseModel, ConfigDict, Field
-
-    class OllamaSettings(BaseModel):
-        """Transport settings of one `models` entry served by Ollama (other keys are ignored)."""
-
-        model_config = ConfigDict(extra="ignore")
-
-        timeout: float = Field(300.0, gt=0, allow_inf_nan=False)
-        connect_timeout: float = Field(10.0, gt=0, allow_inf_nan=False)
-        retries: int = Field(2, ge=0, le=20, strict=True)
-        retry_backoff: float = Field(0.5, ge=0, allow_inf_nan=False)
-        max_retry_wait: float = Field(30.0, ge=0, allow_inf_nan=False)
-        options: dict[str, Any] = Field(default_factory=dict)
-        headers: dict[str, str] = Field(default_factory=dict)
-
-    return OllamaSettings
+HINT = "an ollama model takes url, api-key, model, parameters, keep-alive and: {known}"
 
 
-_HINTS = {
-    "timeout": "a number of seconds > 0, e.g. 300",
-    "connect_timeout": "a number of seconds > 0, e.g. 10",
-    "retries": "a whole number ≥ 0, e.g. 2",
-    "retry_backoff": "a number of seconds ≥ 0, e.g. 0.5",
-    "max_retry_wait": "a number of seconds ≥ 0, e.g. 30",
-    "options": 'an object of Ollama options, e.g. {"num_ctx": 8192}',
-    "headers": 'an object of header names to text values, e.g. {"X-Team": "research"}',
-}
+class OllamaOptions(HTTPBackendOptions):
+    """A model entry's own keys: the shared HTTP options (a first answer may load the model, so the
+    timeout is longer) and Ollama `options` for every request."""
 
-
-def load_settings(name: str, options: Mapping[str, Any]) -> Any:
-    """Validate the entry's transport settings; a bad value is an error naming `models.NAME.KEY`."""
-    from pydantic import ValidationError
-
-    cls = _settings_model()
-    data = {snake(str(k)): v for k, v in options.items()}
-    try:
-        for key in ("timeout", "connect_timeout", "retry_backoff", "max_retry_wait"):
-            if isinstance(data.get(key), bool):  # pydantic would read true as 1 second
-                raise _BadSetting((key,), "Input should be a number", data[key])
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        problem = _BadSetting(tuple(err["loc"]), err["msg"], err.get("input"))
-    except _BadSetting as exc:
-        problem = exc
-    field = str(problem.loc[0]) if problem.loc else ""
-    written = next((str(k) for k in options if snake(str(k)) == field), field.replace("_", "-"))
-    rest = "".join(f".{part}" for part in problem.loc[1:])
-    what = problem.msg.split(",")[0]
-    what = "must be " + what[16:] if what.lower().startswith("input should be ") else what.lower()
-    raise BackendError(
-        f"models.{name}.{written}{rest} {what}, got {_show(problem.value)}",
-        hint=f"Set models.{name}.{written} to {_HINTS.get(field, 'a valid value')}.",
-    )
-
-
-class _BadSetting(Exception):
-    def __init__(self, loc: tuple[Any, ...], msg: str, value: Any) -> None:
-        super().__init__(msg)
-        self.loc, self.msg, self.value = loc, msg, value
+    timeout: float = Field(300.0, gt=0, strict=True, allow_inf_nan=False)
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 def _show(value: Any) -> str:

@@ -7,7 +7,7 @@
 404 `{"error": "model \"x\" not found, try pulling it first"}`. `GET /api/tags`, `GET /api/version` and
 `GET /` ("Ollama is running") work too; other paths get 404 "404 page not found". Tokens are word
 pieces (`" world"`). It records requests, takes one-shot scripts (`push`) and can hold a stream until
-`resume()`. It imports nothing from llmnet:
+`resume()`. It is built on `llmnet_core.testing.FakeHTTPServer`, as the core's fake OpenAI server is:
 
     with FakeOllamaServer(reply="Hello there", models=["llama3.2"]) as server:
         ...  # a models entry {"runner": "ollama", "url": server.url, "model": "llama3.2"}
@@ -16,54 +16,31 @@ pieces (`" world"`). It records requests, takes one-shot scripts (`push`) and ca
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
-import socket
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
+
+from llmnet_core.testing import FakeHTTPHandler, FakeHTTPServer, RecordedRequest
+from llmnet_core.testing import ScriptedResponse as _Scripted
+from llmnet_core.testing import word_pieces as pieces
 
 __all__ = ["FakeOllamaServer", "RecordedRequest", "ScriptedResponse", "pieces"]
 
 Reply = str | Callable[[dict[str, Any]], str]
 VERSION = "0.6.8"
+JSON_TYPE = "application/json; charset=utf-8"
 
 
 @dataclass
-class RecordedRequest:
-    """One HTTP request received: `headers` has lower-case keys; `json` is None for an empty or bad body."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    json: Any | None
-    body: bytes
-
-
-@dataclass
-class ScriptedResponse:
+class ScriptedResponse(_Scripted):
     """A one-shot answer for the next `/api/chat` request (see `FakeOllamaServer.push`)."""
 
-    status: int = 200
-    body: str | bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
     error: str | None = None
-
-
-def pieces(text: str) -> list[str]:
-    """Split `text` into the fake's tokens: word pieces that concatenate back to exactly `text`."""
-    found = re.findall(r"\s*\S+", text)
-    rest = text[len("".join(found)) :]
-    if rest:
-        found = [*found[:-1], found[-1] + rest] if found else [rest]
-    return found
 
 
 def full_name(name: str) -> str:
@@ -75,87 +52,37 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, owner: FakeOllamaServer) -> None:
-        self.owner = owner
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", owner.requested_port), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Client resets and shutdown races are expected in tests; print nothing."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHTTPHandler):
     server_version = "FakeOllama/" + VERSION
-    timeout = 60
-    server: _Server
 
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No per-request logging on stderr."""
-
-    def do_GET(self) -> None:
-        self._handle()
+    @property
+    def owner(self) -> FakeOllamaServer:
+        return cast(FakeOllamaServer, self.server.owner)
 
     def do_HEAD(self) -> None:
-        self._handle()
+        self.route()
 
-    def do_POST(self) -> None:
-        self._handle()
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            data = bytearray()
-            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                data += self.rfile.read(size)
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass
-            return bytes(data)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _handle(self) -> None:
-        owner = self.server.owner
-        body = self._read_body()
-        try:
-            parsed: Any = json.loads(body) if body else None
-        except ValueError:
-            parsed = None
-        path = self.path.split("?", 1)[0]
-        owner._record(
-            RecordedRequest(self.command, path, {k.lower(): v for k, v in self.headers.items()}, parsed, body)
-        )
-        route = (self.command, path.rstrip("/") or "/")
+    def route(self) -> None:
+        owner = self.owner
+        recorded = self.record()
+        route = (self.command, recorded.path.rstrip("/") or "/")
         if route in (("GET", "/"), ("HEAD", "/")):
-            self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
+            self.send_bytes(200, b"Ollama is running", "text/plain; charset=utf-8")
         elif route == ("GET", "/api/version"):
             self._send_json(200, {"version": owner.version})
         elif route == ("GET", "/api/tags"):
             self._send_json(200, {"models": [owner._tag(name) for name in owner.models]})
         elif route == ("POST", "/api/chat"):
-            self._chat(body, parsed, owner._next_script())
+            self._chat(recorded.body, recorded.json, owner.next_script())
         else:
-            self._send(404, b"404 page not found", "text/plain")
+            self.send_bytes(404, b"404 page not found", "text/plain")
+
+    def _send_json(self, status: int, payload: Any, extra: dict[str, str] | None = None) -> None:
+        self.send_json(status, payload, extra, content_type=JSON_TYPE)
 
     def _chat(self, raw: bytes, request: Any, script: ScriptedResponse | None) -> None:
-        owner = self.server.owner
-        if not owner._sleep(script.delay if script is not None else owner.delay):
+        owner = self.owner
+        if not owner.sleep(script.delay if script is not None else owner.delay):
             self.close_connection = True
             return
         if script is not None and (script.body is not None or not 200 <= script.status < 300):
@@ -192,17 +119,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(
         self, stream: bool, final: dict[str, Any], tokens: list[str], error: str | None = None
     ) -> None:
-        owner = self.server.owner
+        owner = self.owner
         if not stream:
             if error is not None:
                 self._send_json(500, {"error": error})
             else:
                 self._send_json(200, final)
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self.begin_chunked(200, "application/x-ndjson")
         base = {"model": final["model"]}
         for index, token in enumerate(tokens):
             if index == owner.pause_after and not owner._wait_resume():
@@ -214,20 +138,18 @@ class _Handler(BaseHTTPRequestHandler):
                 "message": {"role": "assistant", "content": token},
                 "done": False,
             }
-            self._chunk(json.dumps(line).encode() + b"\n")
+            self.write_chunk(json.dumps(line).encode() + b"\n")
             if error is not None:
-                self._chunk(json.dumps({"error": error}).encode() + b"\n")
-                self._chunk(b"")
+                self.write_chunk(json.dumps({"error": error}).encode() + b"\n")
+                self.write_chunk(b"")
                 return
-            if owner.chunk_delay and not owner._sleep(owner.chunk_delay):
+            if owner.chunk_delay and not owner.sleep(owner.chunk_delay):
                 self.close_connection = True
                 return
-        self._chunk(json.dumps({**final, "message": {"role": "assistant", "content": ""}}).encode() + b"\n")
-        self._chunk(b"")
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
+        self.write_chunk(
+            json.dumps({**final, "message": {"role": "assistant", "content": ""}}).encode() + b"\n"
+        )
+        self.write_chunk(b"")
 
     def _send_scripted(self, script: ScriptedResponse) -> None:
         if script.body is None:
@@ -235,32 +157,10 @@ class _Handler(BaseHTTPRequestHandler):
                 script.status, {"error": script.error or f"scripted error {script.status}"}, script.headers
             )
             return
-        data = script.body.encode() if isinstance(script.body, str) else script.body
-        try:
-            json.loads(data)
-            content_type = "application/json; charset=utf-8"
-        except ValueError:
-            content_type = "text/plain; charset=utf-8"
-        self._send(script.status, data, content_type, script.headers)
-
-    def _send_json(self, status: int, payload: Any, extra: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8", extra)
-
-    def _send(self, status: int, data: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
-        extra = extra or {}
-        self.send_response(status)
-        if "content-type" not in {k.lower() for k in extra}:
-            self.send_header("Content-Type", content_type)
-        for key, value in extra.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        self.wfile.flush()
+        self.send_as_given(script.status, script.body, script.headers, JSON_TYPE)
 
 
-class FakeOllamaServer:
+class FakeOllamaServer(FakeHTTPServer):
     """A real Ollama-compatible HTTP server on 127.0.0.1 (OS-chosen port), in a daemon thread.
 
     `reply` is the answer text, or a function of the parsed `/api/chat` request returning it. `models`
@@ -268,7 +168,10 @@ class FakeOllamaServer:
     slept before each chat answer, `chunk_delay` between streamed tokens. With `pause_after=N`, a stream
     sends N tokens and waits for `resume()` (after which streams no longer pause); without it
     (`pause_timeout` s) the connection is cut, so a client that buffers the whole body fails the test.
+    `.url` is what a model's `url` holds.
     """
+
+    handler = _Handler
 
     def __init__(
         self,
@@ -282,33 +185,13 @@ class FakeOllamaServer:
         version: str = VERSION,
         port: int = 0,
     ) -> None:
+        super().__init__(delay=delay, chunk_delay=chunk_delay, port=port)
         self.reply = reply
         self.models = [full_name(m) for m in models]
-        self.delay = delay
-        self.chunk_delay = chunk_delay
         self.pause_after = pause_after
         self.pause_timeout = pause_timeout
         self.version = version
-        self.requested_port = port
-        self.requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._script: deque[ScriptedResponse] = deque()
-        self._stopping = threading.Event()
         self._resumed = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The server's address, e.g. `http://127.0.0.1:54321` (what a model's `url` holds)."""
-        if self._server is None:
-            raise RuntimeError("FakeOllamaServer is not started; call start() or use it in a `with` block")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def port(self) -> int:
-        """The TCP port the server listens on."""
-        return int(self.url.rsplit(":", 1)[1])
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -331,65 +214,17 @@ class FakeOllamaServer:
         status with `error` streams one token and then the `{"error": ...}` line, as Ollama does when
         generation fails midway (a 500 with that error when not streaming). `delay` replaces the default.
         """
-        with self._lock:
-            self._script.append(ScriptedResponse(status, body, dict(headers or {}), delay, error))
+        self.queue(ScriptedResponse(status, body, dict(headers or {}), delay, error))
 
     def resume(self) -> None:
         """Let streams held by `pause_after` go on."""
         self._resumed.set()
 
-    def start(self) -> FakeOllamaServer:
-        """Bind a free port and serve in a background thread; returns self."""
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"FakeOllamaServer:{self._server.server_address[1]}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, wake waiting handlers and close every open connection; never hangs."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._stopping.set()
+    def wake(self) -> None:
+        """On stop: release streams held by `pause_after`."""
         self._resumed.set()
-        server.shutdown()
-        with server.connections_lock:
-            connections = list(server.connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeOllamaServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- used by the handler -----------------------------------------------------------------------
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
-
-    def _next_script(self) -> ScriptedResponse | None:
-        with self._lock:
-            return self._script.popleft() if self._script else None
-
-    def _sleep(self, seconds: float) -> bool:
-        """Sleep; False when the server is stopping (the handler then gives up)."""
-        return not self._stopping.wait(seconds) if seconds > 0 else not self._stopping.is_set()
 
     def _wait_resume(self) -> bool:
         """Wait for `resume()`; False (the stream is cut) when it never comes or the server stops."""

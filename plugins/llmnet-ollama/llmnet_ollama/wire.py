@@ -1,14 +1,12 @@
 """Wire-level helpers of Ollama's native API: reading `/api/chat` objects (one JSON object, or NDJSON
-lines when streaming), usage and finish reasons, error excerpts and connection-failure reasons.
+lines when streaming), usage and finish reasons, and error excerpts.
 
 Pure functions with no httpx import, so they are cheap to load and easy to test on their own.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,24 +82,6 @@ def with_tag(name: str) -> str:
     """Ollama's full model name: `llama3.2` means `llama3.2:latest`."""
     last = name.rsplit("/", 1)[-1]
     return name if ":" in last else f"{name}:latest"
-
-
-def connect_reason(exc: BaseException) -> str:
-    """A short reason for a failed connection, found in the exception chain."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if (
-            isinstance(current, ConnectionRefusedError)
-            or getattr(current, "errno", None) == errno.ECONNREFUSED
-            or "connection refused" in str(current).lower()
-        ):
-            return "connection refused"
-        if isinstance(current, socket.gaierror):
-            return "host name not found"
-        current = current.__cause__ or current.__context__
-    return "connection failed"
 
 
 def _count(payload: Mapping[str, Any], key: str) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -21,11 +20,18 @@ from llmnet_core import (
     BackendTimeoutError,
     ChatRequest,
     ChatResponse,
+    HTTPBackendOptions,
     ModelSpec,
+    Problem,
     Redactor,
     Resources,
     StreamChunk,
     Usage,
+    connect_reason,
+    mask_userinfo,
+    option_problems,
+    parse_options,
+    retry_after_seconds,
 )
 
 from .http import Exchange, Upstream, aiohttp_module, iter_lines
@@ -38,22 +44,20 @@ from .wire import (
     USER_AGENT,
     SSEParser,
     chat_completions_url,
-    connect_reason,
     error_excerpt,
-    mask_userinfo,
     one_line,
     plural,
-    retry_after_seconds,
     seconds_text,
     usage_from,
 )
 
-_SENSITIVE_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie")
+HINT = "an openai-api model takes url, api-key, model, parameters and: {known}"
 
 
-def _header_safe(text: str) -> bool:
-    """True when `text` can travel in an HTTP/1.1 header (printable ASCII, no line breaks)."""
-    return text.isascii() and all(char == "\t" or " " <= char <= "~" for char in text)
+class OpenAIOptions(HTTPBackendOptions):
+    """A model entry's own keys: the shared HTTP options, and `runner` for a default URL."""
+
+    runner: str | None = None
 
 
 async def _drain(lines: AsyncIterator[str]) -> None:
@@ -68,11 +72,11 @@ class OpenAIBackend(Backend):
 
     def __init__(self, spec: ModelSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
-        options = spec.options or {}
+        place = f"models.{spec.name}"
+        options = parse_options(OpenAIOptions, spec.options, place, error=BackendError, hint=HINT)
         url = spec.url
         if not url:
-            runner = options.get("runner")
-            url = DEFAULT_URLS.get(runner) if isinstance(runner, str) else None
+            url = DEFAULT_URLS.get(options.runner) if options.runner else None
             if url is None:
                 raise BackendError(
                     f"models.{spec.name}.url is missing",
@@ -87,15 +91,20 @@ class OpenAIBackend(Backend):
             )
         self._origin = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
         self._shown_url = mask_userinfo(self._url)
-        self.timeout = self._number(("timeout",), 120.0)
-        self.connect_timeout = self._number(("connect-timeout", "connect_timeout"), 10.0)
-        self.retries = int(self._number(("retries",), 2, allow_zero=True, integer=True))
-        self.retry_backoff = self._number(("retry-backoff", "retry_backoff"), 0.5, allow_zero=True)
-        self.max_retry_wait = self._number(("max-retry-wait", "max_retry_wait"), 30.0, allow_zero=True)
-        self._headers, secrets = self._build_headers(options.get("headers"))
+        self.timeout = options.timeout
+        self.connect_timeout = options.connect_timeout
+        self.retries = options.retries
+        self.backoff = options.backoff
+        self._headers, secrets = options.request_headers(place, spec.api_key, USER_AGENT)
+        self._headers["Content-Type"] = "application/json"
         # its own secrets, masked in every form (and in excerpts) even outside a pipeline
         self._redact = Redactor(secrets)
         self._timeouts: Any = None  # aiohttp.ClientTimeout, made on first use (aiohttp loads lazily)
+
+    @classmethod
+    def check(cls, spec: ModelSpec) -> list[Problem]:
+        """The problems of the entry's options (the same checks as when the model is first used)."""
+        return option_problems(OpenAIOptions, spec.options, f"models.{spec.name}", hint=HINT)[1]
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -103,58 +112,6 @@ class OpenAIBackend(Backend):
     def location(self) -> str:
         """The full chat completions URL requests go to."""
         return self._url
-
-    def _number(
-        self, keys: tuple[str, ...], default: float, *, allow_zero: bool = False, integer: bool = False
-    ) -> float:
-        options = self.spec.options or {}
-        key = next((k for k in keys if options.get(k) is not None), None)
-        if key is None:
-            return default
-        value = options[key]
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            number = float(value)
-            if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-                raise ValueError
-            if integer and number != int(number):
-                raise ValueError
-        except (TypeError, ValueError):
-            kind = "a whole number" if integer else "a number of seconds"
-            sign = "≥ 0" if allow_zero else "> 0"
-            raise BackendError(
-                f"models.{self.spec.name}.{keys[0]} must be {kind} {sign}, got {value!r}"
-            ) from None
-        return number
-
-    def _build_headers(self, extra: Any) -> tuple[dict[str, str], list[str]]:
-        name = self.spec.name
-        headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
-        secrets: list[str] = []
-        key = (self.spec.api_key or "").strip()
-        if key:
-            if not _header_safe(key):
-                raise BackendError(
-                    f"models.{name}.api-key contains characters that cannot be sent in an HTTP header",
-                    hint="API keys are plain ASCII; check the secret's value for stray characters.",
-                )
-            headers["Authorization"] = f"Bearer {key}"
-            secrets.append(key)
-        if extra is not None:
-            if not isinstance(extra, Mapping):
-                raise BackendError(f"models.{name}.headers must be an object of header names to values")
-            for header, value in extra.items():
-                text = str(value)
-                if not _header_safe(str(header)) or not _header_safe(text):
-                    raise BackendError(
-                        f"models.{name}.headers.{header} cannot be sent in an HTTP header "
-                        "(non-ASCII characters or line breaks)"
-                    )
-                headers[str(header)] = text
-                if any(word in str(header).lower() for word in _SENSITIVE_HEADER_WORDS):
-                    secrets.append(text)
-        return headers, [s for s in secrets if len(s) >= 4]
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -190,9 +147,6 @@ class OpenAIBackend(Backend):
                 "include_usage": True,
             }
         return body
-
-    def _backoff(self, attempt: int) -> float:
-        return self.retry_backoff * (2 ** (attempt - 1))
 
     def _timeout_error(self) -> BackendError:
         return self._error(
@@ -249,7 +203,7 @@ class OpenAIBackend(Backend):
                         hint=f"Is the server running? Check models.{self.spec.name}.url.",
                         kind=BackendTimeoutError if timed_out else BackendError,
                     )
-                await asyncio.sleep(self._backoff(attempt))
+                await asyncio.sleep(self.backoff.delay(attempt))
                 continue
             status = response.status
             if 200 <= status < 300:
@@ -263,11 +217,11 @@ class OpenAIBackend(Backend):
                 upstream.slots.release()
             if status == 429:
                 header = response.headers.get("Retry-After")
-                wait = retry_after_seconds(header)
-                if wait is not None and wait > self.max_retry_wait:
+                asked = retry_after_seconds(header)
+                if asked is not None and asked > self.backoff.max_wait:
                     raise self._error(
                         f"{self._shown_url} is rate limiting requests (HTTP 429, Retry-After: {header}), "
-                        f"longer than max-retry-wait {seconds_text(self.max_retry_wait)} s",
+                        f"longer than max-retry-wait {seconds_text(self.backoff.max_wait)} s",
                         hint=f"Try again later, or raise models.{self.spec.name}.max-retry-wait.",
                         status=429,
                     )
@@ -278,10 +232,10 @@ class OpenAIBackend(Backend):
                         hint="Try again later, or send fewer requests at once.",
                         status=429,
                     )
-                await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
+                await asyncio.sleep(self.backoff.wait(attempt, header))
                 continue
             if status >= 500 and not final:
-                await asyncio.sleep(self._backoff(attempt))
+                await asyncio.sleep(self.backoff.delay(attempt))
                 continue
             raise self._status_error(status, answer, attempts=attempt)
         raise AssertionError("unreachable")  # pragma: no cover

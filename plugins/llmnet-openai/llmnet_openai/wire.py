@@ -1,20 +1,15 @@
 """Wire-level helpers of the OpenAI chat completions protocol: URL normalisation, error excerpts,
-Retry-After parsing, connection-failure reasons, usage objects and a server-sent-events line parser.
+usage objects and a server-sent-events line parser (Retry-After and connection-failure reasons are
+the core's: `llmnet_core.retry_after_seconds`, `connect_reason`).
 
 Pure functions with no HTTP client import, so they are cheap to load and easy to test on their own.
 """
 
 from __future__ import annotations
 
-import email.utils
-import errno
 import json
-import math
-import socket
-import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from llmnet_core import Usage, excerpt
 
@@ -45,15 +40,6 @@ def chat_completions_url(url: str) -> str:
     return url + "/v1/chat/completions"
 
 
-def mask_userinfo(url: str) -> str:
-    """The URL without a password in its authority part (safe for messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
 def seconds_text(value: float) -> str:
     return f"{value:g}"
 
@@ -82,45 +68,6 @@ def error_excerpt(data: bytes) -> str:
         if isinstance(error, str):
             return one_line(error)
     return one_line(text)
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Parse a Retry-After header (delta seconds or an HTTP-date) into seconds; None when absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if math.isnan(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def connect_reason(exc: BaseException) -> str:
-    """A short reason for a failed connection, found in the exception chain."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if (
-            isinstance(current, ConnectionRefusedError)
-            or getattr(current, "errno", None) == errno.ECONNREFUSED
-        ):
-            return "connection refused"
-        if isinstance(current, socket.gaierror):
-            return "host name not found"
-        if type(current).__name__ == "SSLCertVerificationError":
-            return "TLS certificate not trusted"
-        current = current.__cause__ or current.__context__
-    return "connection failed"
 
 
 def _count(number: Any) -> int:

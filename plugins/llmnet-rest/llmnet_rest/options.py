@@ -7,17 +7,12 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from llmnet_core import PluginOptions
+from llmnet_core import PluginOptions, header_safe
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 HINT = "a rest function takes: type, timeout, {known} (see the llmnet-rest README)"
 #: an HTTP header name (RFC 9110 token characters)
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-
-
-def header_safe(text: str) -> bool:
-    """True when `text` can travel in an HTTP/1.1 header value (printable ASCII or tab, no line breaks)."""
-    return text.isascii() and all(char == "\t" or " " <= char <= "~" for char in text)
 
 
 def _scalar_text(value: Any) -> Any:

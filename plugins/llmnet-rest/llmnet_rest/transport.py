@@ -19,7 +19,9 @@ from llmnet_core import (
     Resources,
     Transport,
     TransportError,
+    TransportTimeoutError,
     excerpt,
+    header_safe,
     json_escape,
     option_problems,
     parse_options,
@@ -28,7 +30,7 @@ from llmnet_core import (
 )
 
 from . import __version__
-from .options import HINT, RestOptions, header_safe
+from .options import HINT, RestOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -130,10 +132,11 @@ class RestTransport(Transport):
             reply = await client.request(
                 self.method, url, content=content, headers=headers, timeout=self.spec.timeout
             )
-        except httpx.TimeoutException:
+        except httpx.TimeoutException:  # connect, write, read or pool: the function's timeout ran out
             raise self._error(
                 f"{where}: no answer within {self.spec.timeout:g} s",
                 "is the peer slow or stuck? raise the function's timeout if it needs longer",
+                kind=TransportTimeoutError,
             ) from None
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise self._error(
@@ -219,8 +222,10 @@ class RestTransport(Transport):
 
         return self.resources.get(("llmnet-rest", origin), factory, close=lambda client: client.aclose())
 
-    def _error(self, message: str, hint: str | None = None) -> TransportError:
-        return TransportError(f'function "{self.spec.name}": {message}', hint=hint)
+    def _error(
+        self, message: str, hint: str | None = None, *, kind: type[TransportError] = TransportError
+    ) -> TransportError:
+        return kind(f'function "{self.spec.name}": {message}', hint=hint)
 
 
 def _url_escape(value: str) -> str:

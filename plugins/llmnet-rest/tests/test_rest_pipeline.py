@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from llmnet_core import Pipeline, PipelineError
+from llmnet_core import Pipeline, PipelineError, StepTimeoutError
 from llmnet_core.cli import cli
 from llmnet_core.testing import hook_composition
 
@@ -109,8 +109,10 @@ async def test_a_slow_peer_times_out(host, echo_model, peer):
     data = composition(
         echo_model.url, [transform("slow", on_failure="abort")], [], slow={"url": url, "timeout": 0.3}
     )
-    with pytest.raises(PipelineError, match=r"no answer within 0.3 s"):
+    with pytest.raises(StepTimeoutError, match=r"no answer within 0.3 s") as caught:
         await run(data, "quick")
+    assert isinstance(caught.value, PipelineError)
+    assert caught.value.trace.hops[0].hooks[0].status == "timeout"
 
 
 async def test_json_special_characters_survive_into_the_body(host, echo_model, peer):

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 from llmnet_rest.transport import RestTransport
 
-from llmnet_core import FunctionSpec, HookCall, Redactor, Resources, TransportError
+from llmnet_core import (
+    FunctionSpec,
+    HookCall,
+    Redactor,
+    Resources,
+    StepTimeoutError,
+    TransportError,
+    TransportTimeoutError,
+)
 from llmnet_core.testing import free_port
 
 NASTY = 'He said "hi" \\ then\nleft\t{"x": [1]} $NODE ${INPUT} </script> ü 🙂'
@@ -206,8 +214,17 @@ async def test_unreachable_peer(resources):
 
 async def test_own_timeout_bounds_a_slow_peer(peer, resources):
     url = peer.on("/slow", body="late", delay=3)
-    with pytest.raises(TransportError, match=r"POST .*/slow: no answer within 0.3 s"):
+    with pytest.raises(TransportTimeoutError, match=r"POST .*/slow: no answer within 0.3 s") as caught:
         await make(resources, timeout=0.3, url=url).call(hook())
+    # a timeout is typed: still a TransportError for on_failure, and a StepTimeoutError for servers (504)
+    assert isinstance(caught.value, TransportError) and isinstance(caught.value, StepTimeoutError)
+
+
+async def test_other_failures_are_not_timeouts(peer, resources):
+    url = peer.on("/broken", status=500, body="boom")
+    with pytest.raises(TransportError, match="answered HTTP 500") as caught:
+        await make(resources, url=url).call(hook())
+    assert not isinstance(caught.value, StepTimeoutError)
 
 
 async def test_one_pooled_connection_per_peer(peer, resources):

@@ -112,21 +112,6 @@ def start_serve() -> Iterator[Callable[..., ServeProcess]]:
 
 
 @pytest.fixture(scope="module")
-def fake_model() -> Iterator[Callable[..., FakeOpenAIServer]]:
-    """Module-scoped fake OpenAI-compatible model servers (the root `fake_server` is per test)."""
-    servers: list[FakeOpenAIServer] = []
-
-    def start(reply: Any = "ok", **kwargs: Any) -> FakeOpenAIServer:
-        server = FakeOpenAIServer(reply, **kwargs).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def module_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("compositions")
 

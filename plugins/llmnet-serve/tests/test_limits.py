@@ -1,5 +1,5 @@
-"""Busy, slow and vanishing peers: 429 at --max-concurrent, 504 on a backend timeout, cancellation when
-the client disconnects, errors in the middle of a stream, and a graceful stop."""
+"""Busy, slow and vanishing peers: 429 at --max-concurrent, 504 on a backend or aborting hook's timeout,
+cancellation when the client disconnects, errors in the middle of a stream, and a graceful stop."""
 
 from __future__ import annotations
 
@@ -30,13 +30,16 @@ def picked(word: str) -> str:
 def limited(fake_model, slow_peer, start_serve, module_dir) -> Any:
     """--max-concurrent 1, in front of a composition whose entry picks a node by the request's text:
     "slow" (answers after 0.6 s), "stuck" (answers after 10 s; its model times out after 0.3 s), "stream"
-    and "break" (the slow peer), "gold" for TIER=gold (a client variable) with REGION=eu (--var), anything
-    else "quick"."""
+    and "break" (the slow peer), "hooked" (an aborting rest pre-hook whose peer, the stuck server, outlasts
+    its 0.3 s timeout), "gold" for TIER=gold (a client variable) with REGION=eu (--var), anything else
+    "quick"."""
     slow = fake_model("slow answer", name="slow", delay=0.6)
     stuck = fake_model("never in time", name="stuck", delay=10.0)
     quick = fake_model("quick answer", name="quick")
-    words = ("slow", "stuck", "stream", "break")
+    words = ("slow", "stuck", "stream", "break", "hooked")
+    gate = {"function": "gate", "mode": "transform", "on_failure": "abort"}
     composition = {
+        "functions": {"gate": {"type": "rest", "url": f"{stuck.url}/v1/chat/completions", "timeout": 0.3}},
         "models": {
             "slow": {"type": "external", "url": slow.url},
             "stuck": {"type": "external", "url": stuck.url, "timeout": 0.3},
@@ -52,6 +55,14 @@ def limited(fake_model, slow_peer, start_serve, module_dir) -> Any:
                 "layer": 1,
                 "model": "peer",
                 "if": f"{picked('stream')} or {picked('break')}",
+                "output-to": ["output"],
+            },
+            {
+                "name": "hooked",
+                "layer": 1,
+                "model": "quick",
+                "if": picked("hooked"),
+                "hooks": {"pre": [gate]},
                 "output-to": ["output"],
             },
             {
@@ -115,6 +126,18 @@ async def test_backend_timeout_is_504(client, limited, server_status):
     assert streamed.json()["error"]["code"] == "backend_timeout"
     data = await server_status(client, limited, idle)
     assert data["nodes"]["stuck"]["errors"] >= 2
+
+
+async def test_an_aborting_hook_that_times_out_is_504(client, limited, server_status):
+    reply = await client.post(f"{limited}{CHAT}", json=chat("hooked"))
+    assert reply.status_code == 504, reply.text
+    error = reply.json()["error"]
+    assert error["type"] == "timeout_error"
+    assert error["code"] == "step_timeout"
+    assert error["message"].startswith('node "hooked": pre-hook "gate" (rest) failed: ')
+    assert "0.3 s" in error["message"]
+    data = await server_status(client, limited, idle)
+    assert data["requests"]["in_flight"] == 0
 
 
 async def test_stream_disconnect_cancels_the_pipeline(client, limited, slow_peer, server_status):

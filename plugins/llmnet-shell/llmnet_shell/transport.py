@@ -24,6 +24,7 @@ from llmnet_core import (
     Resources,
     Transport,
     TransportError,
+    TransportTimeoutError,
     excerpt,
     option_problems,
     parse_options,
@@ -191,6 +192,7 @@ class ShellTransport(Transport):
             raise self._error(
                 f"{command} did not finish within {self.spec.timeout:g} s (its process group was killed)",
                 "raise the function's timeout if it needs longer",
+                kind=TransportTimeoutError,
             ) from None
         finally:
             if not finished:  # timeout, or the engine cancelled the call: leave nothing running
@@ -268,5 +270,7 @@ class ShellTransport(Transport):
         _, out, err = await asyncio.gather(feed(), read_out(), read_err())
         return out, err, overflow
 
-    def _error(self, message: str, hint: str | None = None) -> TransportError:
-        return TransportError(f'function "{self.spec.name}": {message}', hint=hint)
+    def _error(
+        self, message: str, hint: str | None = None, *, kind: type[TransportError] = TransportError
+    ) -> TransportError:
+        return kind(f'function "{self.spec.name}": {message}', hint=hint)

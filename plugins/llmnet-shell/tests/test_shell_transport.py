@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 from llmnet_shell.transport import ShellTransport
 
-from llmnet_core import FunctionSpec, HookCall, Redactor, Resources, TransportError
+from llmnet_core import (
+    FunctionSpec,
+    HookCall,
+    Redactor,
+    Resources,
+    StepTimeoutError,
+    TransportError,
+    TransportTimeoutError,
+)
 
 REPORT = """
     import json, os, sys
@@ -209,6 +217,7 @@ async def test_a_non_zero_exit_quotes_the_end_of_stderr(program):
     with pytest.raises(TransportError) as info:
         await make(**program(code)).call(hook())
     message = info.value.message
+    assert not isinstance(info.value, StepTimeoutError)  # a failure, not a timeout
     assert message.startswith(f'function "tool": {sys.executable} exited with status 3: …')
     assert message.endswith("ValueError: the real cause")
     assert len(message) < 400
@@ -239,8 +248,11 @@ async def test_a_nul_character_from_a_variable_is_refused(program):
 async def test_timeout_kills_the_whole_process_group(program, tmp_path, stopped):
     pidfile, marker = tmp_path / "grandchild.pid", tmp_path / "written-later"
     transport = make(timeout=2.0, **program(SPAWNER, str(pidfile), str(marker)))
-    with pytest.raises(TransportError, match=r"did not finish within 2 s \(its process group was killed\)"):
+    with pytest.raises(
+        TransportTimeoutError, match=r"did not finish within 2 s \(its process group was killed\)"
+    ) as info:
         await transport.call(hook())
+    assert isinstance(info.value, TransportError) and isinstance(info.value, StepTimeoutError)
     assert pidfile.exists(), "the grandchild should have started within the timeout"
     assert stopped(int(pidfile.read_text()))
     assert not marker.exists()

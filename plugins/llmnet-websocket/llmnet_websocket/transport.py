@@ -16,6 +16,7 @@ from llmnet_core import (
     Resources,
     Transport,
     TransportError,
+    TransportTimeoutError,
     option_problems,
     parse_options,
     substitute,
@@ -68,9 +69,12 @@ class WebSocketTransport(Transport):
                 return None
             return parse_reply(await self.peer.exchange(message, self.spec.timeout))
         except PeerTimeout:
-            raise self._error(call, f"sent no reply within {self.spec.timeout:g} s") from None
+            what = f"sent no reply within {self.spec.timeout:g} s"
+            raise self._error(call, what, TransportTimeoutError) from None
         except Exception as exc:  # noqa: BLE001 - every library failure becomes one clear line
-            raise self._error(call, describe_failure(exc)) from None
+            # a TimeoutError here is the opening handshake running past the function's timeout
+            kind = TransportTimeoutError if isinstance(exc, TimeoutError) else TransportError
+            raise self._error(call, describe_failure(exc), kind) from None
 
     def render(self, call: HookCall) -> str:
         """The message for this call: the template with variables substituted, or the hook's data."""
@@ -82,9 +86,11 @@ class WebSocketTransport(Transport):
             return substitute(template, call.variables)
         return json.dumps(substitute_json(template, call.variables), ensure_ascii=False)
 
-    def _error(self, call: HookCall, what: str) -> TransportError:
+    def _error(
+        self, call: HookCall, what: str, kind: type[TransportError] = TransportError
+    ) -> TransportError:
         who = f'node "{call.node}"' if call.phase == "node" else f'function "{self.spec.name}"'
-        return TransportError(
+        return kind(
             f"{who}: WebSocket peer {self._shown_url} {what}",
             hint=f"is the peer running and answering? check {place_of(self.spec.name, 'url')}",
         )

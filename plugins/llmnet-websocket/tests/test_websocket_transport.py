@@ -11,7 +11,16 @@ import pytest
 from click.testing import CliRunner
 from llmnet_websocket.transport import WebSocketTransport
 
-from llmnet_core import FunctionSpec, HookCall, Pipeline, PipelineError, Resources, TransportError
+from llmnet_core import (
+    FunctionSpec,
+    HookCall,
+    Pipeline,
+    PipelineError,
+    Resources,
+    StepTimeoutError,
+    TransportError,
+    TransportTimeoutError,
+)
 from llmnet_core.cli import cli
 from llmnet_core.testing import free_port, hook_composition
 
@@ -130,10 +139,31 @@ async def test_timeout_drops_the_connection_so_a_late_reply_is_never_used(ws_pee
 
     peer = await ws_peer(behaviour)
     transport = make(resources, timeout=0.2, url=peer.url)
-    with pytest.raises(TransportError, match=r"sent no reply within 0\.2 s"):
+    with pytest.raises(TransportTimeoutError, match=r"sent no reply within 0\.2 s") as caught:
         await transport.call(hook_call("slow"))
+    assert isinstance(caught.value, TransportError) and isinstance(caught.value, StepTimeoutError)
     assert await transport.call(hook_call("fast")) == "reply to fast"
     assert peer.connections == 2
+
+
+async def test_a_peer_that_never_completes_the_handshake_is_a_timeout(resources) -> None:
+    accepted = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set()  # accept the TCP connection, then never answer the WebSocket handshake
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(TransportTimeoutError) as caught:
+            await make(resources, timeout=0.3, url=f"ws://127.0.0.1:{port}/hooks").call(hook_call())
+    finally:
+        server.close()
+    assert accepted.is_set()
+    assert caught.value.message.endswith("did not accept the connection in time")
+    assert "functions.audit.url" in (caught.value.hint or "")
 
 
 async def test_secrets_in_the_url_stay_out_of_messages(resources) -> None:
@@ -305,12 +335,10 @@ async def test_a_slow_peer_times_out_and_the_request_continues(ws_peer, echo_mod
         result = await pipeline.run("hello")
     assert result.output == "model saw: hello"
     (outcome,) = result.trace.hops[0].hooks
-    # the engine's timeout fires first, unless a stalled event loop lets the transport's own bound win
-    if outcome.status == "timeout":
-        assert outcome.error == "no answer within 0.2 s"
-    else:
-        assert outcome.status == "failed"
-        assert "sent no reply within 0.2 s" in (outcome.error or "")
+    # the engine's timeout fires first, unless a stalled event loop lets the transport's own bound win:
+    # either way the hook timed out
+    assert outcome.status == "timeout"
+    assert outcome.error == "no answer within 0.2 s" or "sent no reply within 0.2 s" in (outcome.error or "")
 
 
 async def test_one_connection_serves_many_pipeline_runs(ws_peer, echo_model) -> None:
