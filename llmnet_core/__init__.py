@@ -74,6 +74,14 @@ _EXPORTS: dict[str, str] = {
     "header_safe": "net",
     "mask_userinfo": "net",
     "connect_reason": "net",
+    # test helpers for plugin authors (real HTTP servers on 127.0.0.1)
+    "FakeHTTPServer": "testing",
+    "FakeHTTPHandler": "testing",
+    "FakeOpenAIServer": "testing",
+    "RecordedRequest": "testing",
+    "ScriptedResponse": "testing",
+    "word_pieces": "testing",
+    "free_port": "testing",
     # library use
     "Composition": "composition",
     "load_composition": "composition",
@@ -138,6 +146,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .redact import Redactor, excerpt
     from .resources import Resources
     from .run import RunResult
+    from .testing import (
+        FakeHTTPHandler,
+        FakeHTTPServer,
+        FakeOpenAIServer,
+        RecordedRequest,
+        ScriptedResponse,
+        free_port,
+        word_pieces,
+    )
     from .trace import HookOutcome, Hop, Trace
     from .types import (
         Candidate,

@@ -64,8 +64,12 @@ class Backend(ABC):
         Must return quickly; errors belong to the first real call, which reports them.
         """
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """One vector per text, for similarity routing; backends that cannot embed keep this default."""
+    async def embed(self, texts: Sequence[str], *, persist: bool = False) -> list[list[float]]:
+        """One vector per text, for similarity routing; backends that cannot embed keep this default.
+
+        `persist=True` says the texts come from the configuration (handler descriptions), not from users:
+        a backend may keep their vectors on disk between runs. Request texts never get it.
+        """
         raise BackendError(
             f'model "{self.spec.name}" ({self.spec.backend} backend) cannot compute embeddings',
             hint="name an embedding-capable model (e.g. a llama-cpp one) in router-options.embedding-model",

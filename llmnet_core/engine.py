@@ -350,14 +350,16 @@ class Pipeline:
                 hop.model, hop.backend = backend.spec.wire_model or backend.spec.name, backend.spec.backend
                 return await _guarded(node, backend, backend.score_choices(list(messages), list(choices)))
 
-        async def embed(texts: Sequence[str], model: str | None = None) -> list[list[float]]:
+        async def embed(
+            texts: Sequence[str], model: str | None = None, *, persist: bool = False
+        ) -> list[list[float]]:
             if model is None and node.model is None:
                 raise RoutingError(
                     f'node "{node.name}" has no model to compute embeddings with',
                     hint='add "model" to the node, or name one in router-options.embedding-model',
                 )
             embedder = self._backend(node, model)
-            return await _guarded(node, embedder, embedder.embed(list(texts)))
+            return await _guarded(node, embedder, embedder.embed(list(texts), persist=persist))
 
         request = RouteRequest(
             text=text,

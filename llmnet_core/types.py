@@ -157,7 +157,8 @@ class Candidate:
 
 
 CompleteFn = Callable[..., Awaitable[ChatResponse]]
-#: `embed(texts, model=None)`: vectors from the node's model, or from the composition model named `model`
+#: `embed(texts, model=None, persist=False)`: vectors from the node's model, or from the composition model
+#: named `model`; `persist=True` only for texts of the configuration, whose vectors may be kept on disk
 EmbedFn = Callable[..., Awaitable[list[list[float]]]]
 #: `score(messages, choices)`: log-probability of each choice as the node's model's next answer
 ScoreFn = Callable[..., Awaitable[dict[str, float]]]

@@ -18,14 +18,15 @@ from llmnet_core import (
     ModelSpec,
     Resources,
     StreamChunk,
-    Usage,
     parse_options,
 )
 
 from .bundled import bundled_model_path
+from .generation import generate
 from .models import LoadSettings, LocalModel, shared_model
 from .options import DEFAULT_MAX_TOKENS, HINT, ModelOptions, Parameters, request_sampling
 from .prompting import Prompt, TemplatePrompter, completion_prompt
+from .vectors import VectorStore
 
 Prompter = Callable[[Sequence[Message]], Prompt]
 
@@ -44,6 +45,7 @@ class LlamaCppBackend(Backend):
         )
         self._model: LocalModel | None = None
         self._prompter: Prompter | None = None
+        self._vectors: VectorStore | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -99,7 +101,7 @@ class LlamaCppBackend(Backend):
                 self._prompter = completion_prompt
         return self._prompter
 
-    def _prepare(self, llama: Any, request: ChatRequest) -> tuple[list[int], dict[str, Any]]:
+    def _prepare(self, llama: Any, request: ChatRequest) -> tuple[list[int], dict[str, Any], list[str]]:
         """Tokens of the prompt and the sampling arguments for one request (on the model's thread)."""
         prompt = self._prompter_for(llama)(request.messages)
         tokens = llama.tokenize(prompt.text.encode("utf-8"), add_bos=not prompt.has_bos, special=True)
@@ -115,7 +117,7 @@ class LlamaCppBackend(Backend):
                 hint=f"raise models.{self.spec.name}.parameters.n_ctx, or send a shorter conversation",
             )
         sampling["max_tokens"] = min(sampling["max_tokens"], room)
-        return tokens, {**sampling, "stop": stops}
+        return tokens, sampling, stops
 
     # -- generation --------------------------------------------------------------------------------
 
@@ -123,16 +125,12 @@ class LlamaCppBackend(Backend):
         model = await self.model()
 
         def work(llama: Any) -> ChatResponse:
-            tokens, sampling = self._prepare(llama, request)
-            out = _guard(lambda: llama.create_completion(tokens, **sampling), self.spec.name)
-            choice = out["choices"][0]
-            usage = out.get("usage") or {}
-            return ChatResponse(
-                text=choice["text"].lstrip(),
-                usage=Usage(usage.get("prompt_tokens", len(tokens)), usage.get("completion_tokens", 0)),
-                model=request.model,
-                finish_reason=choice.get("finish_reason"),
+            tokens, sampling, stops = self._prepare(llama, request)
+            parts: list[str] = []
+            usage, finish = _guard(
+                lambda: generate(llama, tokens, sampling, stops, parts.append), self.spec.name
             )
+            return ChatResponse("".join(parts).lstrip(), usage, request.model, finish)
 
         return await model.generation.run(work)
 
@@ -140,30 +138,22 @@ class LlamaCppBackend(Backend):
         model = await self.model()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        stop = threading.Event()
+        cancelled = threading.Event()
 
         def put(kind: str, item: Any) -> None:
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, (kind, item))
             except RuntimeError:  # the loop is gone: nobody is listening any more
-                stop.set()
+                cancelled.set()
 
         def work(llama: Any) -> None:
             try:
-                tokens, sampling = self._prepare(llama, request)
-                pieces = llama.create_completion(tokens, stream=True, **sampling)
-                count, finish = 0, None
-                for chunk in pieces:
-                    if stop.is_set():
-                        finish = "cancelled"
-                        break
-                    choice = chunk["choices"][0]
-                    if choice.get("finish_reason") is None:
-                        count += 1  # one chunk per generated token; the closing chunk only reports why
-                    finish = choice.get("finish_reason") or finish
-                    if choice["text"]:
-                        put("text", choice["text"])
-                put("end", (Usage(len(tokens), count), finish))
+                tokens, sampling, stops = self._prepare(llama, request)
+                emit = lambda text: put("text", text)  # noqa: E731
+                put(
+                    "end",
+                    _guard(lambda: generate(llama, tokens, sampling, stops, emit, cancelled), self.spec.name),
+                )
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
                 put("error", exc)
 
@@ -184,16 +174,33 @@ class LlamaCppBackend(Backend):
                 else:
                     raise item
         finally:
-            stop.set()
+            cancelled.set()
 
     # -- routing capabilities ----------------------------------------------------------------------
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    async def embed(self, texts: Sequence[str], *, persist: bool = False) -> list[list[float]]:
         model = await self.model()
         items = list(texts)
         if not items:
             return []
-        return await model.embedding.run(lambda llama: [list(v) for v in llama.embed(items)])
+        store = self._store(model) if persist else None
+        known: dict[str, list[float]] = {}
+        if store is not None:
+            found = await asyncio.to_thread(lambda: {t: store.get(t) for t in items})
+            known = {t: v for t, v in found.items() if v is not None}
+        missing = list(dict.fromkeys(t for t in items if t not in known))
+        if missing:
+            vectors = await model.embedding.run(lambda llama: [list(v) for v in llama.embed(missing)])
+            fresh = dict(zip(missing, vectors, strict=True))
+            if store is not None:
+                await asyncio.to_thread(store.put, fresh)
+            known.update(fresh)
+        return [known[t] for t in items]
+
+    def _store(self, model: LocalModel) -> VectorStore:
+        if self._vectors is None:
+            self._vectors = VectorStore(model.settings.path)
+        return self._vectors
 
     async def score_choices(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
         model = await self.model()

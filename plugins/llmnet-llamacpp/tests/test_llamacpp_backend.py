@@ -146,3 +146,51 @@ async def test_a_chat_template_from_the_composition_is_used():
     b = await templated.complete(ask("Hello"))
     # the template adds its turn markers around the same words: more prompt tokens
     assert b.usage.prompt_tokens > a.usage.prompt_tokens
+
+
+def test_stop_sequences_are_matched_across_pieces_and_held_back():
+    from llmnet_llamacpp.generation import _held_back, generate
+
+    class Scripted:
+        def create_completion(self, tokens, stream, stop, **sampling):
+            assert stream and stop == []
+            for piece in ["Par", "is\nQu", "estion: next", " more"]:
+                yield {"choices": [{"text": piece, "finish_reason": None}]}
+            yield {"choices": [{"text": "", "finish_reason": "length"}]}
+
+    emitted: list[str] = []
+    usage, finish = generate(Scripted(), [1, 2, 3], {}, ["\nQuestion:"], emitted.append)
+    assert "".join(emitted) == "Paris" and finish == "stop"
+    assert all("\n" not in piece for piece in emitted)  # "\nQu" was held back, never shown
+    assert usage.prompt_tokens == 3 and usage.completion_tokens == 3
+    emitted.clear()
+    usage, finish = generate(Scripted(), [1], {}, ["zzz"], emitted.append)
+    assert "".join(emitted) == "Paris\nQuestion: next more" and finish == "length"
+    assert _held_back("abc\nQ", ["\nQuestion:"]) == 2 and _held_back("abc", ["\nQ"]) == 0
+
+
+async def test_the_answer_stops_where_the_model_starts_a_new_question():
+    response = await backend(max_tokens=48).complete(ask("What is the capital of France?"))
+    assert "Question:" not in response.text and "Paris" in response.text
+
+
+async def test_configuration_vectors_are_kept_on_disk_and_requests_never(tmp_path: Path, monkeypatch):
+    from llmnet_llamacpp.bundled import bundled_model_path
+
+    source = str(bundled_model_path())
+    monkeypatch.setenv("LLMNET_CACHE_DIR", str(tmp_path))
+
+    def fresh() -> LlamaCppBackend:
+        spec = ModelSpec(name="m", backend="llama-cpp", options={"source": source})
+        return LlamaCppBackend(spec, Resources())
+
+    first = await fresh().embed(["questions of fact", "poems and stories"], persist=True)
+    stored = list((tmp_path / "embeddings").glob("*.json"))
+    assert len(stored) == 1
+    assert "questions of fact" not in stored[0].read_text()  # keyed by hash, not by the text
+    second = fresh()
+    cached = await second.embed(["poems and stories", "questions of fact"], persist=True)
+    assert cached == [first[1], first[0]]
+    before = stored[0].read_text()
+    await second.embed(["a user's private request"])
+    assert stored[0].read_text() == before

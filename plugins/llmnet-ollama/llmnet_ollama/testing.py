@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from llmnet_core.testing import FakeHTTPHandler, FakeHTTPServer, RecordedRequest
-from llmnet_core.testing import ScriptedResponse as _Scripted
-from llmnet_core.testing import word_pieces as pieces
+from llmnet_core import FakeHTTPHandler, FakeHTTPServer, RecordedRequest
+from llmnet_core import ScriptedResponse as _Scripted
+from llmnet_core import word_pieces as pieces
 
 __all__ = ["FakeOllamaServer", "RecordedRequest", "ScriptedResponse", "pieces"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -57,7 +58,7 @@ def candidate_texts(candidate: Candidate) -> list[str]:
 
 
 def normalise(vector: Sequence[float]) -> Vector:
-    norm = math.sqrt(math.fsum(x * x for x in vector)) or 1.0
+    norm = math.hypot(*vector) or 1.0
     return [x / norm for x in vector]
 
 
@@ -66,7 +67,7 @@ def centred(vector: Sequence[float], centre: Sequence[float]) -> Vector:
 
 
 def dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return math.fsum(x * y for x, y in zip(a, b, strict=True))
+    return math.sumprod(a, b) if hasattr(math, "sumprod") else sum(map(operator.mul, a, b))
 
 
 class SemanticRouter(Router):
@@ -117,7 +118,8 @@ class SemanticRouter(Router):
         assert request.embed is not None
         groups = [candidate_texts(c) for c in request.candidates]
         flat = [options.template.format(text=t) for group in groups for t in group]
-        raw = [normalise(v) for v in await request.embed(flat, options.embedding_model)]
+        vectors_of = await request.embed(flat, options.embedding_model, persist=True)
+        raw = [normalise(v) for v in vectors_of]
         if len(raw) != len(flat):
             raise RoutingError(
                 f'node "{request.node}": the embedding model gave {len(raw)} vectors for {len(flat)} texts'

@@ -27,15 +27,15 @@ DIM = 64
 class Words(Backend):
     """Embeds a text as hashed word counts; scores a choice 0 when the request names it, else -5."""
 
-    embedded: list[tuple[str, str]] = []
+    embedded: list[tuple[str, str, bool]] = []
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         return ChatResponse(text=f"{self.spec.name} answered")
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    async def embed(self, texts: Sequence[str], *, persist: bool = False) -> list[list[float]]:
         vectors = []
         for text in texts:
-            Words.embedded.append((self.spec.name, text))
+            Words.embedded.append((self.spec.name, text, persist))
             vector = [0.0] * DIM
             for word in re.findall(r"[a-z]+", text.lower()):
                 vector[zlib.crc32(word.encode()) % DIM] += 1.0
@@ -122,12 +122,16 @@ async def test_semantic_embeds_the_handlers_once_then_only_the_request():
         await pipeline.run("refund my invoice")
     assert first == 1 + 2 * 3  # the request, then use-case + two examples per handler
     assert len(Words.embedded) == first + 1
+    # only the handlers' descriptions may be kept on disk by the backend, never a request
+    persisted = {text for _, text, persist in Words.embedded if persist}
+    assert "track my parcel please" not in persisted and "refund my invoice" not in persisted
+    assert "my parcel has not arrived" in persisted
 
 
 async def test_semantic_can_embed_with_another_model():
     hop = await route(composition("semantic", {"embedding-model": "embedder"}), "where is my refund")
     assert hop.node == "billing"
-    assert {model for model, _ in Words.embedded} == {"embedder"}
+    assert {model for model, _, _ in Words.embedded} == {"embedder"}
 
 
 async def test_semantic_falls_back_below_min_score():
