@@ -74,6 +74,8 @@ _EXPORTS: dict[str, str] = {
     "header_safe": "net",
     "mask_userinfo": "net",
     "connect_reason": "net",
+    "plural": "net",
+    "status_problem": "net",
     # test helpers for plugin authors (real HTTP servers on 127.0.0.1)
     "FakeHTTPServer": "testing",
     "FakeHTTPHandler": "testing",
@@ -139,7 +141,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         connect_reason,
         header_safe,
         mask_userinfo,
+        plural,
         retry_after_seconds,
+        status_problem,
     )
     from .options import PluginOptions, known_fields, option_problems, parse_options
     from .plugins import PluginFailure, PluginHost, PluginInfo, get_host, hookimpl

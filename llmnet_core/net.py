@@ -12,6 +12,7 @@ import errno
 import math
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -156,3 +157,32 @@ def connect_reason(exc: BaseException) -> str:
             return "TLS certificate not trusted"
         current = current.__cause__ or current.__context__
     return "connection failed"
+
+
+def plural(count: int, word: str) -> str:
+    """`1 attempt`, `3 attempts`."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def status_problem(
+    shown_url: str,
+    status: int,
+    excerpt: str,
+    *,
+    model: str,
+    has_key: bool,
+    attempts: int = 1,
+    hints: Mapping[int | str, str] | None = None,
+) -> tuple[str, str | None]:
+    """The message and hint for a model server's error status, the same in every HTTP backend.
+
+    `hints` maps a status (or `"5xx"` for any server error) to what the backend advises; 401/403 always
+    point at the model's `api-key`.
+    """
+    if status in (401, 403):
+        what = "rejected the API key" if has_key else "requires an API key"
+        return f"{shown_url} {what} (HTTP {status}): {excerpt}", f"Check models.{model}.api-key."
+    hints = hints or {}
+    hint = hints.get(status) or (hints.get("5xx") if status >= 500 else None)
+    after = f" after {plural(attempts, 'attempt')}" if attempts > 1 else ""
+    return f"{shown_url} answered HTTP {status}{after}: {excerpt}", hint

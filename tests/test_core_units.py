@@ -84,3 +84,19 @@ async def test_resources_are_shared_and_closed_newest_first():
     assert await resources.aget("a", make, close=lambda v: closed.append("a")) == "conn"
     await resources.aclose()
     assert closed == ["a", "k"]
+
+
+def test_status_problem_is_shared_by_the_http_backends():
+    from llmnet_core import plural, status_problem
+
+    assert plural(1, "attempt") == "1 attempt" and plural(3, "attempt") == "3 attempts"
+    message, hint = status_problem("http://h/v1", 401, "nope", model="m", has_key=True)
+    assert message == "http://h/v1 rejected the API key (HTTP 401): nope"
+    assert hint == "Check models.m.api-key."
+    message, hint = status_problem("http://h/v1", 403, "", model="m", has_key=False)
+    assert "requires an API key" in message
+    hints = {404: "not here", "5xx": "server broke"}
+    message, hint = status_problem("http://h", 503, "busy", model="m", has_key=False, attempts=3, hints=hints)
+    assert message == "http://h answered HTTP 503 after 3 attempts: busy" and hint == "server broke"
+    assert status_problem("http://h", 404, "x", model="m", has_key=False, hints=hints)[1] == "not here"
+    assert status_problem("http://h", 418, "x", model="m", has_key=False, hints=hints)[1] is None

@@ -30,6 +30,8 @@ from llmnet_core import (
     mask_userinfo,
     option_problems,
     parse_options,
+    plural,
+    status_problem,
 )
 
 from .config import HINT, OllamaOptions, base_url, default_url, is_local, snake, split_parameters
@@ -42,7 +44,6 @@ from .wire import (
     is_missing_model,
     model_names,
     one_line,
-    plural,
     seconds_text,
 )
 
@@ -235,27 +236,21 @@ class OllamaBackend(Backend):
 
     def _status_error(self, status: int, data: bytes, attempts: int) -> BackendError:
         name = self.spec.name
-        excerpt = error_text(data)
-        after = f" after {plural(attempts, 'attempt')}" if attempts > 1 else ""
-        if status in (401, 403):
-            what = "rejected the API key" if self.spec.api_key else "requires an API key"
-            return self._error(
-                f"{self._shown_url} {what} (HTTP {status}): {excerpt}",
-                hint=f"Check models.{name}.api-key.",
-                status=status,
-            )
-        hint = None
-        if status == 404:
-            hint = f"Is models.{name}.url the address of an Ollama server (e.g. http://localhost:11434)?"
-        elif status == 400:
-            hint = f"Check models.{name}.parameters (Ollama options such as num_ctx, temperature, stop)."
-        elif status == 429:
-            hint = "Try again later, or send fewer requests at once."
-        elif status >= 500:
-            hint = "Ollama failed; its log (ollama serve's output) says why."
-        return self._error(
-            f"{self._shown_url} answered HTTP {status}{after}: {excerpt}", hint=hint, status=status
+        message, hint = status_problem(
+            self._shown_url,
+            status,
+            error_text(data),
+            model=name,
+            has_key=bool(self.spec.api_key),
+            attempts=attempts,
+            hints={
+                404: f"Is models.{name}.url the address of an Ollama server (e.g. http://localhost:11434)?",
+                400: f"Check models.{name}.parameters (Ollama options such as num_ctx, temperature, stop).",
+                429: "Try again later, or send fewer requests at once.",
+                "5xx": "Ollama failed; its log (ollama serve's output) says why.",
+            },
         )
+        return self._error(message, hint=hint, status=status)
 
     async def _installed(self) -> list[str] | None:
         """The models the server has (`GET /api/tags`); None when it cannot be asked."""

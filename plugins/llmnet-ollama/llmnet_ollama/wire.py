@@ -21,11 +21,6 @@ def seconds_text(value: float) -> str:
     return f"{value:g}"
 
 
-def plural(count: int, word: str) -> str:
-    """`1 attempt`, `3 attempts`."""
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def one_line(text: str, limit: int = EXCERPT_CHARS) -> str:
     """Collapse whitespace and cut to `limit` characters, so a reply excerpt fits in one line."""
     text = " ".join(text.split())

@@ -31,7 +31,9 @@ from llmnet_core import (
     mask_userinfo,
     option_problems,
     parse_options,
+    plural,
     retry_after_seconds,
+    status_problem,
 )
 
 from .http import Exchange, Upstream, aiohttp_module, iter_lines
@@ -46,7 +48,6 @@ from .wire import (
     chat_completions_url,
     error_excerpt,
     one_line,
-    plural,
     seconds_text,
     usage_from,
 )
@@ -158,25 +159,21 @@ class OpenAIBackend(Backend):
 
     def _status_error(self, status: int, data: bytes, attempts: int = 1) -> BackendError:
         name = self.spec.name
-        excerpt = error_excerpt(data)
-        after = f" after {plural(attempts, 'attempt')}" if attempts > 1 else ""
-        if status in (401, 403):
-            what = "rejected the API key" if self.spec.api_key else "requires an API key"
-            return self._error(
-                f"{self._shown_url} {what} (HTTP {status}): {excerpt}",
-                hint=f"Check models.{name}.api-key.",
-                status=status,
-            )
-        hint = None
-        if status == 404:
-            hint = f"Check models.{name}.url and the model name sent on the wire."
-        elif status in (400, 422):
-            hint = f"Check the model name and models.{name}.parameters."
-        elif status >= 500:
-            hint = "The server failed; its logs say why."
-        return self._error(
-            f"{self._shown_url} answered HTTP {status}{after}: {excerpt}", hint=hint, status=status
+        message, hint = status_problem(
+            self._shown_url,
+            status,
+            error_excerpt(data),
+            model=name,
+            has_key=bool(self.spec.api_key),
+            attempts=attempts,
+            hints={
+                404: f"Check models.{name}.url and the model name sent on the wire.",
+                400: f"Check the model name and models.{name}.parameters.",
+                422: f"Check the model name and models.{name}.parameters.",
+                "5xx": "The server failed; its logs say why.",
+            },
         )
+        return self._error(message, hint=hint, status=status)
 
     def _not_completion(self, data: bytes | str, what: str = "a chat completion") -> BackendError:
         text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data

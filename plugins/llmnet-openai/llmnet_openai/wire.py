@@ -44,10 +44,6 @@ def seconds_text(value: float) -> str:
     return f"{value:g}"
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def one_line(text: str, limit: int = EXCERPT_CHARS) -> str:
     """The text on one line, cut to `limit` characters; the secrets llmnet knows are masked before
     the cut, so that one straddling it leaves no prefix behind."""
