@@ -119,7 +119,8 @@ class Pipeline:
         self._started = True
         for node in self._nodes.values():
             if node.model is not None and node.model not in self._backends:
-                with contextlib.suppress(LLMNetError):
+                # a failure here belongs to the first real call, which reports it with its context
+                with contextlib.suppress(Exception):
                     await self._backend(node).prepare()
 
     async def aclose(self) -> None:
