@@ -212,7 +212,7 @@ def test_the_pyproject_declares_the_entry_point_and_test_settings(
     project = data["project"]
     assert project["name"] == kind.plugin_name
     assert project["version"] == "0.1.0"
-    assert project["dependencies"] == ["llmnet"]
+    assert project["dependencies"] == ["llmnet-core"]
     assert list(project["entry-points"]["llmnet"].values()) == [kind.package]
     assert data["build-system"]["build-backend"] == "setuptools.build_meta"
     assert data["tool"]["pytest"]["ini_options"]["asyncio_mode"] == "auto"
