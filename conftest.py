@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llmnet_testing import FakeOpenAIServer
 
 from llmnet_core import Resources
 from llmnet_core.plugins import PluginHost, reset_host
-from llmnet_core.testing import FakeOpenAIServer
 
 
 @pytest.fixture

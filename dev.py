@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -69,6 +70,15 @@ LLAMA_CPP = "llama-cpp-python[server]>=0.3.9"
 BUILD_STEP = re.compile(r"\s*\[(\d+)/(\d+)\]")
 
 
+def portable_cmake_args() -> str:
+    """Build llama.cpp for the x86-64-v3 level (AVX2, FMA, F16C) instead of `-march=native`: a native
+    build on a CPU that advertises AMX uses tile instructions that virtual machines often refuse
+    (SIGILL), and pip's cache may hand the wheel to another machine. Set CMAKE_ARGS to override."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return ""
+    return "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+
+
 def install_llama_cpp(args: list[str]) -> None:
     """Install llama-cpp-python first, showing the progress of its llama.cpp compile (minutes on two
     cores). pip keeps the wheel it builds in its cache, so a later install takes seconds."""
@@ -76,6 +86,7 @@ def install_llama_cpp(args: list[str]) -> None:
         return
     say("installing llama-cpp-python: the first time, this compiles llama.cpp (several minutes)")
     env = {**os.environ, "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2)}
+    env.setdefault("CMAKE_ARGS", portable_cmake_args())
     process = subprocess.Popen(
         [*args, "-v", LLAMA_CPP], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )

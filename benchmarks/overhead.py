@@ -9,7 +9,7 @@ process so that it shares neither the event loop nor the GIL with the measured c
 Two modes are measured in the same run, interleaved round by round so that machine noise hits both alike:
 
 * baseline: the same two HTTP calls (same JSON body shapes) made directly with one pooled
-  `aiohttp.ClientSession`, set up as the openai-api backend sets up its own (`llmnet_openai.http`),
+  `aiohttp.ClientSession`, set up as the openai-api backend sets up its own (`llmnet_http.Upstream`),
   one after the other for each request;
 * llmnet: `await pipeline.run(prompt)` on `Pipeline.from_dict(...)` of the composition.
 
@@ -327,7 +327,7 @@ def pool_connections(session: Any) -> int | None:
 
 def pipeline_client(pipeline: Any) -> Any:
     """The pooled aiohttp session the openai-api backend keeps in the pipeline's resources, or None."""
-    from llmnet_openai.http import Upstream
+    from llmnet_http import Upstream
 
     for value in vars(pipeline.resources).values():
         if isinstance(value, dict):
@@ -350,12 +350,12 @@ async def run_benchmark(
     port: int, plan: list[tuple[int, int]], rounds: int, budget: float, profile: str | None
 ) -> list[tuple[Row, Row]]:
     """Measure both modes at each (concurrency, requests) of `plan`; returns (baseline, llmnet) rows."""
-    from llmnet_openai.http import Upstream
+    from llmnet_http import Upstream
 
     from llmnet_core import Pipeline
 
     url = f"http://127.0.0.1:{port}/v1"
-    # the same session settings as the openai-api backend's (llmnet_openai/http.py: Upstream)
+    # the same session settings as the openai-api backend's (llmnet_http/client.py: Upstream)
     upstream = Upstream(f"http://127.0.0.1:{port}")
     client = upstream.session
     results: list[tuple[Row, Row]] = []
@@ -405,7 +405,8 @@ _HTTP_CLIENT = ("/aiohttp/", "/yarl/", "/multidict/")
 
 def _is_own(filename: str) -> bool:
     """True for llmnet's own modules (not the editable-install import finders)."""
-    return ("/llmnet_core/" in filename or "/llmnet_openai/" in filename) and "finder" not in filename
+    own = ("/llmnet_core/", "/llmnet_openai/", "/llmnet_http/")
+    return any(part in filename for part in own) and "finder" not in filename
 
 
 def print_own_share(stats: Any) -> None:

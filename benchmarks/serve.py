@@ -320,7 +320,7 @@ def _record(spy: str, pid: int, out: Path, duration: float) -> subprocess.Popen[
 
 #: (share label, how to recognise its frames); a sample belongs to the first part found in its stack
 _PARTS = (
-    ("openai-api backend and its HTTP client (aiohttp)", ("llmnet_openai/",)),
+    ("openai-api backend and its HTTP client (aiohttp)", ("llmnet_openai/", "llmnet_http/")),
     ("core engine, own code", ("llmnet_core/",)),
     ("llmnet-serve, Starlette, uvicorn", ("llmnet_serve/", "starlette/", "uvicorn/")),
 )

@@ -136,7 +136,8 @@ def composition(url: str, hooked: bool) -> dict[str, Any]:
 async def bench_rest(port: int, count: int, budget: float) -> None:
     import httpx
 
-    from llmnet_core import FunctionSpec, HookCall, Pipeline, Resources, get_host
+    from llmnet_core import FunctionSpec, HookCall, Pipeline, Resources
+    from llmnet_core.plugins import get_host
 
     url = f"http://127.0.0.1:{port}/hook"
     host = get_host()
@@ -196,7 +197,8 @@ async def bench_rest(port: int, count: int, budget: float) -> None:
 
 
 async def bench_shell(count: int, budget: float) -> None:
-    from llmnet_core import FunctionSpec, HookCall, Resources, get_host
+    from llmnet_core import FunctionSpec, HookCall, Resources
+    from llmnet_core.plugins import get_host
 
     shell = get_host().registries.transports.get("shell")
     if shell is None:

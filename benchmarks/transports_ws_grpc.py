@@ -133,7 +133,8 @@ async def run_benchmark(
     import grpc
     from websockets.asyncio.client import connect
 
-    from llmnet_core import FunctionSpec, HookCall, Pipeline, Resources, get_host
+    from llmnet_core import FunctionSpec, HookCall, Pipeline, Resources
+    from llmnet_core.plugins import get_host
 
     host = get_host()
     host.register(echo_backend_plugin(), "bench-echo-backend")

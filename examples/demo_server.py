@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from llmnet_core.testing import FakeOpenAIServer
+from llmnet_testing import FakeOpenAIServer
 
 PORT = 8765
 KEYWORDS = {

@@ -1,7 +1,8 @@
 """llmnet: pipelines of small language models, routed layer after layer, extended through plugins.
 
-This module is the public API for plugin authors and library users; everything listed in `__all__`
-is stable. Names are imported on first use so that `import llmnet_core` (and `llmnet --help`) stay fast.
+This module is the public API, for plugin authors first and for library users (a pipeline run from
+Python); everything listed in `__all__` is stable. Names are imported on first use so that
+`import llmnet_core` (and `llmnet --help`) stay fast.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    # plugin markers and host
-    "hookimpl": "plugins",
+    # the hook marker and what registration hooks receive
+    "hookimpl": "hookspecs",
+    "Registrar": "registry",
+    "ConditionRegistrar": "registry",
     "PluginHost": "plugins",
-    "PluginInfo": "plugins",
-    "PluginFailure": "plugins",
     "get_host": "plugins",
     # base classes
     "Backend": "base",
     "Transport": "base",
     "SecretProvider": "base",
+    "NodeKind": "base",
     "Router": "base",
     "Resources": "resources",
     "activity": "progress",
@@ -33,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "ChatResponse": "types",
     "StreamChunk": "types",
     "FunctionSpec": "types",
+    "NodeSpec": "types",
     "SecretSpec": "types",
     "HookCall": "types",
     "Candidate": "types",
@@ -43,8 +46,6 @@ _EXPORTS: dict[str, str] = {
     "Problem": "errors",
     "CompositionError": "errors",
     "UsageError": "errors",
-    "ConditionSyntaxError": "errors",
-    "ConditionError": "errors",
     "PipelineError": "errors",
     "BackendError": "errors",
     "TransportError": "errors",
@@ -53,46 +54,23 @@ _EXPORTS: dict[str, str] = {
     "TransportTimeoutError": "errors",
     "SecretError": "errors",
     "RoutingError": "errors",
-    "HopLimitError": "errors",
     # helpers
     "substitute": "interpolate",
     "substitute_json": "interpolate",
     "json_escape": "interpolate",
+    "decode_reply": "hooks",
     "excerpt": "redact",
     "Redactor": "redact",
-    "load_env_file": "envfile",
-    "parse_condition": "conditions",
-    "Condition": "conditions",
+    "parse_env_file": "envfile",
     "PluginOptions": "options",
     "option_problems": "options",
     "parse_options": "options",
-    "known_fields": "options",
-    # calling servers over HTTP
-    "Backoff": "net",
-    "HTTPBackendOptions": "net",
-    "retry_after_seconds": "net",
-    "header_safe": "net",
-    "mask_userinfo": "net",
-    "connect_reason": "net",
-    "plural": "net",
-    "status_problem": "net",
-    # test helpers for plugin authors (real HTTP servers on 127.0.0.1)
-    "FakeHTTPServer": "testing",
-    "FakeHTTPHandler": "testing",
-    "FakeOpenAIServer": "testing",
-    "RecordedRequest": "testing",
-    "ScriptedResponse": "testing",
-    "word_pieces": "testing",
-    "free_port": "testing",
+    "parameter_problem": "run",
+    "parse_vars": "cli",
     # library use
-    "Composition": "composition",
     "load_composition": "composition",
-    "validate_composition": "composition",
     "Pipeline": "engine",
     "RunResult": "run",
-    "Trace": "trace",
-    "Hop": "trace",
-    "HookOutcome": "trace",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -112,18 +90,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .base import Backend, Router, SecretProvider, Transport
-    from .composition import Composition, load_composition, validate_composition
-    from .conditions import Condition, parse_condition
+    from .base import Backend, NodeKind, Router, SecretProvider, Transport
+    from .cli import parse_vars
+    from .composition import load_composition
     from .engine import Pipeline
-    from .envfile import load_env_file
+    from .envfile import parse_env_file
     from .errors import (
         BackendError,
         BackendTimeoutError,
         CompositionError,
-        ConditionError,
-        ConditionSyntaxError,
-        HopLimitError,
         LLMNetError,
         PipelineError,
         Problem,
@@ -134,32 +109,16 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TransportTimeoutError,
         UsageError,
     )
+    from .hooks import decode_reply
+    from .hookspecs import hookimpl
     from .interpolate import json_escape, substitute, substitute_json
-    from .net import (
-        Backoff,
-        HTTPBackendOptions,
-        connect_reason,
-        header_safe,
-        mask_userinfo,
-        plural,
-        retry_after_seconds,
-        status_problem,
-    )
-    from .options import PluginOptions, known_fields, option_problems, parse_options
-    from .plugins import PluginFailure, PluginHost, PluginInfo, get_host, hookimpl
+    from .options import PluginOptions, option_problems, parse_options
+    from .plugins import PluginHost, get_host
+    from .progress import activity
     from .redact import Redactor, excerpt
+    from .registry import ConditionRegistrar, Registrar
     from .resources import Resources
-    from .run import RunResult
-    from .testing import (
-        FakeHTTPHandler,
-        FakeHTTPServer,
-        FakeOpenAIServer,
-        RecordedRequest,
-        ScriptedResponse,
-        free_port,
-        word_pieces,
-    )
-    from .trace import HookOutcome, Hop, Trace
+    from .run import RunResult, parameter_problem
     from .types import (
         Candidate,
         ChatRequest,
@@ -168,6 +127,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         HookCall,
         Message,
         ModelSpec,
+        NodeSpec,
         RouteDecision,
         RouteRequest,
         SecretSpec,

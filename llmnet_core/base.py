@@ -15,6 +15,7 @@ from .types import (
     HookCall,
     Message,
     ModelSpec,
+    NodeSpec,
     RouteDecision,
     RouteRequest,
     SecretSpec,
@@ -72,7 +73,7 @@ class Backend(ABC):
         """
         raise BackendError(
             f'model "{self.spec.name}" ({self.spec.backend} backend) cannot compute embeddings',
-            hint="name an embedding-capable model (e.g. a llama-cpp one) in router-options.embedding-model",
+            hint="name a model whose backend computes embeddings in router-options.embedding-model",
         )
 
     async def score_choices(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
@@ -82,7 +83,7 @@ class Backend(ABC):
         """
         raise BackendError(
             f'model "{self.spec.name}" ({self.spec.backend} backend) cannot score a fixed set of answers',
-            hint="use a llama-cpp model for the constrained router, or another routing strategy",
+            hint="use a model whose backend can score fixed answers, or another routing strategy",
         )
 
     async def aclose(self) -> None:
@@ -114,6 +115,33 @@ class Transport(ABC):
 
     async def aclose(self) -> None:
         """Release what this transport holds itself."""
+
+
+class NodeKind(ABC):
+    """Does the work of nodes whose `adapter` names it, elsewhere (`ws`: a WebSocket peer answers).
+
+    One instance exists per node and pipeline. `call` gets the node's input as a `HookCall` and returns
+    the reply, read like a transform hook's (`decode_reply`); raise `TransportError` naming the node.
+    """
+
+    description: ClassVar[str] = ""
+
+    def __init__(self, spec: NodeSpec, resources: Resources) -> None:
+        self.spec = spec
+        self.resources = resources
+
+    @classmethod
+    def check(cls, spec: NodeSpec) -> list[Problem]:
+        """The problems of such a node's fields, found without contacting anything (`llmnet validate`);
+        paths are the node's own fields (`url`), the validator places them in the architecture."""
+        return []
+
+    @abstractmethod
+    async def call(self, call: HookCall) -> Any:
+        """Send the node's input (`call.data`) and return the reply."""
+
+    async def aclose(self) -> None:
+        """Release what this node holds itself."""
 
 
 class SecretProvider(ABC):

@@ -12,8 +12,6 @@ from typing import Any, NoReturn
 
 import click
 
-from . import __version__
-
 COMPOSITION_SUFFIXES = (".json", ".jsonc")
 
 
@@ -73,7 +71,7 @@ class LLMNetGroup(click.Group):
 
 
 @click.group(cls=LLMNetGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="llmnet")
+@click.version_option(package_name="llmnet-core", prog_name="llmnet")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -105,10 +103,11 @@ def load_env_files(paths: tuple[str, ...]) -> None:
     from .envfile import load_env_file
 
     for path in paths:
-        load_env_file(path)
+        load_env_file(path, where=f"--env-file {path}")
 
 
-def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    """`--var NAME=VALUE` options as a mapping; a malformed one is a usage error naming the option."""
     out = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -161,6 +160,38 @@ def run(
     (`llmnet init` writes it to a file you can edit).
     """
     load_env_files(env_files)
+    composition, prompt = _composition_and_prompt(args)
+    custom = parse_vars(variables)
+    from .engine import Pipeline
+
+    try:
+        pipeline = Pipeline.from_file(composition, max_hops=max_hops, variables=custom)
+    except Exception as exc:
+        if fmt == "json":
+            click.echo(json.dumps({"error": _error_dict(exc, str)}, ensure_ascii=False, indent=2))
+        raise
+    _warn(pipeline.composition.warnings, composition)
+    result, error, streamed = _execute(pipeline, prompt, stream=stream and fmt == "text")
+    redact = pipeline.redactor
+    trace = result.trace if result else getattr(error, "trace", None)
+    if fmt == "json":
+        payload: dict[str, Any] = result.to_dict(redact) if result else {}
+        if error is not None:
+            payload = {"error": _error_dict(error, redact), "trace": trace.to_dict(redact) if trace else None}
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    elif result is not None and not streamed:
+        click.echo(redact(result.output))
+    elif result is not None and not result.output.endswith("\n"):
+        click.echo()  # end the streamed answer's line
+    if show_trace and trace is not None:
+        click.echo(trace.render(redact), err=True)
+    if error is not None:
+        _fail(error, bool(ctx.obj.get("debug")))
+
+
+def _composition_and_prompt(args: tuple[str, ...]) -> tuple[str, str]:
+    """The composition file (the bundled default when none is named) and the prompt (standard input
+    when none is given); an empty prompt is a usage error."""
     composition, prompt = _split_args(args)
     if composition is None:
         from .composition import default_composition_path
@@ -172,52 +203,29 @@ def run(
         prompt = sys.stdin.read().strip()
     if not prompt:
         raise click.UsageError("the prompt is empty")
-    custom = _parse_vars(variables)
-    from .engine import Pipeline
+    return composition, prompt
 
-    try:
-        pipeline = Pipeline.from_file(composition, max_hops=max_hops, variables=custom)
-    except Exception as exc:
-        if fmt == "json":
-            click.echo(json.dumps({"error": _error_dict(exc, str)}, ensure_ascii=False, indent=2))
-        raise
-    _warn(pipeline.composition.warnings, composition)
-    printed: list[str] = []
+
+def _execute(pipeline: Any, prompt: str, *, stream: bool) -> tuple[Any, BaseException | None, bool]:
+    """Run one request, streaming the answer to stdout when asked (masked), with progress on stderr;
+    returns the result (None on failure), the error, and whether any answer text was printed."""
+    import asyncio
+
     from .progress import StderrReporter, add_listener
 
-    stop_reporting = add_listener(StderrReporter())
+    printed: list[str] = []
 
     def on_token(text: str) -> None:
         printed.append(text)
         click.echo(pipeline.redactor(text), nl=False)
 
-    import asyncio
-
-    result = None
-    error: BaseException | None = None
+    stop_reporting = add_listener(StderrReporter())
     try:
-        result = asyncio.run(_run_once(pipeline, prompt, on_token if (stream and fmt == "text") else None))
-    except Exception as exc:  # noqa: BLE001 - reported below, after the trace
-        error = exc
+        return asyncio.run(_run_once(pipeline, prompt, on_token if stream else None)), None, bool(printed)
+    except Exception as exc:  # noqa: BLE001 - reported by the caller, after the trace
+        return None, exc, bool(printed)
     finally:
         stop_reporting()
-    redact = pipeline.redactor
-    trace = result.trace if result else getattr(error, "trace", None)
-    if fmt == "json":
-        payload: dict[str, Any] = result.to_dict(redact) if result else {}
-        if error is not None:
-            payload = {"error": _error_dict(error, redact), "trace": trace.to_dict(redact) if trace else None}
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
-    elif result is not None:
-        if printed:
-            if not result.output.endswith("\n"):
-                click.echo()
-        else:
-            click.echo(redact(result.output))
-    if show_trace and trace is not None:
-        click.echo(trace.render(redact), err=True)
-    if error is not None:
-        _fail(error, bool(ctx.obj.get("debug")))
 
 
 async def _run_once(pipeline: Any, prompt: str, on_token: Callable[[str], None] | None) -> Any:
@@ -232,10 +240,7 @@ def _error_dict(exc: BaseException, redact: Callable[[str], str]) -> dict[str, A
         data = {"type": type(exc).__name__, "message": redact(exc.message), "hint": redact(exc.hint or "")}
         problems = getattr(exc, "problems", None)
         if problems:
-            data["problems"] = [
-                {"severity": p.severity, "path": p.path, "message": p.message, "hint": p.hint}
-                for p in problems
-            ]
+            data["problems"] = [_problem_dict(p) for p in problems]
         return data
     return {"type": "InternalError", "message": redact(f"{type(exc).__name__}: {exc}"), "hint": ""}
 
@@ -258,51 +263,56 @@ def validate(
 
     Every secret block is loaded as a run would load it (no value is ever printed); --no-secrets skips that.
     """
-    from .composition import read_composition, validate_composition
-    from .errors import CompositionError
-
     load_env_files(env_files)
-    try:
-        data, problems = read_composition(composition)
-        base = Path(composition).resolve().parent
-        comp, found = validate_composition(data, source=composition, base_dir=base)
-        problems = problems + found
-    except CompositionError as exc:
-        comp, problems = None, exc.problems
-    secrets_checked = comp is not None and not no_secrets and bool(comp.file.secrets)
-    if comp is not None and secrets_checked:  # the rest is valid: load the blocks as a run would
-        import asyncio
-
-        problems = problems + asyncio.run(comp.check_secrets())
-    errors = [p for p in problems if p.severity == "error"]
-    warnings = [p for p in problems if p.severity == "warning"]
-    valid = comp is not None and not errors
+    comp, problems, secrets_checked = _check_file(composition, load_secrets=not no_secrets)
+    valid = comp is not None and not any(p.severity == "error" for p in problems)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "file": composition,
-                    "valid": valid,
-                    "secrets_checked": secrets_checked,
-                    "problems": [
-                        {"severity": p.severity, "path": p.path, "message": p.message, "hint": p.hint}
-                        for p in problems
-                    ],
-                },
-                indent=2,
-            )
-        )
+        report = {
+            "file": composition,
+            "valid": valid,
+            "secrets_checked": secrets_checked,
+            "problems": [_problem_dict(p) for p in problems],
+        }
+        click.echo(json.dumps(report, indent=2))
     elif not valid:
-        count = len(errors) or 1
+        count = sum(p.severity == "error" for p in problems) or 1
         click.echo(f"{composition}: {count} problem{'s' if count != 1 else ''}", err=True)
         for p in sorted(problems, key=lambda p: p.severity != "error"):
             click.echo(f"  {p.severity:<7} {p}", err=True)
-    elif comp is not None and not quiet:
+    elif not quiet:
+        warnings = [p for p in problems if p.severity == "warning"]
         click.echo(_summary(composition, comp, warnings, secrets_checked))
         for p in warnings:
             click.echo(f"  {p.severity:<7} {p}")
     if not valid:
         sys.exit(2)
+
+
+def _check_file(path: str, *, load_secrets: bool) -> tuple[Any, list[Any], bool]:
+    """The composition (None when invalid), every problem, and whether the secret blocks were loaded
+    (only when the rest is valid: then they are loaded as a run would)."""
+    import asyncio
+
+    from .composition import read_composition, validate_composition
+    from .errors import CompositionError
+    from .plugins import get_host
+    from .secret_blocks import secret_problems
+
+    registries = get_host().registries
+    try:
+        data, problems = read_composition(path)
+        base = Path(path).resolve().parent
+        comp, found = validate_composition(data, source=path, base_dir=base, registries=registries)
+        problems = problems + found
+    except CompositionError as exc:
+        return None, exc.problems, False
+    if comp is None or not load_secrets or not comp.file.secrets:
+        return comp, problems, False
+    return comp, problems + asyncio.run(secret_problems(comp, registries)), True
+
+
+def _problem_dict(p: Any) -> dict[str, Any]:
+    return {"severity": p.severity, "path": p.path, "message": p.message, "hint": p.hint}
 
 
 def _summary(source: str, comp: Any, warnings: list[Any], secrets_checked: bool) -> str:
@@ -374,9 +384,9 @@ def plugins(as_json: bool) -> None:
         rows.append(
             {
                 "name": name,
-                "version": info.version or ("" if not info.builtin else __version__),
-                "builtin": info.builtin,
+                "version": info.version or "",
                 "provides": provides,
+                **regs.shadowing(name),
             }
         )
     failures = [{"name": f.name, "version": f.version, "error": f.error} for f in host.failures]
@@ -387,6 +397,9 @@ def plugins(as_json: bool) -> None:
     for row in rows:
         provides = " · ".join(f"{kind}: {', '.join(names)}" for kind, names in row["provides"].items())
         click.echo(f"{row['name']:<{width}}  {row['version']:<7}  {provides or '(registers nothing)'}")
+        for relation in ("overrides", "overridden"):
+            for what in row.get(relation, []):
+                click.echo(f"{'':<{width}}  {'':<7}  {relation}: {what}")
     if failures:
         click.echo("failed to load:")
         for f in failures:

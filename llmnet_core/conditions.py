@@ -43,6 +43,16 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
+_SYMBOLS = dict.fromkeys(_COMPARE, "cmp") | {"&&": "and", "||": "or", "!": "not"} | {c: c for c in "(),"}
+_MISUSED = {  # symbols that are never right, each with the message pointing at its first character
+    "<>": 'unexpected "<>" (use "!=" for "not equal")',
+    "<<": 'unexpected "<"',
+    ">>": 'unexpected ">"',
+    "><": 'unexpected ">"',
+    "=": 'unexpected "=" (use "==" to compare)',
+    "&": 'unexpected "&" (use "&&" or "and")',
+    "|": 'unexpected "|" (use "||" or "or")',
+}
 _MAX_DEPTH = 64
 
 
@@ -77,48 +87,45 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
 def _tokenize(text: str) -> list[_Token]:
     """Split an expression into tokens, raising ConditionSyntaxError at the first character that fits none."""
     tokens: list[_Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch, two = text[i], text[i : i + 2]
-        kind, value, end = "", ch, i + 1
-        if ch.isspace():
+    i = 0
+    while i < len(text):
+        if text[i].isspace():
             i += 1
             continue
-        if ch == "$":
-            if not (m := _NAME.match(text, i + 1)):
-                _fail('expected a variable name after "$"', text, i)
-            kind, value, end = "var", m.group(), m.end()
-        elif ch in "\"'":
-            kind = "str"
-            value, end = _read_string(text, i)
-        elif m := _NUMBER.match(text, i):
-            if tail := _NUMBER_TAIL.match(text, m.end()):
-                _fail(f'invalid number "{text[i : tail.end()]}" (quote it if it is text)', text, i)
-            raw, end = m.group(), m.end()
-            kind, value = "num", float(raw) if any(c in raw for c in ".eE") else int(raw)
-        elif two in ("==", "!=", "<=", ">=", "&&", "||"):
-            kind, value, end = {"&&": "and", "||": "or"}.get(two, "cmp"), two, i + 2
-        elif ch in "<>":
-            if two == "<>":
-                _fail('unexpected "<>" (use "!=" for "not equal")', text, i)
-            if two in (">>", "<<", "><"):  # the operator itself is wrong, so point at its start
-                _fail(f'unexpected "{ch}"', text, i)
-            kind = "cmp"
-        elif ch in "!(),":
-            kind = "not" if ch == "!" else ch
-        elif ch == "=":
-            _fail('unexpected "=" (use "==" to compare)', text, i)
-        elif ch in "&|":
-            _fail(f'unexpected "{ch}" (use "{ch * 2}" or "{"and" if ch == "&" else "or"}")', text, i)
-        elif m := _WORD.match(text, i):
-            value, end = m.group(), m.end()
-            kind = value.lower() if value.lower() in _KEYWORDS else "word"
-        else:
-            _fail(f'unexpected "{ch}"', text, i)
+        kind, value, end = _read_token(text, i)
         tokens.append(_Token(kind, value, i, end))
         i = end
-    tokens.append(_Token("end", None, n, n))
+    tokens.append(_Token("end", None, len(text), len(text)))
     return tokens
+
+
+def _read_token(text: str, i: int) -> tuple[str, Any, int]:
+    """The kind, value and end of the token starting at `i`, which is not a space."""
+    if text[i] == "$":
+        if not (m := _NAME.match(text, i + 1)):
+            _fail('expected a variable name after "$"', text, i)
+        return "var", m.group(), m.end()
+    if text[i] in "\"'":
+        return ("str", *_read_string(text, i))
+    if m := _NUMBER.match(text, i):
+        if tail := _NUMBER_TAIL.match(text, m.end()):
+            _fail(f'invalid number "{text[i : tail.end()]}" (quote it if it is text)', text, i)
+        raw = m.group()
+        return "num", float(raw) if any(c in raw for c in ".eE") else int(raw), m.end()
+    if m := _WORD.match(text, i):
+        word = m.group()
+        return word.lower() if word.lower() in _KEYWORDS else "word", word, m.end()
+    return _read_symbol(text, i)
+
+
+def _read_symbol(text: str, i: int) -> tuple[str, str, int]:
+    """An operator or punctuation token, the two-character reading first; a known misuse gets a hint."""
+    for symbol in (text[i : i + 2], text[i]):
+        if symbol in _SYMBOLS:
+            return _SYMBOLS[symbol], symbol, i + len(symbol)
+        if symbol in _MISUSED:
+            _fail(_MISUSED[symbol], text, i)
+    _fail(f'unexpected "{text[i]}"', text, i)
 
 
 # -- values ------------------------------------------------------------------------------------------
@@ -229,7 +236,10 @@ def _call(name: str, args: list[Any], ctx: _Context) -> Any:
         elif known:
             hint = f"known functions: {', '.join(known)}"
         else:
-            hint = "no condition functions are registered (install llmnet-conditions)"
+            from .composition.catalogue import providers_of
+
+            hint = "no condition functions are registered; install a plugin that provides some: pip install "
+            hint += " or ".join(providers_of("condition function"))
         raise ConditionError(f"unknown condition function '{name}' in {ctx.text!r}", hint=hint)
     try:
         return fn(*args)

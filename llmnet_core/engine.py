@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from .base import Backend, Router, Transport
+from .base import Backend, NodeKind, Router, Transport
 from .composition import Composition, NodeConfig, load_composition
 from .composition.schema import HookConfig
+from .composition.specs import node_spec
 from .conditions import parse_condition
 from .errors import (
-    BackendError,
     ConditionError,
     HopLimitError,
     LLMNetError,
@@ -24,26 +24,16 @@ from .errors import (
 )
 from .hooks import HookRunner, apply_transform
 from .interpolate import find_secret_references, resolve_secrets
+from .model_calls import NodeModel, call_model
 from .plugins import PluginHost, get_host
 from .redact import Redactor
 from .resources import Resources
 from .run import RequestState, RunResult, TokenCallback, request_parameters, split_messages
 from .secret_blocks import load_secrets
 from .trace import Hop, Trace
-from .types import (
-    Candidate,
-    ChatRequest,
-    ChatResponse,
-    FunctionSpec,
-    HookCall,
-    Message,
-    RouteDecision,
-    RouteRequest,
-    Usage,
-)
+from .types import Candidate, HookCall, Message, RouteDecision, RouteRequest
 from .variables import VariableScope
 
-T = TypeVar("T")
 #: the next node, how it was chosen (for the trace table) and the decision's details
 Choice = tuple[str, str, dict[str, Any] | None]
 
@@ -70,6 +60,7 @@ class Pipeline:
         self._started = False
         self._backends: dict[str, Backend] = {}
         self._transports: dict[str, Transport] = {}
+        self._delegates: dict[str, NodeKind] = {}
         self._routers: dict[str, Router] = {}
         self._nodes = composition.nodes
         self._functions = {
@@ -126,7 +117,7 @@ class Pipeline:
     async def aclose(self) -> None:
         """Wait for observe hooks, then close backends, transports and pooled connections."""
         await self.hooks.drain()
-        for item in [*self._backends.values(), *self._transports.values()]:
+        for item in [*self._backends.values(), *self._transports.values(), *self._delegates.values()]:
             with contextlib.suppress(Exception):
                 await item.aclose()
         await self.resources.aclose()
@@ -167,7 +158,10 @@ class Pipeline:
         if name not in self._routers:
             cls = self.registries.routers.get(name)
             if cls is None:
-                raise RoutingError(f'node "{node.name}": unknown routing strategy "{name}"')
+                raise RoutingError(
+                    f'node "{node.name}": unknown routing strategy "{name}"',
+                    hint="run `llmnet plugins` to see what is installed",
+                )
             self._routers[name] = cls()
         return self._routers[name]
 
@@ -247,7 +241,8 @@ class Pipeline:
         if pre:
             data = await self._hooks(pre, "pre", node, data, scope, hop)
         scope.set_input(data)
-        if node.name == self.composition.entry and node.adapter != "ws":
+        kind = self.registries.node_kinds.get(node.adapter)
+        if node.name == self.composition.entry and kind is None:
             targets = self._filter_targets(node, scope)
             if not (len(targets) == 1 and self.composition.is_output(targets[0])):
                 hop.role = "router"
@@ -256,9 +251,9 @@ class Pipeline:
                 if post:
                     data = await self._hooks(post, "post", node, data, scope, hop)
                 return data, choice
-        if node.adapter == "ws":
-            hop.role = "ws"
-            output = await self._ws_call(node, data, scope)
+        if kind is not None:
+            hop.role = node.adapter
+            output = await self._delegate(node, kind, data, scope)
             request.finish_reason = None
         else:
             hop.role = "handler"
@@ -340,37 +335,17 @@ class Pipeline:
             )
             for t in targets
         )
-        complete = score = None
-        if node.model is not None:
-            backend = self._backend(node)
-
-            async def complete(messages: Sequence[Message], **params: Any) -> ChatResponse:
-                return await self._call_model(node, backend, list(messages), params, hop, scope)
-
-            async def score(messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
-                hop.model, hop.backend = backend.spec.wire_model or backend.spec.name, backend.spec.backend
-                return await _guarded(node, backend, backend.score_choices(list(messages), list(choices)))
-
-        async def embed(
-            texts: Sequence[str], model: str | None = None, *, persist: bool = False
-        ) -> list[list[float]]:
-            if model is None and node.model is None:
-                raise RoutingError(
-                    f'node "{node.name}" has no model to compute embeddings with',
-                    hint='add "model" to the node, or name one in router-options.embedding-model',
-                )
-            embedder = self._backend(node, model)
-            return await _guarded(node, embedder, embedder.embed(list(texts), persist=persist))
-
+        model = NodeModel(node, hop, scope.request_id, self._backend)
+        has_model = node.model is not None
         request = RouteRequest(
             text=text,
             candidates=candidates,
             node=node.name,
             variables=scope.strings(),
-            complete=complete,
+            complete=model.complete if has_model else None,
             options=node.router_options,
-            embed=embed,
-            score=score,
+            embed=model.embed,
+            score=model.score if has_model else None,
         )
         decision: RouteDecision = await router.choose(request)
         if decision.target not in targets:
@@ -405,89 +380,25 @@ class Pipeline:
         messages += [*request.before, Message("user", data), *request.after]
         params = request.parameters if request.parameters and self._may_be_final(node) else {}
         stream = request.on_token if request.on_token is not None and self._is_final(node) else None
-        response = await self._call_model(node, backend, messages, params, hop, scope, stream)
+        response = await call_model(node, backend, messages, params, hop, scope.request_id, stream)
         request.finish_reason = response.finish_reason
         return response.text
 
-    async def _call_model(
-        self,
-        node: NodeConfig,
-        backend: Backend,
-        messages: list[Message],
-        params: Mapping[str, Any],
-        hop: Hop,
-        scope: VariableScope,
-        on_token: TokenCallback | None = None,
-    ) -> ChatResponse:
-        override = node.extra_options.get("model_override")
-        wire = override or backend.spec.wire_model or backend.spec.name
-        request = ChatRequest(
-            messages=tuple(messages),
-            model=wire,
-            parameters=dict(params),
-            node=node.name,
-            request_id=scope.request_id,
-        )
-        hop.model, hop.backend = wire, backend.spec.backend
-        if on_token is None:
-            response = await _guarded(node, backend, backend.complete(request))
-        else:
-            response = await _guarded(node, backend, _collect_stream(backend, request, on_token))
-        hop.add_usage(response.usage)
-        return response
-
-    async def _ws_call(self, node: NodeConfig, data: str, scope: VariableScope) -> str:
-        cls = self.registries.transports.get("websocket")
-        if cls is None:
-            raise PipelineError(
-                f'node "{node.name}" is a ws node, but no installed plugin provides the websocket transport',
-                hint="pip install llmnet-websocket",
-            )
-        key = f"ws-node:{node.name}"
-        if key not in self._transports:
-            spec = FunctionSpec(name=key, type="websocket", options={"url": node.url, "message": "$INPUT"})
-            self._transports[key] = cls(spec, self.resources)
-        transport = self._transports[key]
-        call = HookCall(key, "node", "transform", node.name, data, scope.strings(), transport.spec.timeout)
+    async def _delegate(self, node: NodeConfig, kind: type[NodeKind], data: str, scope: VariableScope) -> str:
+        """A node whose adapter a plugin provides: its work is done elsewhere, its reply is the output."""
+        if node.name not in self._delegates:
+            self._delegates[node.name] = kind(node_spec(node, self.composition.base_dir), self.resources)
+        delegate = self._delegates[node.name]
+        timeout = delegate.spec.timeout
+        call = HookCall(node.name, "node", "transform", node.name, data, scope.strings(), timeout)
         try:
-            reply = await asyncio.wait_for(transport.call(call), transport.spec.timeout)
+            reply = await asyncio.wait_for(delegate.call(call), timeout)
         except LLMNetError:
             raise
         except TimeoutError:
             raise StepTimeoutError(
-                f'node "{node.name}": its WebSocket peer {node.url} gave no answer within '
-                f"{transport.spec.timeout:g} s"
+                f'node "{node.name}" ({node.adapter} node) gave no answer within {timeout:g} s'
             ) from None
-        except Exception as exc:  # noqa: BLE001
-            raise PipelineError(f'node "{node.name}": its WebSocket peer {node.url} failed: {exc}') from None
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug becomes a clear error
+            raise PipelineError(f'node "{node.name}" ({node.adapter} node) failed: {exc}') from None
         return apply_transform(reply, data)
-
-
-async def _guarded(node: NodeConfig, backend: Backend, work: Awaitable[T]) -> T:
-    """Await a backend call; its errors name the node, and a backend's bug becomes a clear error."""
-    try:
-        return await work
-    except BackendError as exc:
-        # the same error (its class too: a BackendTimeoutError stays one), now naming the node
-        exc.message = f'node "{node.name}": {exc.message}'
-        exc.args = (exc.message,)
-        raise exc from None
-    except LLMNetError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a backend's bug becomes a clear error
-        raise BackendError(
-            f'node "{node.name}": the {backend.spec.backend} backend failed: {type(exc).__name__}: {exc}'
-        ) from None
-
-
-async def _collect_stream(backend: Backend, request: ChatRequest, on_token: TokenCallback) -> ChatResponse:
-    parts: list[str] = []
-    usage, finish = Usage(), None
-    async for chunk in backend.stream(request):
-        if chunk.text:
-            parts.append(chunk.text)
-            on_token(chunk.text)
-        if chunk.usage is not None:
-            usage = chunk.usage
-        finish = chunk.finish_reason or finish
-    return ChatResponse(text="".join(parts), usage=usage, model=request.model, finish_reason=finish)

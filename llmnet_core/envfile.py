@@ -1,10 +1,12 @@
-"""`--env-file`: a dotenv file loaded into `os.environ` before a command reads anything else.
+"""llmnet's one dotenv dialect: `--env-file` loads a file into `os.environ`, and the `env-file` secret
+source (llmnet-env) reads one as a secret block; both parse it here, so a file means the same to both.
 
 A small parser of the common dotenv syntax, so that the core needs no dependency for it: comments,
 `export NAME=value`, single quotes (taken literally), double quotes (with `\\n`, `\\t`, `\\"` and
 `\\\\` escapes, and line breaks inside), unquoted values with a ` # comment` after them, and `${NAME}`
-or `${NAME:-default}` expansion in unquoted and double-quoted values. A bare `NAME` line sets nothing.
-Errors name the file and the line, never the line's content, which may hold a secret.
+or `${NAME:-default}` expansion in unquoted and double-quoted values (the default when NAME is unset or
+empty, as in bash). A bare `NAME` line sets nothing. Errors start with the caller's `where` (which names
+the file) and give the line number, never the line's content, which may hold a secret.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import NoReturn
 
-from .errors import UsageError
+from .errors import LLMNetError, UsageError
 
 _ASSIGNMENT = re.compile(r"(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*")
 _EXPANSION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -28,44 +30,68 @@ def load_env_file(
     *,
     override: bool = True,
     environ: MutableMapping[str, str] | None = None,
+    where: str | None = None,
 ) -> dict[str, str]:
     """Read a dotenv file and set its variables in `environ` (default `os.environ`); returns them.
 
     With `override` (the default, as the original llmnet CLI did) the file's values replace variables
-    already set; without it, variables already set are kept. A missing file is a UsageError (exit 2).
+    already set; without it, variables already set are kept. A missing file is a UsageError (exit 2);
+    error messages start with `where` (default `env file PATH`).
     """
     target = os.environ if environ is None else environ
-    values = parse_env_file(path, target)
+    values = parse_env_file(path, target, where=where)
     for name, value in values.items():
         if override or name not in target:
             target[name] = value
     return values
 
 
-def parse_env_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables a dotenv file defines; `${NAME}` is taken from the file's earlier lines, else
-    from `environ`."""
-    file = Path(path).expanduser()
+def parse_env_file(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    where: str | None = None,
+    interpolate: bool = True,
+    error: type[LLMNetError] = UsageError,
+) -> dict[str, str]:
+    """The variables a dotenv file defines, changing no environment. `${NAME}` is taken from the file's
+    earlier lines, else from `environ` (default `os.environ`), unless `interpolate` is false. Problems
+    raise `error`, its message starting with `where` (default `env file PATH`) and naming the line."""
+    where = where or f"env file {path}"
+    text = _read(Path(path).expanduser(), where, error)
+    return _Parser(text, where, os.environ if environ is None else environ, interpolate, error).parse()
+
+
+def _read(file: Path, where: str, error: type[LLMNetError]) -> str:
+    """The file's text, without a UTF-8 byte-order mark; a file that cannot be read is an `error`."""
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        return file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise UsageError(f"--env-file {path}: no such file", hint="check the path of the env file") from None
+        raise error(f"{where}: no such file", hint="check the path of the env file") from None
     except IsADirectoryError:
-        raise UsageError(f"--env-file {path}: is a folder, not an env file") from None
+        raise error(f"{where}: is a folder, not an env file") from None
     except UnicodeDecodeError:
-        raise UsageError(f"--env-file {path}: is not UTF-8 text", hint="save it as UTF-8") from None
+        raise error(f"{where}: is not UTF-8 text", hint="save it as UTF-8") from None
     except OSError as exc:
-        raise UsageError(f"--env-file {path}: cannot be read ({exc.strerror or exc})") from None
-    return _Parser(text, str(path), os.environ if environ is None else environ).parse()
+        raise error(f"{where}: cannot be read ({exc.strerror or exc})") from None
 
 
 class _Parser:
     """Walks the text once; `pos` is an index into it."""
 
-    def __init__(self, text: str, source: str, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        text: str,
+        where: str,
+        environ: Mapping[str, str],
+        interpolate: bool,
+        error: type[LLMNetError],
+    ) -> None:
         self.text = text.replace("\r\n", "\n")
-        self.source = source
+        self.where = where
         self.environ = environ
+        self.interpolate = interpolate
+        self.error = error
         self.pos = 0
         self.values: dict[str, str] = {}
 
@@ -130,7 +156,7 @@ class _Parser:
             found = self.values.get(name, self.environ.get(name))
             return found if found else (default or "")
 
-        return _EXPANSION.sub(replace, value) if "${" in value else value
+        return _EXPANSION.sub(replace, value) if self.interpolate and "${" in value else value
 
     def _skip_blanks(self) -> None:
         while self.text[self.pos] in " \t\n":
@@ -138,8 +164,8 @@ class _Parser:
 
     def _fail(self, reason: str) -> NoReturn:
         line = self.text.count("\n", 0, self.pos) + 1
-        raise UsageError(
-            f"--env-file {self.source}, line {line}: {reason}",
+        raise self.error(
+            f"{self.where}, line {line}: {reason}",
             hint="write one NAME=value per line; quote values that hold spaces, # or line breaks",
         )
 

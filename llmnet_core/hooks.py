@@ -18,6 +18,29 @@ from .types import HookCall
 log = logging.getLogger("llmnet.hooks")
 
 
+def decode_reply(text: str) -> Any:
+    """What a peer's text reply means, the same for every transport: empty or only whitespace is None
+    ("no change"); a whole JSON object, array or string is that value, and JSON `null` is None; anything
+    else (plain text, a number, `true`, broken JSON) is the text exactly as sent.
+
+    Numbers and booleans stay text because the data they become is their text anyway, spelled as sent.
+    """
+    stripped = text.strip()
+    if not stripped or stripped == "null":
+        return None
+    if stripped[0] not in '{["':
+        return text
+    try:
+        return json.loads(stripped, parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        return text
+
+
+def _not_json(name: str) -> Any:
+    """Refuses NaN and Infinity, which Python's json accepts but JSON has not."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def apply_transform(result: Any, data: str) -> str:
     """Fold a transform hook's reply into the data: nothing keeps it, a string replaces it, an object
     merges into object data, anything else becomes JSON text."""
@@ -90,31 +113,36 @@ class HookRunner:
                 task = asyncio.create_task(self._observe(transport, call, outcome))
                 self.pending.add(task)
                 task.add_done_callback(self.pending.discard)
-                continue
-            started = time.perf_counter()
-            try:
-                result = await asyncio.wait_for(transport.call(call), call.timeout)
-            except Exception as exc:  # noqa: BLE001 - a hook's fault is handled by its policy
-                outcome.ms = (time.perf_counter() - started) * 1000
-                reason = self._reason(exc, call.timeout)
-                timed_out = _timed_out(exc)
-                outcome.status = "timeout" if timed_out else "failed"
-                outcome.error = reason
-                if hook.on_failure == "abort":
-                    # a timeout keeps its type (StepTimeoutError), so that a server answers it with 504
-                    kind = StepTimeoutError if timed_out else PipelineError
-                    raise kind(
-                        f'node "{node}": {phase}-hook "{hook.function}" ({transport_name}) failed: {reason}',
-                        hint="the hook has on_failure: abort; use continue to carry on without it",
-                    ) from None
-                log.warning("hook %s on node %s failed: %s", hook.function, node, reason)
-                continue
-            outcome.ms = (time.perf_counter() - started) * 1000
-            outcome.status = "ok"
-            new = apply_transform(result, data)
-            outcome.changed = new != data
-            data = new
+            else:
+                data = await self._transform(hook, transport, call, outcome)
         return data
+
+    async def _transform(self, hook: HookConfig, transport: Any, call: HookCall, outcome: HookOutcome) -> str:
+        """Await one transform hook and fold its reply into the data; a failure follows `on_failure`."""
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(transport.call(call), call.timeout)
+        except Exception as exc:  # noqa: BLE001 - a hook's fault is handled by its policy
+            outcome.ms = (time.perf_counter() - started) * 1000
+            reason = self._reason(exc, call.timeout)
+            timed_out = _timed_out(exc)
+            outcome.status = "timeout" if timed_out else "failed"
+            outcome.error = reason
+            if hook.on_failure == "abort":
+                # a timeout keeps its type (StepTimeoutError), so that a server answers it with 504
+                kind = StepTimeoutError if timed_out else PipelineError
+                raise kind(
+                    f'node "{call.node}": {call.phase}-hook "{hook.function}" ({outcome.transport}) '
+                    f"failed: {reason}",
+                    hint="the hook has on_failure: abort; use continue to carry on without it",
+                ) from None
+            log.warning("hook %s on node %s failed: %s", hook.function, call.node, reason)
+            return call.data
+        outcome.ms = (time.perf_counter() - started) * 1000
+        outcome.status = "ok"
+        new = apply_transform(result, call.data)
+        outcome.changed = new != call.data
+        return new
 
     async def _observe(self, transport: Any, call: HookCall, outcome: HookOutcome) -> None:
         started = time.perf_counter()

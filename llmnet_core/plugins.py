@@ -6,21 +6,26 @@ from __future__ import annotations
 import difflib
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .registry import ConditionRegistrar, Registrar, Registries, Registry
+from .hookspecs import PROJECT, hookimpl
+from .registry import KINDS, Registries
 
-ENTRY_POINT_GROUP = "llmnet"
-PROJECT = "llmnet"
-CORE_PLUGIN = "llmnet (core)"
+ENTRY_POINT_GROUP = PROJECT
 
-hookimpl = pluggy.HookimplMarker(PROJECT)
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginFailure",
+    "PluginHost",
+    "PluginInfo",
+    "get_host",
+    "hookimpl",
+]
 
 
 @dataclass
@@ -30,7 +35,6 @@ class PluginInfo:
     name: str
     version: str | None = None
     module: str | None = None
-    builtin: bool = False
 
 
 @dataclass
@@ -40,14 +44,6 @@ class PluginFailure:
     name: str
     version: str | None
     error: str
-
-
-_REGISTER_HOOKS: dict[str, str] = {
-    "llmnet_register_backends": "backends",
-    "llmnet_register_transports": "transports",
-    "llmnet_register_secret_providers": "secret_providers",
-    "llmnet_register_routers": "routers",
-}
 
 
 def _split_env(value: str | None) -> set[str] | None:
@@ -84,14 +80,11 @@ class PluginHost:
     # -- loading -------------------------------------------------------------------------------
 
     def load(self) -> PluginHost:
-        """Register the core's built-ins and every allowed entry-point plugin (once)."""
+        """Register every allowed entry-point plugin (once); the core itself registers nothing."""
         with self._lock:
             if self._loaded:
                 return self
             self._loaded = True
-            from . import builtins
-
-            self._register_guarded(builtins, CORE_PLUGIN, PluginInfo(CORE_PLUGIN, builtin=True))
             if self.use_entry_points:
                 self._load_entry_points()
             return self
@@ -165,15 +158,6 @@ class PluginHost:
         self._registries = None
         self._commands = None
 
-    @contextmanager
-    def registered(self, plugin: Any, name: str | None = None) -> Iterator[str]:
-        """Register `plugin` for the duration of a `with` block."""
-        actual = self.register(plugin, name)
-        try:
-            yield actual
-        finally:
-            self.unregister(actual)
-
     # -- registries ----------------------------------------------------------------------------
 
     @property
@@ -187,30 +171,22 @@ class PluginHost:
 
     def _collect(self) -> Registries:
         regs = Registries()
-        hook_failures: dict[str, str] = {}
-        for hook_name, attr in _REGISTER_HOOKS.items():
-            registry: Registry[Any] = getattr(regs, attr)
-            self._call_each(hook_name, lambda plugin, r=registry: Registrar(r, plugin), hook_failures)
-        self._call_each(
-            "llmnet_register_conditions",
-            lambda plugin: ConditionRegistrar(regs.condition_functions, regs.condition_variables, plugin),
-            hook_failures,
-        )
+        failures: dict[str, str] = {}
+        for kind in KINDS:
+            if kind.hook is None:
+                continue
+            # get_hookimpls() lists implementations in reverse call order (trylast first)
+            for impl in reversed(getattr(self.pm.hook, kind.hook).get_hookimpls()):
+                try:
+                    impl.function(register=kind.registrar(regs, kind, impl.plugin_name))
+                except Exception as exc:  # noqa: BLE001 - one plugin's fault is reported, not fatal
+                    failures.setdefault(impl.plugin_name, f"{kind.hook} failed: {_describe(exc)}")
         known = {f.name for f in self.failures}
-        for plugin, error in hook_failures.items():
+        for plugin, error in failures.items():
             if plugin not in known:
                 info = self.plugins.get(plugin)
                 self.failures.append(PluginFailure(plugin, info.version if info else None, error))
         return regs
-
-    def _call_each(self, hook_name: str, make: Callable[[str], Registrar], failures: dict[str, str]) -> None:
-        caller = getattr(self.pm.hook, hook_name)
-        # get_hookimpls() lists implementations in reverse call order (trylast first)
-        for impl in reversed(caller.get_hookimpls()):
-            try:
-                impl.function(register=make(impl.plugin_name))
-            except Exception as exc:  # noqa: BLE001 - one plugin's fault is reported, not fatal
-                failures.setdefault(impl.plugin_name, f"{hook_name} failed: {_describe(exc)}")
 
     def add_commands(self, cli: Any) -> None:
         """Let plugins add CLI commands; a plugin whose hook fails is reported and skipped."""

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .base import Backend, Router, SecretProvider, Transport
+from .base import Backend, NodeKind, Router, SecretProvider, Transport
 
 T = TypeVar("T")
 
@@ -62,9 +62,6 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.entries)
 
-    def names(self) -> list[str]:
-        return sorted(self.entries)
-
     def by_plugin(self, plugin: str) -> list[str]:
         return sorted(n for n, r in self.entries.items() if r.plugin == plugin)
 
@@ -90,8 +87,8 @@ def _callable(value: Any) -> str | None:
 class Registrar:
     """The `register` object a plugin's hook receives: `register(name, value, description=...)`."""
 
-    def __init__(self, registry: Registry[Any], plugin: str) -> None:
-        self._registry = registry
+    def __init__(self, registries: Registries, kind: Kind, plugin: str) -> None:
+        self._registry: Registry[Any] = getattr(registries, kind.attr)
         self._plugin = plugin
 
     def __call__(self, name: str, value: Any, *, description: str = "") -> None:
@@ -102,50 +99,89 @@ class ConditionRegistrar(Registrar):
     """`register(name, fn)` adds a condition function; `register.variable(name, fn)` adds a variable
     whose value `fn(variables)` computes from the request's other variables."""
 
-    def __init__(self, functions: Registry[Any], variables: Registry[Any], plugin: str) -> None:
-        super().__init__(functions, plugin)
-        self._variables = variables
+    def __init__(self, registries: Registries, kind: Kind, plugin: str) -> None:
+        super().__init__(registries, kind, plugin)
+        self._variables = registries.condition_variables
 
     def variable(self, name: str, fn: Callable[..., Any], *, description: str = "") -> None:
         self._variables.add(name, fn, self._plugin, description)
 
 
-@dataclass
-class Registries:
-    """Everything the loaded plugins registered."""
+@dataclass(frozen=True)
+class Kind:
+    """One kind of registered thing: where it is kept, what it is called, which hook fills it."""
 
-    backends: Registry[type[Backend]] = field(
-        default_factory=lambda: Registry("backend", _subclass_of(Backend))
-    )
-    transports: Registry[type[Transport]] = field(
-        default_factory=lambda: Registry("transport", _subclass_of(Transport))
-    )
-    secret_providers: Registry[type[SecretProvider]] = field(
-        default_factory=lambda: Registry("secret source", _subclass_of(SecretProvider))
-    )
-    condition_functions: Registry[Callable[..., Any]] = field(
-        default_factory=lambda: Registry("condition function", _callable)
-    )
-    condition_variables: Registry[Callable[..., Any]] = field(
-        default_factory=lambda: Registry("condition variable", _callable)
-    )
-    routers: Registry[type[Router]] = field(default_factory=lambda: Registry("router", _subclass_of(Router)))
+    attr: str  #: the `Registries` attribute
+    noun: str  #: in messages: 'no installed plugin provides the backend "x"'
+    label: str  #: in `llmnet plugins`: "backends: openai-api"
+    check: Callable[[Any], str | None]
+    hook: str | None = None  #: None: filled through another kind's registrar (condition variables)
+    registrar: type[Registrar] = Registrar
+    suffix: str = ""  #: shown after each name in `llmnet plugins` ("()" for functions)
+
+
+#: every kind of registration; adding one here adds its registry, its hook's registrar and its label
+KINDS: tuple[Kind, ...] = (
+    Kind("backends", "backend", "backends", _subclass_of(Backend), "llmnet_register_backends"),
+    Kind("transports", "transport", "transports", _subclass_of(Transport), "llmnet_register_transports"),
+    Kind(
+        "secret_providers",
+        "secret source",
+        "secret sources",
+        _subclass_of(SecretProvider),
+        "llmnet_register_secret_providers",
+    ),
+    Kind("node_kinds", "node kind", "node kinds", _subclass_of(NodeKind), "llmnet_register_node_kinds"),
+    Kind(
+        "condition_functions",
+        "condition function",
+        "conditions",
+        _callable,
+        "llmnet_register_conditions",
+        ConditionRegistrar,
+        "()",
+    ),
+    Kind("condition_variables", "condition variable", "variables", _callable),
+    Kind("routers", "router", "routers", _subclass_of(Router), "llmnet_register_routers"),
+)
+KIND_BY_NOUN = {kind.noun: kind for kind in KINDS}
+
+
+class Registries:
+    """Everything the loaded plugins registered, one `Registry` per kind in `KINDS`."""
+
+    backends: Registry[type[Backend]]
+    transports: Registry[type[Transport]]
+    secret_providers: Registry[type[SecretProvider]]
+    node_kinds: Registry[type[NodeKind]]
+    condition_functions: Registry[Callable[..., Any]]
+    condition_variables: Registry[Callable[..., Any]]
+    routers: Registry[type[Router]]
+
+    def __init__(self) -> None:
+        for kind in KINDS:
+            setattr(self, kind.attr, Registry(kind.noun, kind.check))
 
     def provided_by(self, plugin: str) -> dict[str, list[str]]:
         """What one plugin registered, by kind label, for `llmnet plugins`."""
-        kinds = {
-            "backends": self.backends,
-            "transports": self.transports,
-            "secret sources": self.secret_providers,
-            "conditions": self.condition_functions,
-            "variables": self.condition_variables,
-            "routers": self.routers,
-        }
         out: dict[str, list[str]] = {}
-        for label, registry in kinds.items():
-            names = registry.by_plugin(plugin)
-            if label == "conditions":
-                names = [f"{n}()" for n in names]
+        for kind in KINDS:
+            names = [f"{name}{kind.suffix}" for name in getattr(self, kind.attr).by_plugin(plugin)]
             if names:
-                out[label] = names
+                out[kind.label] = names
         return out
+
+    def shadowing(self, plugin: str) -> dict[str, list[str]]:
+        """Where one plugin's registration hides another's of the same name, seen from `plugin`:
+        `{"overrides": ["backend openai-api of llmnet-openai"], "overridden": [...]}`."""
+        out: dict[str, list[str]] = {"overrides": [], "overridden": []}
+        for kind in KINDS:
+            registry: Registry[Any] = getattr(self, kind.attr)
+            for hidden in registry.shadowed:
+                winner = registry.entries[hidden.name].plugin
+                what = f"{kind.noun} {hidden.name}{kind.suffix}"
+                if hidden.plugin == plugin and winner != plugin:
+                    out["overridden"].append(f"{what} by {winner}")
+                elif winner == plugin and hidden.plugin != plugin:
+                    out["overrides"].append(f"{what} of {hidden.plugin}")
+        return {key: items for key, items in out.items() if items}

@@ -63,10 +63,6 @@ class Resources:
         """Forget `key` (for a broken connection) so that the next `get` creates a fresh object."""
         self._items.pop(key, None)
 
-    def on_close(self, callback: Closer) -> None:
-        """Run `callback` (sync or async) when the pipeline closes."""
-        self._closers.append(callback)
-
     async def aclose(self) -> None:
         """Close everything, newest first; a failing closer does not stop the others."""
         closers, self._closers = self._closers[::-1], []

@@ -74,18 +74,28 @@ def request_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
     """Check a caller's sampling parameters (None values are dropped); a bad one is a UsageError."""
     checked: dict[str, Any] = {}
     for name, value in (parameters or {}).items():
-        if name not in _PARAMETER_RULES:
-            raise UsageError(
-                f"parameters.{name} cannot be set per request",
-                hint=f"per-request parameters: {', '.join(_PARAMETER_RULES)}; "
-                "others belong in the composition's models.<name>.parameters",
-            )
-        ok, need = _PARAMETER_RULES[name]
-        if value is not None and not ok(value):
-            raise UsageError(f"parameters.{name} must be {need}, got {value!r}")
-        if value is not None:
-            checked[name] = list(value) if isinstance(value, tuple) else value
+        if value is None:
+            continue
+        problem = parameter_problem(name, value)
+        if problem:
+            hint = None
+            if name not in _PARAMETER_RULES:
+                hint = (
+                    f"per-request parameters: {', '.join(_PARAMETER_RULES)}; "
+                    "others belong in the composition's models.<name>.parameters"
+                )
+            raise UsageError(f"parameters.{name} {problem}", hint=hint)
+        checked[name] = list(value) if isinstance(value, tuple) else value
     return checked
+
+
+def parameter_problem(name: str, value: Any) -> str | None:
+    """What is wrong with one per-request sampling parameter (`"must be a number ≥ 0"`), None when it
+    is fine: the one rule for `Pipeline.run(parameters=...)` and for servers that accept them."""
+    if name not in _PARAMETER_RULES:
+        return "cannot be set per request"
+    ok, need = _PARAMETER_RULES[name]
+    return None if ok(value) else f"must be {need}, got {value!r}"
 
 
 def _number(value: Any) -> bool:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .composition.plugin_checks import secret_field_problems
 from .errors import LLMNetError, Problem, SecretError
 from .interpolate import find_secret_references
 from .redact import Redactor
@@ -98,3 +99,13 @@ def _block_problem(name: str, exc: LLMNetError, redact: Redactor) -> Problem:
     if match:
         path, message = match.groups()
     return Problem(path, message, redact(exc.hint) if exc.hint else None)
+
+
+async def secret_problems(composition: Composition, registries: Registries) -> list[Problem]:
+    """Load every secret block as a run would and list what fails, without raising (`llmnet validate`):
+    blocks that cannot be loaded, references to variables they lack, and the plugins' checks of the
+    fields that hold `$secrets` references. No value appears in the problems."""
+    redactor = Redactor()
+    secrets, problems = await check_secrets(composition, registries, redactor)
+    file, base, reachable = composition.file, composition.base_dir, composition.reachable
+    return problems + secret_field_problems(file, registries, base, reachable, secrets, redactor)

@@ -108,6 +108,23 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class NodeSpec:
+    """An `architecture` node of a kind a plugin provides (its `adapter`, e.g. `ws`): its name, the
+    node's fields as written (`url` among them) and how long its work may take in seconds."""
+
+    name: str
+    adapter: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float = 30.0
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def place(self) -> str:
+        """How messages name this node: `node "relay"`."""
+        return f'node "{self.name}"'
+
+
+@dataclass(frozen=True)
 class SecretSpec:
     """A `secrets` entry: its name, source, the remaining fields and the composition file's folder."""
 

@@ -149,7 +149,8 @@ def test_plugins_lists_builtins_and_what_they_register(host):
     names = {p["name"]: p for p in data["plugins"]}
     assert names["llmnet-openai"]["provides"] == {"backends": ["openai-api"]}
     assert names["llmnet-openai"]["version"] == "0.1.0"
-    assert names["llmnet (core)"]["provides"] == {"routers": ["llm"]}
+    assert names["llmnet-routers"]["provides"] == {"routers": ["constrained", "llm", "semantic"]}
+    assert all(name.startswith("llmnet-") for name in names)  # the core registers nothing itself
 
 
 @pytest.fixture
@@ -191,10 +192,10 @@ def test_load_plugins_empty_loads_none(broken_plugins):
     env = {**broken_plugins, "LLMNET_LOAD_PLUGINS": ""}
     run = subprocess.run([LLMNET, "plugins", "--json"], env=env, capture_output=True, text=True, timeout=60)
     names = [p["name"] for p in json.loads(run.stdout)["plugins"]]
-    assert names == ["llmnet (core)"]
+    assert names == []
     env["LLMNET_LOAD_PLUGINS"] = "llmnet-openai"
     run = subprocess.run([LLMNET, "plugins", "--json"], env=env, capture_output=True, text=True, timeout=60)
-    assert [p["name"] for p in json.loads(run.stdout)["plugins"]] == ["llmnet (core)", "llmnet-openai"]
+    assert [p["name"] for p in json.loads(run.stdout)["plugins"]] == ["llmnet-openai"]
 
 
 def test_help_lists_the_commands():

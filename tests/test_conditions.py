@@ -326,6 +326,19 @@ def test_syntax_errors(text: str, reason: str, position: int) -> None:
     assert str(error) == f"{reason} at column {position} in {text!r}"
 
 
+@pytest.mark.parametrize(
+    ("text", "reason", "position"),
+    [
+        ("$A >< 1", 'unexpected ">"', 4),
+        ("$A <", 'expected a value after "<"', 5),
+        ("$A |", 'unexpected "|" (use "||" or "or")', 4),
+        ("!", 'expected a value after "!"', 2),
+    ],
+)
+def test_symbols_are_read_up_to_the_end_of_the_text(text: str, reason: str, position: int) -> None:
+    test_syntax_errors(text, reason, position)
+
+
 def test_syntax_error_message_matches_the_ux() -> None:
     with pytest.raises(
         ConditionSyntaxError, match=r"^unexpected \">\" at column 13 in '\$WORD_COUNT >> 10'$"
@@ -391,8 +404,9 @@ def test_explain() -> None:
     assert parse_condition("true").explain({}) == "'true' is true"
 
 
-def test_public_exports() -> None:
+def test_the_parser_is_internal_and_plugins_add_functions_instead() -> None:
     import llmnet_core
 
-    assert llmnet_core.parse_condition is parse_condition
-    assert llmnet_core.Condition is Condition
+    assert "parse_condition" not in llmnet_core.__all__ and "Condition" not in llmnet_core.__all__
+    assert "ConditionRegistrar" in llmnet_core.__all__
+    assert parse_condition("true").evaluate({}, {}) is True and isinstance(parse_condition("x"), Condition)

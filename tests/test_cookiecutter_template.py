@@ -196,8 +196,8 @@ def test_each_kind_renders_only_its_own_example(rendered: dict[str, Rendered], k
         assert "{{" not in text and "{%" not in text, f"{name} holds unrendered Jinja"
         assert "cookiecutter" not in text, f"{name} mentions the template"
         if name.endswith(".py"):
-            # only the public API: `llmnet_core` itself, and `llmnet_core.testing` in tests
-            private = re.findall(r"^\s*(?:from|import)\s+llmnet_core\.(?!testing\b)\w+", text, re.M)
+            # only the public API: `llmnet_core` itself (the test kit is `llmnet_testing`)
+            private = re.findall(r"^\s*(?:from|import)\s+llmnet_core\.\w+", text, re.M)
             assert not private, f"{name} imports llmnet_core's internals: {private}"
     readme = (project / "README.md").read_text(encoding="utf-8")
     registered = next(iter(kind.provides.values()))[0]
@@ -213,6 +213,7 @@ def test_the_pyproject_declares_the_entry_point_and_test_settings(
     assert project["name"] == kind.plugin_name
     assert project["version"] == "0.1.0"
     assert project["dependencies"] == ["llmnet-core"]
+    assert "llmnet-testing" in project["optional-dependencies"]["test"]
     assert list(project["entry-points"]["llmnet"].values()) == [kind.package]
     assert data["build-system"]["build-backend"] == "setuptools.build_meta"
     assert data["tool"]["pytest"]["ini_options"]["asyncio_mode"] == "auto"
@@ -258,7 +259,6 @@ def test_llmnet_plugins_lists_every_kind_with_what_it_registers(rendered: dict[s
         row = rows.get(kind.plugin_name)
         assert row is not None, f"{kind.plugin_name} is not listed: {sorted(rows)}"
         assert row["version"] == "0.1.0"
-        assert row["builtin"] is False
         assert row["provides"] == kind.provides
     names = {k.plugin_name for k in KINDS}
     assert not [f for f in report["failed"] if f["name"] in names]
@@ -274,6 +274,15 @@ def test_the_rendered_project_passes_its_own_tests(rendered: dict[str, Rendered]
     output = run(command, cwd=project, env=env_with(plugin.site))
     assert re.search(r"\b\d+ passed\b", output), output
     assert not re.search(r"\b(failed|error|skipped)\b", output.splitlines()[-1]), output
+
+
+def test_the_test_extra_is_found_where_the_rendered_tests_run(rendered: dict[str, Rendered]) -> None:
+    # pip installed the projects without dependencies: `llmnet-testing` (their `test` extra) comes from
+    # the environment running these tests, as `llmnet-core` does
+    plugin = rendered["backend"]
+    code = "import llmnet_core, llmnet_testing; print(llmnet_testing.FakeOpenAIServer.__name__)"
+    output = run([sys.executable, "-P", "-c", code], cwd=plugin.project, env=env_with(plugin.site))
+    assert output.strip() == "FakeOpenAIServer"
 
 
 def test_the_rendered_code_is_ruff_clean(rendered: dict[str, Rendered]) -> None:

@@ -10,7 +10,6 @@ from llmnet_core import Resources, substitute, substitute_json
 from llmnet_core.composition.jsonc import JSONCError, loads
 from llmnet_core.interpolate import find_secret_references, json_escape, resolve_secrets
 from llmnet_core.redact import Redactor
-from llmnet_core.routing import parse_choice
 
 
 def test_substitution_matches_whole_names():
@@ -49,28 +48,23 @@ def test_redactor_masks_longest_values_first():
     assert Redactor()("unchanged") == "unchanged"
 
 
-@pytest.mark.parametrize(
-    ("answer", "expected", "how"),
-    [
-        ("billing", "billing", "exact"),
-        ("Billing", "billing", "case-insensitive"),
-        ('"tech-support".', "tech-support", "exact"),
-        ("Tech Support", "tech-support", "normalised"),
-        ("I think tech-support fits best, not billing", "tech-support", "named in the reply"),
-        ("<think>billing or tech-support?</think>billing", "billing", "exact"),
-        ("nothing useful", None, "no candidate named"),
-    ],
-)
-def test_router_answers_are_parsed_robustly(answer, expected, how):
-    assert parse_choice(answer, ["billing", "tech-support"]) == (expected, how)
-
-
 def test_jsonc_errors_have_line_and_column():
     with pytest.raises(JSONCError) as info:
         loads('{\n  "a": 1,\n  "b": /* never closed\n}')
     assert (info.value.line, info.value.column) == (3, 8)
     value, warnings = loads('{"a": "// not a comment", "a": 2,}')
     assert value == {"a": 2} and "appears twice" in warnings[0].message
+
+
+def test_jsonc_strings_hide_comment_marks_and_comments_keep_line_numbers():
+    value, _ = loads('{"a": "x\\"// y", /* one\ntwo */ "b": [1, 2, // end\n], } // last')
+    assert value == {"a": 'x"// y', "b": [1, 2]}
+    with pytest.raises(JSONCError) as info:
+        loads('/* a\nb */ {"a" 1}')
+    assert (info.value.reason, info.value.line, info.value.column) == ("expected ':' after the key", 2, 11)
+    with pytest.raises(JSONCError) as info:
+        loads("[1]\n  /* open")
+    assert (info.value.line, info.value.column) == (2, 3)
 
 
 async def test_resources_are_shared_and_closed_newest_first():
@@ -84,19 +78,3 @@ async def test_resources_are_shared_and_closed_newest_first():
     assert await resources.aget("a", make, close=lambda v: closed.append("a")) == "conn"
     await resources.aclose()
     assert closed == ["a", "k"]
-
-
-def test_status_problem_is_shared_by_the_http_backends():
-    from llmnet_core import plural, status_problem
-
-    assert plural(1, "attempt") == "1 attempt" and plural(3, "attempt") == "3 attempts"
-    message, hint = status_problem("http://h/v1", 401, "nope", model="m", has_key=True)
-    assert message == "http://h/v1 rejected the API key (HTTP 401): nope"
-    assert hint == "Check models.m.api-key."
-    message, hint = status_problem("http://h/v1", 403, "", model="m", has_key=False)
-    assert "requires an API key" in message
-    hints = {404: "not here", "5xx": "server broke"}
-    message, hint = status_problem("http://h", 503, "busy", model="m", has_key=False, attempts=3, hints=hints)
-    assert message == "http://h answered HTTP 503 after 3 attempts: busy" and hint == "server broke"
-    assert status_problem("http://h", 404, "x", model="m", has_key=False, hints=hints)[1] == "not here"
-    assert status_problem("http://h", 418, "x", model="m", has_key=False, hints=hints)[1] is None

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from llmnet_core import HopLimitError, Pipeline, RoutingError
+from llmnet_core import Pipeline, RoutingError
+from llmnet_core.errors import HopLimitError
 
 
 def model(server: Any, **extra: Any) -> dict[str, Any]:

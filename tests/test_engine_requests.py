@@ -5,6 +5,7 @@ timeouts marked by their type (so that a server can answer 504 without reading m
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import pytest
@@ -15,9 +16,10 @@ from llmnet_core import (
     ChatRequest,
     ChatResponse,
     CompositionError,
-    FunctionSpec,
     HookCall,
     Message,
+    NodeKind,
+    NodeSpec,
     Pipeline,
     PipelineError,
     StepTimeoutError,
@@ -30,6 +32,7 @@ from llmnet_core import (
 )
 from llmnet_core.composition import json_schema
 from llmnet_core.composition.schema import CompositionFile
+from llmnet_core.plugins import get_host
 
 ROUTER_PROMPT_START = "You are a router."
 
@@ -62,8 +65,11 @@ class Slow(Transport):
         return None
 
 
-class SilentSocket(Transport):
-    """Stands in for the websocket transport of a `ws` node: its peer never answers."""
+class Silent(NodeKind):
+    """A node kind whose peer never answers; its nodes may take `timeout` seconds."""
+
+    def __init__(self, spec: NodeSpec, resources: Any) -> None:
+        super().__init__(replace(spec, timeout=0.2), resources)
 
     async def call(self, call: HookCall) -> Any:
         await asyncio.sleep(5)
@@ -77,7 +83,10 @@ class Plugin:
     @hookimpl(tryfirst=True)
     def llmnet_register_transports(self, register: Any) -> None:
         register("slow", Slow)
-        register("websocket", SilentSocket)
+
+    @hookimpl
+    def llmnet_register_node_kinds(self, register: Any) -> None:
+        register("silent", Silent)
 
 
 @pytest.fixture(autouse=True)
@@ -290,25 +299,18 @@ async def test_other_hook_failures_are_not_timeouts() -> None:
     assert result.output == "chat: hello"  # a timeout under on_failure: continue is not an error
 
 
-async def test_a_ws_node_that_times_out_is_a_step_timeout() -> None:
+async def test_a_delegated_node_that_times_out_is_a_step_timeout() -> None:
     data = {
         "architecture": [
             {"name": "entry", "layer": 0, "output-to": ["relay"]},
-            {
-                "name": "relay",
-                "layer": 1,
-                "adapter": "ws",
-                "url": "ws://127.0.0.1:9",
-                "output-to": ["output"],
-            },
+            {"name": "relay", "layer": 1, "adapter": "silent", "output-to": ["output"]},
             {"name": "output", "adapter": "output"},
         ],
     }
     async with Pipeline.from_dict(data) as pipe:
-        # the node's transport, made ahead with a short timeout (the engine reuses it)
-        spec = FunctionSpec(name="ws-node:relay", type="websocket", timeout=0.2)
-        pipe._transports[spec.name] = SilentSocket(spec, pipe.resources)
-        with pytest.raises(StepTimeoutError, match=r'node "relay": its WebSocket peer .* within 0\.2 s'):
+        with pytest.raises(
+            StepTimeoutError, match=r'node "relay" \(silent node\) gave no answer within 0\.2 s'
+        ):
             await pipe.run("hello")
 
 
@@ -322,7 +324,7 @@ def test_the_schema_has_an_optional_name() -> None:
 
 
 def test_a_composition_name_is_kept_without_a_warning() -> None:
-    composition = load_composition(routed(name="support-bot"))
+    composition = load_composition(routed(name="support-bot"), registries=get_host().registries)
     assert composition.file.name == "support-bot"
     assert not [p for p in composition.warnings if "name" in str(p)]
 
@@ -331,5 +333,5 @@ def test_a_name_that_is_not_text_is_an_error() -> None:
     with pytest.raises((CompositionError, ValueError)):
         CompositionFile.model_validate({"architecture": [], "name": ""})
     with pytest.raises(CompositionError) as caught:
-        load_composition(routed(name=42))
+        load_composition(routed(name=42), registries=get_host().registries)
     assert any(p.path == "name" for p in caught.value.problems)

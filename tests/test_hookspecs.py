@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import click
 import pytest
@@ -14,7 +17,10 @@ from llmnet_core import (
     ChatRequest,
     ChatResponse,
     HookCall,
+    NodeKind,
+    NodeSpec,
     Pipeline,
+    Problem,
     RouteDecision,
     Router,
     RouteRequest,
@@ -23,7 +29,10 @@ from llmnet_core import (
     Transport,
     Usage,
     hookimpl,
+    hookspecs,
 )
+from llmnet_core.composition import validate_composition
+from llmnet_core.registry import KINDS, Registries
 
 
 class UpperBackend(Backend):
@@ -287,3 +296,106 @@ async def test_secrets_resolve_in_node_fields_too(register_plugin, fake_server):
     data["secrets"] = {"keys": {"source": "static", "values": {"CODE": "c0de-1234"}}}
     await answer(data)
     assert server.chat_requests[0].json["messages"][0]["content"] == "Team code: c0de-1234"
+
+
+class Reverser(NodeKind):
+    """A node answered elsewhere: here, by reversing its input; `check` wants a `direction`."""
+
+    calls: ClassVar[list[HookCall]] = []
+
+    @classmethod
+    def check(cls, spec: NodeSpec) -> list[Problem]:
+        if spec.options.get("direction") not in (None, "backwards"):
+            return [Problem("direction", "only backwards is supported")]
+        return []
+
+    async def call(self, call: HookCall) -> Any:
+        Reverser.calls.append(call)
+        return call.data[::-1]
+
+
+class NodeKindPlugin:
+    @hookimpl
+    def llmnet_register_node_kinds(self, register: Any) -> None:
+        register("reverse", Reverser)
+
+
+def delegated(**node: Any) -> dict[str, Any]:
+    return {
+        "architecture": [
+            {"name": "entry", "layer": 0, "output-to": ["flip"]},
+            {"name": "flip", "layer": 1, "adapter": "reverse", "output-to": ["output"], **node},
+            {"name": "output", "adapter": "output"},
+        ],
+    }
+
+
+async def test_register_node_kinds(register_plugin, host):
+    register_plugin(NodeKindPlugin(), "reverse-plugin")
+    Reverser.calls = []
+    result = await answer(delegated())
+    assert result.output == "olleh"
+    assert result.trace.path == ["entry", "flip", "output"]
+    assert result.trace.hops[1].role == "reverse"
+    assert [(c.node, c.phase, c.data) for c in Reverser.calls] == [("flip", "node", "hello")]
+    assert host.registries.provided_by("reverse-plugin") == {"node kinds": ["reverse"]}
+
+
+def test_a_node_kinds_check_is_placed_in_the_architecture(register_plugin, host):
+    register_plugin(NodeKindPlugin(), "reverse-plugin")
+    _, problems = validate_composition(delegated(direction="sideways"), registries=host.registries)
+    assert [(p.path, p.message, p.severity) for p in problems] == [
+        ("architecture[1].direction", "only backwards is supported", "error")
+    ]
+
+
+def test_an_adapter_no_plugin_provides_is_an_error_with_a_hint(host):
+    _, problems = validate_composition(delegated(), registries=host.registries)
+    [problem] = [p for p in problems if p.path == "architecture[1].adapter"]
+    assert problem.message == 'unknown adapter "reverse"'
+    assert "installed: " in (problem.hint or "")
+
+
+def test_llmnet_plugins_shows_which_registration_overrides_which(register_plugin):
+    class Override:
+        @hookimpl
+        def llmnet_register_backends(self, register: Any) -> None:
+            register("openai-api", UpperBackend)
+
+    register_plugin(Override(), "override")
+    from llmnet_core.cli import cli
+
+    report = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).output)
+    rows = {row["name"]: row for row in report["plugins"]}
+    assert rows["override"]["overrides"] == ["backend openai-api of llmnet-openai"]
+    assert rows["llmnet-openai"]["overridden"] == ["backend openai-api by override"]
+    text = CliRunner().invoke(cli, ["plugins"]).output
+    assert "overridden: backend openai-api by override" in text
+
+
+# -- a guard, in the spirit of datasette's: every hook is tested and documented ---------------------------
+
+
+def hookspec_names() -> list[str]:
+    return sorted(name for name in dir(hookspecs) if name.startswith("llmnet_"))
+
+
+@pytest.mark.parametrize("hook", hookspec_names())
+def test_every_hookspec_has_a_test_a_docstring_and_a_documented_signature(hook: str) -> None:
+    root = Path(__file__).resolve().parent.parent
+    spec = getattr(hookspecs, hook)
+    assert (spec.__doc__ or "").strip(), f"{hook} has no docstring"
+    [argument] = inspect.signature(spec).parameters
+    tests = Path(__file__).read_text(encoding="utf-8")
+    assert f"def test_{hook.removeprefix('llmnet_')}(" in tests, f"{hook} has no test here"
+    guide = (root / "docs" / "plugins.md").read_text(encoding="utf-8")
+    assert f"{hook}({argument}" in guide, f"docs/plugins.md does not show {hook}({argument}: ...)"
+
+
+def test_every_registration_hook_fills_a_kind_of_the_one_table() -> None:
+    hooks = {kind.hook for kind in KINDS if kind.hook}
+    assert hooks == set(hookspec_names()) - {"llmnet_register_commands"}
+    assert len({kind.attr for kind in KINDS}) == len(KINDS) == len({kind.label for kind in KINDS})
+    registries = Registries()
+    for kind in KINDS:
+        assert getattr(registries, kind.attr).kind == kind.noun

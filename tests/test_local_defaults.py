@@ -130,7 +130,7 @@ async def test_backends_without_routing_capabilities_say_so():
     assert 'model "m" (plain backend) cannot compute embeddings' in caught.value.message
     with pytest.raises(BackendError) as caught:
         await plain.score_choices([], ["a"])
-    assert "cannot score" in caught.value.message and "constrained" in (caught.value.hint or "")
+    assert "cannot score" in caught.value.message and "another routing strategy" in (caught.value.hint or "")
 
 
 def test_json_output_of_init_file_is_valid_jsonc(tmp_path: Path):

@@ -1,6 +1,6 @@
 """The core's options helpers (`llmnet_core.options`): `PluginOptions`, `known_fields`, `option_problems`
-and `parse_options`, the one way every plugin reads and reports its entry's options; and the options
-model HTTP model backends share (`HTTPBackendOptions`, with its `Backoff`)."""
+and `parse_options`, the one way every plugin reads and reports its entry's options. (The options of
+HTTP model backends, `HTTPBackendOptions`, are llmnet-http's and tested there.)"""
 
 from __future__ import annotations
 
@@ -12,16 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llmnet_core import (
     BackendError,
-    Backoff,
-    HTTPBackendOptions,
     PluginOptions,
     Problem,
     SecretError,
     TransportError,
-    known_fields,
     option_problems,
     parse_options,
 )
+from llmnet_core.options import known_fields
 
 SECRET = "s3cr3t-canary-value"
 
@@ -222,77 +220,3 @@ def test_parse_options_raises_the_error_class_asked_for(kind: type) -> None:
         parse_options(Acme, {}, "secrets.vault", error=kind, hint="see the README; {known}")
     assert info.value.message == "secrets.vault.url: is required"
     assert info.value.hint == "see the README; url, max-retries, tls, args, headers, mode"
-
-
-# -- HTTPBackendOptions -------------------------------------------------------------------------------------
-
-
-def test_http_backend_options_defaults_and_the_entrys_other_keys() -> None:
-    entry = {"runner": "vllm", "source": "x", "retry-backoff": 0.25, "max_retry_wait": 4}
-    options = parse_options(HTTPBackendOptions, entry, "models.m", error=BackendError)
-    assert (options.timeout, options.connect_timeout, options.retries) == (120.0, 10.0, 2)
-    assert options.backoff == Backoff(base=0.25, max_wait=4.0)
-    assert [options.backoff.delay(n) for n in (1, 2, 3)] == [0.25, 0.5, 1.0]
-
-
-def test_http_backend_options_refuse_what_is_not_a_number_of_seconds() -> None:
-    _, found = option_problems(
-        HTTPBackendOptions,
-        {
-            "timeout": True,
-            "connect-timeout": 0,
-            "retries": 1.5,
-            "retry-backoff": "soon",
-            "max-retry-wait": -1,
-        },
-        "models.m",
-    )
-    assert [str(p) for p in found] == [
-        "models.m.timeout: Input should be a valid number",
-        "models.m.connect-timeout: Input should be greater than 0",
-        "models.m.retries: Input should be a valid integer",
-        "models.m.retry-backoff: Input should be a valid number",
-        "models.m.max-retry-wait: Input should be greater than or equal to 0",
-    ]
-
-
-def test_request_headers_carry_the_key_and_extra_headers_and_name_the_credentials() -> None:
-    options = parse_options(
-        HTTPBackendOptions,
-        {"headers": {"X-Team": "research", "X-Api-Token": SECRET, "X-Count": 3}},
-        "models.m",
-    )
-    headers, secrets = options.request_headers("models.m", "  sk-key-123  ", "acme/1.0")
-    assert headers == {
-        "User-Agent": "acme/1.0",
-        "Authorization": "Bearer sk-key-123",
-        "X-Team": "research",
-        "X-Api-Token": SECRET,
-        "X-Count": "3",
-    }
-    assert secrets == ["sk-key-123", SECRET]
-    no_key = HTTPBackendOptions().request_headers("models.m", None, "acme/1.0")
-    assert no_key == ({"User-Agent": "acme/1.0"}, [])
-
-
-def test_headers_and_keys_that_cannot_be_sent_are_refused_without_showing_them() -> None:
-    _, found = option_problems(
-        HTTPBackendOptions, {"headers": {"X-A": f"{SECRET}\r\nInjected: yes"}}, "models.m"
-    )
-    assert [str(p) for p in found] == [
-        "models.m.headers.X-A: cannot be sent in an HTTP header (non-ASCII characters or line breaks)"
-    ]
-    with pytest.raises(BackendError) as info:
-        HTTPBackendOptions().request_headers("models.m", "sk-clé-secrète", "acme/1.0")
-    assert info.value.message == "models.m.api-key contains characters that cannot be sent in an HTTP header"
-    assert "secrète" not in str(info.value)
-
-
-def test_backoff_honours_retry_after_up_to_its_limit() -> None:
-    backoff = Backoff(base=0.5, max_wait=10)
-    assert backoff.wait(2) == backoff.delay(2) == 1.0
-    assert backoff.wait(2, "3") == 3.0
-    assert backoff.wait(2, "120") == 10.0  # capped
-    assert backoff.wait(2, "-5") == 0.0
-    assert backoff.wait(3, "soon") == 2.0  # unreadable: the backoff's own delay
-    assert backoff.wait(1, "Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past

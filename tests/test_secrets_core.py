@@ -13,17 +13,10 @@ from urllib.parse import quote, quote_plus
 import pytest
 from click.testing import CliRunner
 
-from llmnet_core import (
-    Pipeline,
-    Redactor,
-    SecretError,
-    SecretProvider,
-    UsageError,
-    excerpt,
-    hookimpl,
-    load_env_file,
-)
+from llmnet_core import Pipeline, Redactor, SecretError, SecretProvider, UsageError, excerpt, hookimpl
 from llmnet_core.cli import cli
+from llmnet_core.envfile import load_env_file
+from llmnet_core.secret_blocks import secret_problems
 
 
 @pytest.fixture
@@ -318,7 +311,8 @@ async def test_pipeline_start_shares_the_loading_and_stops_at_the_first_problem(
         async with Pipeline.from_file(write_composition(data)):
             pass
     assert server.requests == []
-    check = await Pipeline.from_file(write_composition(data)).composition.check_secrets()
+    pipeline = Pipeline.from_file(write_composition(data))
+    check = await secret_problems(pipeline.composition, pipeline.registries)
     assert [(p.path, p.severity) for p in check] == [("models.m.api-key", "error")]
 
 
@@ -328,7 +322,7 @@ def test_relative_paths_in_specs_start_at_the_composition_folder(host, write_com
     data = composition("http://127.0.0.1:9", {}, api_key=None)
     data["functions"] = {"f": {"type": "not-installed", "url": "http://127.0.0.1:9/x", "timeout": 2}}
     path = write_composition(data)
-    comp = load_composition(path)
+    comp = load_composition(path, registries=host.registries)
     spec = comp.function_spec("f")
     assert spec.base_dir == Path(path).resolve().parent == comp.model_spec("m").base_dir
     assert spec.timeout == 2 and dict(spec.options) == {"url": "http://127.0.0.1:9/x"}

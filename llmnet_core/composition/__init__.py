@@ -14,8 +14,8 @@ from ..registry import Registries
 from ..types import FunctionSpec, ModelSpec, SecretSpec
 from .jsonc import JSONCError, loads
 from .schema import CompositionFile, ModelConfig, NodeConfig, json_schema
-from .specs import function_spec, model_spec, plugin_problems
-from .validate import SemanticChecks, Validator, resolve_backend
+from .specs import function_spec, model_spec, resolve_backend
+from .validate import SemanticChecks, Validator
 
 __all__ = [
     "Composition",
@@ -31,7 +31,8 @@ __all__ = [
 
 @dataclass
 class Composition:
-    """A validated composition: the parsed file plus what the engine needs resolved (targets, entry)."""
+    """A validated composition, a plain value: the parsed file plus what the engine needs resolved
+    (targets, entry, the nodes a request can reach)."""
 
     file: CompositionFile
     source: str
@@ -66,23 +67,6 @@ class Composition:
     ) -> FunctionSpec:
         """The resolved `FunctionSpec` of a functions entry (secrets filled in, variables left for calls)."""
         return function_spec(name, self.file.functions[name], self.base_dir, secrets)
-
-    async def check_secrets(self, registries: Registries | None = None) -> list[Problem]:
-        """Load every secret block as a run would and list what fails, without raising: blocks that
-        cannot be loaded, references to variables they lack, and the plugins' checks of the fields
-        that hold `$secrets` references. No value appears in the problems."""
-        from ..redact import Redactor
-        from ..secret_blocks import check_secrets
-
-        if registries is None:
-            from ..plugins import get_host
-
-            registries = get_host().registries
-        redactor = Redactor()
-        secrets, problems = await check_secrets(self, registries, redactor)
-        return problems + plugin_problems(
-            self.file, registries, self.base_dir, self.reachable, secrets=secrets, redact=redactor
-        )
 
     def secret_specs(self) -> list[SecretSpec]:
         """The `secrets` entries, in file order."""
@@ -125,15 +109,11 @@ def validate_composition(
     *,
     source: str = "<composition>",
     base_dir: str | os.PathLike[str] | None = None,
-    registries: Registries | None = None,
+    registries: Registries,
     check_env: bool = True,
 ) -> tuple[Composition | None, list[Problem]]:
-    """Validate parsed composition data; returns the composition (None when there are errors) and every
-    problem found, errors and warnings."""
-    if registries is None:
-        from ..plugins import get_host
-
-        registries = get_host().registries
+    """Validate parsed composition data against what the plugins in `registries` provide; returns the
+    composition (None when there are errors) and every problem found, errors and warnings."""
     validator = Validator(data, registries, check_env=check_env)
     parsed = validator.parse()
     if parsed is None:
@@ -160,10 +140,10 @@ def validate_composition(
 def load_composition(
     source: str | os.PathLike[str] | Mapping[str, Any],
     *,
-    registries: Registries | None = None,
+    registries: Registries,
 ) -> Composition:
-    """Load a composition from a file path or an already parsed mapping; raises CompositionError listing
-    every problem when it cannot be used."""
+    """Load a composition from a file path or an already parsed mapping, checked against what the
+    plugins in `registries` provide; raises CompositionError listing every problem."""
     if isinstance(source, Mapping):
         data, parse_warnings, name, base = dict(source), [], "<composition>", Path.cwd()
     else:

@@ -21,39 +21,45 @@ class JSONCError(ValueError):
 def strip_comments(text: str) -> str:
     """Blank out comments and trailing commas with spaces, keeping every offset (and newline) in place."""
     out = list(text)
-    i, n = 0, len(text)
-    last_significant = -1  # index of the last non-space character outside comments
-    while i < n:
+    i, last = 0, -1  # `last`: index of the last non-space character outside comments
+    while i < len(text):
         ch = text[i]
+        if text.startswith(("//", "/*"), i):
+            i = _blank_comment(text, out, i)
+            continue
         if ch == '"':
-            i += 1
-            while i < n and text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-            last_significant = i
-            i += 1
-            continue
-        if ch == "/" and i + 1 < n and text[i + 1] == "/":
-            while i < n and text[i] != "\n":
-                out[i] = " "
-                i += 1
-            continue
-        if ch == "/" and i + 1 < n and text[i + 1] == "*":
-            end = text.find("*/", i + 2)
-            if end < 0:
-                line = text.count("\n", 0, i) + 1
-                column = i - (text.rfind("\n", 0, i) + 1) + 1
-                raise JSONCError("unterminated /* comment", line, column)
-            for j in range(i, end + 2):
-                if out[j] != "\n":
-                    out[j] = " "
-            i = end + 2
-            continue
-        if ch in "}]" and last_significant >= 0 and out[last_significant] == ",":
-            out[last_significant] = " "
+            i = _closing_quote(text, i)
+        elif ch in "}]" and last >= 0 and out[last] == ",":
+            out[last] = " "
         if not ch.isspace():
-            last_significant = i
+            last = i
         i += 1
     return "".join(out)
+
+
+def _closing_quote(text: str, start: int) -> int:
+    """Index of the quote ending the string opened at `start`; len(text) or more when it never ends."""
+    i = start + 1
+    while i < len(text) and text[i] != '"':
+        i += 2 if text[i] == "\\" else 1
+    return i
+
+
+def _blank_comment(text: str, out: list[str], start: int) -> int:
+    """Blank the comment starting at `start` in `out`, newlines kept; returns the index just past it."""
+    if text.startswith("//", start):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+    else:
+        close = text.find("*/", start + 2)
+        if close < 0:
+            line = text.count("\n", 0, start) + 1
+            raise JSONCError("unterminated /* comment", line, start - text.rfind("\n", 0, start))
+        end = close + 2
+    for j in range(start, end):
+        if text[j] != "\n":
+            out[j] = " "
+    return end
 
 
 def loads(text: str) -> tuple[Any, list[Problem]]:

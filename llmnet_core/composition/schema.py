@@ -19,17 +19,10 @@ class _Base(BaseModel):
         str_strip_whitespace=False,
     )
 
-    def extras(self) -> dict[str, Any]:
-        """Keys the schema does not name (kept: plugins may read them)."""
-        return dict(self.__pydantic_extra__ or {})
-
 
 #: keys of the old format that are accepted and ignored (the old server bound one port per node)
 LEGACY_NODE_KEYS = frozenset({"bind-addr", "bind-port"})
 LEGACY_MODEL_KEYS = frozenset({"docker"})
-CONTAINER_RUNNERS = frozenset({"docker", "podman", "container", "kubernetes"})
-KNOWN_RUNNERS = frozenset({"external", "ollama", "vllm", "llama-cpp"}) | CONTAINER_RUNNERS
-ADAPTERS = ("openai-api", "output", "ws")
 
 
 class ModelConfig(_Base):
@@ -72,10 +65,12 @@ class HooksConfig(_Base):
 
 
 class NodeConfig(_Base):
-    """An `architecture` entry: a router, a handler, an output, or a WebSocket worker."""
+    """An `architecture` entry: a router, a handler, an output, or a node of a kind a plugin provides."""
 
     name: str
-    adapter: str = Field("openai-api", description="openai-api (a model node), output, or ws")
+    adapter: str = Field(
+        "openai-api", description="openai-api (a model node), output, or a node kind a plugin provides (ws)"
+    )
     layer: int = 0
     model: str | None = Field(None, description="key of `models`")
     output_to: list[int | str] | None = Field(
@@ -87,7 +82,7 @@ class NodeConfig(_Base):
     hooks: HooksConfig = Field(default_factory=HooksConfig)
     extra_options: dict[str, Any] = Field(default_factory=dict)
     context: str | None = Field(None, description="system prompt for this node's model")
-    url: str | None = Field(None, description="WebSocket peer of a `ws` node")
+    url: str | None = Field(None, description="the peer of a node a plugin's node kind runs (`ws`)")
     router: str | None = Field(None, description="routing strategy when this node has several targets")
     router_options: dict[str, Any] = Field(default_factory=dict)
 

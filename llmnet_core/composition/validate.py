@@ -14,10 +14,9 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ConditionSyntaxError, Problem
 from ..interpolate import ENV_REFERENCE_RE, find_secret_references
 from ..registry import Registries
+from .catalogue import container_runners, provider_of, runners
+from .plugin_checks import plugin_problems
 from .schema import (
-    ADAPTERS,
-    CONTAINER_RUNNERS,
-    KNOWN_RUNNERS,
     LEGACY_MODEL_KEYS,
     LEGACY_NODE_KEYS,
     CompositionFile,
@@ -27,19 +26,11 @@ from .schema import (
     SecretConfig,
     SettingsConfig,
 )
-from .specs import plugin_problems
+from .specs import resolve_backend
 
-#: which built-in distribution provides a name that no installed plugin registers
-KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
-    "backend": {"openai-api": "llmnet-openai", "ollama": "llmnet-ollama", "llama-cpp": "llmnet-llamacpp"},
-    "transport": {
-        "rest": "llmnet-rest",
-        "shell": "llmnet-shell",
-        "websocket": "llmnet-websocket",
-        "grpc": "llmnet-grpc",
-    },
-    "secret source": {"env-file": "llmnet-env", "env": "llmnet-env", "vault": "llmnet-vault"},
-}
+#: the adapters of the format itself; any other names a node kind that a plugin provides (`ws`)
+MODEL_ADAPTER = "openai-api"
+OUTPUT_ADAPTER = "output"
 TOP_LEVEL_KEYS = (
     "name",
     "models",
@@ -72,25 +63,13 @@ def _listing(names: Iterable[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
-def resolve_backend(model: ModelConfig) -> tuple[str | None, str | None]:
-    """Which backend plugin serves a model entry; returns (backend, reason it cannot be used)."""
-    if model.backend:
-        return model.backend, None
-    runner = model.runner
-    if runner in CONTAINER_RUNNERS:
-        return None, (
-            f'runner "{runner}" starts a container, which llmnet does not do; start the server yourself '
-            'and describe it with "type": "external" and its "url"'
-        )
-    if runner == "ollama":
-        return "ollama", None
-    if runner == "vllm":
-        return "openai-api", None
-    if runner == "llama-cpp":
-        return ("openai-api" if (model.url or model.endpoint) else "llama-cpp"), None
-    if runner in (None, "external") and (model.type == "external" or runner == "external" or model.url):
-        return model.interface or "openai-api", None
-    return None, None
+def missing_hint(noun: str, name: str, installed: Iterable[str], fallback: str | None = None) -> str:
+    """How to get a `noun` no installed plugin registers: the plugin the catalogue knows provides it, a
+    close installed name, or what is installed."""
+    dist = provider_of(noun, name)
+    if dist:
+        return f"install the plugin that provides it: pip install {dist}"
+    return did_you_mean(name, installed) or fallback or f"installed: {_listing(installed)}"
 
 
 class Validator:
@@ -125,17 +104,7 @@ class Validator:
         models = self._mapping(raw, "models", ModelConfig, LEGACY_MODEL_KEYS)
         functions = self._mapping(raw, "functions", FunctionConfig, frozenset())
         secrets = self._mapping(raw, "secrets", SecretConfig, frozenset())
-        nodes: list[NodeConfig] = []
-        arch = raw.get("architecture")
-        if arch is None:
-            self.error("architecture", "missing: a composition needs an architecture list of nodes")
-        elif not isinstance(arch, list):
-            self.error("architecture", f"must be a list of nodes, not {type(arch).__name__}")
-        else:
-            for i, item in enumerate(arch):
-                node = self._item(f"architecture[{i}]", item, NodeConfig, LEGACY_NODE_KEYS)
-                if node is not None:
-                    nodes.append(node)
+        nodes = self._architecture(raw.get("architecture"))
         name = raw.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip()):
             self.error("name", "must be a non-empty string (the pipeline's name, e.g. its model id in serve)")
@@ -152,6 +121,19 @@ class Validator:
             secrets=secrets,
             settings=settings,
         )
+
+    def _architecture(self, arch: Any) -> list[NodeConfig]:
+        if arch is None:
+            self.error("architecture", "missing: a composition needs an architecture list of nodes")
+            return []
+        if not isinstance(arch, list):
+            self.error("architecture", f"must be a list of nodes, not {type(arch).__name__}")
+            return []
+        nodes = [
+            self._item(f"architecture[{i}]", item, NodeConfig, LEGACY_NODE_KEYS)
+            for i, item in enumerate(arch)
+        ]
+        return [node for node in nodes if node is not None]
 
     def _mapping(self, raw: dict[str, Any], key: str, cls: type[BaseModel], legacy: frozenset[str]) -> Any:
         value = raw.get(key, {})
@@ -178,7 +160,8 @@ class Validator:
                 self.error(join(path, err["loc"]), _pydantic_message(err))
             return None
         # models, functions and secrets carry options for their plugin: warn only on likely typos there
-        strict = cls is NodeConfig
+        # so do nodes of a kind a plugin provides: their extra keys are the plugin's options
+        strict = cls is NodeConfig and parsed.adapter not in self.regs.node_kinds
         known = {f.alias or n for n, f in cls.model_fields.items()}
         for key in parsed.__pydantic_extra__ or {}:
             hint = did_you_mean(key, known)
@@ -255,53 +238,62 @@ class SemanticChecks:
         layers: dict[int, list[str]] = {}
         for node in self.nodes:
             layers.setdefault(node.layer, []).append(node.name)
-        outputs = [n.name for n in self.nodes if n.adapter == "output"]
+        outputs = [n.name for n in self.nodes if n.adapter == OUTPUT_ADAPTER]
         for node in self.nodes:
-            if node.adapter not in ADAPTERS:
-                self.v.error(
-                    self.path(node, ".adapter"),
-                    f'unknown adapter "{node.adapter}"',
-                    "use openai-api (a model node), output, or ws",
-                )
-            if node.adapter == "output":
+            self._adapter(node)
+            if node.adapter == OUTPUT_ADAPTER:
                 if node.output_to:
                     self.v.warn(self.path(node, ".output-to"), "an output node's output-to is ignored")
-                continue
-            if node.output_to is None:
+            elif node.output_to is None:
                 self.targets[node.name] = outputs
-                continue
-            if not node.output_to:
-                self.v.error(
-                    self.path(node, ".output-to"),
-                    "is empty: the node's result has nowhere to go",
-                    "name the next node(s) or the output node, or leave output-to out to go to the output",
-                )
-                continue
-            kinds = {type(t) for t in node.output_to}
-            if len(kinds) > 1:
-                self.v.error(
-                    self.path(node, ".output-to"),
-                    "mixes layer numbers and node names",
-                    "use all layer numbers or all node names",
-                )
-                continue
-            resolved: list[str] = []
-            for j, target in enumerate(node.output_to):
-                here = self.path(node, f".output-to[{j}]")
-                if isinstance(target, int):
-                    names = [n for n in layers.get(target, []) if n != node.name or target != node.layer]
-                    if not names:
-                        self.v.error(here, f"no nodes in layer {target}", f"layers used: {sorted(layers)}")
-                    resolved += names
-                elif target not in self.index:
-                    hint = did_you_mean(target, self.index) or f"nodes: {_listing(self.index)}"
-                    self.v.error(here, f'no node named "{target}"', hint)
-                else:
-                    resolved.append(target)
-            self.targets[node.name] = list(dict.fromkeys(resolved))
+            elif self._output_to_usable(node):
+                self.targets[node.name] = self._resolve_targets(node, layers)
+
+    def _adapter(self, node: NodeConfig) -> None:
+        kinds = self.v.regs.node_kinds
+        if node.adapter in (MODEL_ADAPTER, OUTPUT_ADAPTER) or node.adapter in kinds:
+            return
+        known = [MODEL_ADAPTER, OUTPUT_ADAPTER, *kinds]
+        fallback = f"use {MODEL_ADAPTER} (a model node), {OUTPUT_ADAPTER}, or a node kind a plugin provides"
+        hint = missing_hint("node kind", node.adapter, known, f"{fallback} (installed: {_listing(kinds)})")
+        self.v.error(self.path(node, ".adapter"), f'unknown adapter "{node.adapter}"', hint)
+
+    def _output_to_usable(self, node: NodeConfig) -> bool:
+        """An `output-to` that is neither empty nor a mix of layer numbers and node names."""
+        if not node.output_to:
+            self.v.error(
+                self.path(node, ".output-to"),
+                "is empty: the node's result has nowhere to go",
+                "name the next node(s) or the output node, or leave output-to out to go to the output",
+            )
+            return False
+        if len({type(t) for t in node.output_to}) > 1:
+            self.v.error(
+                self.path(node, ".output-to"),
+                "mixes layer numbers and node names",
+                "use all layer numbers or all node names",
+            )
+            return False
+        return True
+
+    def _resolve_targets(self, node: NodeConfig, layers: dict[int, list[str]]) -> list[str]:
+        resolved: list[str] = []
+        for j, target in enumerate(node.output_to or []):
+            here = self.path(node, f".output-to[{j}]")
+            if isinstance(target, int):
+                names = [n for n in layers.get(target, []) if n != node.name or target != node.layer]
+                if not names:
+                    self.v.error(here, f"no nodes in layer {target}", f"layers used: {sorted(layers)}")
+                resolved += names
+            elif target not in self.index:
+                hint = did_you_mean(target, self.index) or f"nodes: {_listing(self.index)}"
+                self.v.error(here, f'no node named "{target}"', hint)
+            else:
+                resolved.append(target)
+        return list(dict.fromkeys(resolved))
 
     def _entry_and_outputs(self) -> None:
-        entries = [n for n in self.nodes if n.layer == 0 and n.adapter not in ("output", "ws")]
+        entries = [n for n in self.nodes if n.layer == 0 and n.adapter == MODEL_ADAPTER]
         if not entries:
             self.v.error(
                 "architecture",
@@ -317,7 +309,7 @@ class SemanticChecks:
                 )
         else:
             self.entry = entries[0].name
-        if not any(n.adapter == "output" for n in self.nodes):
+        if not any(n.adapter == OUTPUT_ADAPTER for n in self.nodes):
             self.v.error(
                 "architecture",
                 "no output node: a request has nowhere to end",
@@ -342,11 +334,12 @@ class SemanticChecks:
         for name, model in self.comp.models.items():
             path = f"models.{name}"
             used = self._used_by_reachable(name)
-            if model.runner and model.runner not in KNOWN_RUNNERS:
+            known = {*runners(), *container_runners()}
+            if model.runner and model.runner not in known:
                 self.v.error(
                     f"{path}.runner",
                     f'unknown runner "{model.runner}"',
-                    did_you_mean(model.runner, KNOWN_RUNNERS) or "use external, ollama, vllm or llama-cpp",
+                    did_you_mean(model.runner, known) or f"use {', '.join(runners())}",
                 )
                 continue
             backend, refusal = resolve_backend(model)
@@ -373,12 +366,7 @@ class SemanticChecks:
     def _provided(self, kind: str, name: str, path: str, registry: Any, reachable: bool = True) -> None:
         if name in registry:
             return
-        dist = KNOWN_PROVIDERS.get(kind, {}).get(name)
-        hint = (
-            f"install the plugin that provides it: pip install {dist}"
-            if dist
-            else did_you_mean(name, registry) or f"installed: {_listing(registry)}"
-        )
+        hint = missing_hint(kind, name, registry)
         self.v.error_if(reachable, path, f'no installed plugin provides the {kind} "{name}"', hint)
 
     def _condition(self, text: str | None, path: str) -> None:
@@ -393,35 +381,17 @@ class SemanticChecks:
             return
         functions = self.v.regs.condition_functions
         for fn in sorted(condition.functions - set(functions)):
-            self.v.error(
-                path,
-                f'unknown condition function "{fn}"',
-                did_you_mean(fn, functions) or f"available: {_listing(functions)}",
-            )
+            hint = missing_hint("condition function", fn, functions, f"available: {_listing(functions)}")
+            self.v.error(path, f'unknown condition function "{fn}"', hint)
 
     def _node_details(self) -> None:
         for node in self.nodes:
-            reachable = node.name in self.reachable
             self._condition(node.if_, self.path(node, ".if"))
-            if node.adapter == "ws":
-                if not node.url:
-                    self.v.error_if(reachable, self.path(node, ".url"), "a ws node needs the url of its peer")
-                self._provided("transport", "websocket", self.path(node), self.v.regs.transports, reachable)
             if node.model is not None and node.model not in self.comp.models:
-                hint = did_you_mean(node.model, self.comp.models) or ""
+                hint = did_you_mean(node.model, self.comp.models)
                 defined = f"models defined: {_listing(self.comp.models)}"
-                self.v.error(
-                    self.path(node, ".model"),
-                    f'unknown model "{node.model}" ({defined})',
-                    hint or None,
-                )
-            targets = self.targets.get(node.name, [])
-            conditional = bool(targets) and all(self.comp.architecture[self.index[t]].if_ for t in targets)
-            passes_through = node.name == self.entry and (
-                (len(targets) == 1 and not self._entry_answers(node)) or conditional
-            )
-            needs_model = node.adapter == "openai-api" and not passes_through
-            if node.model is None and needs_model:
+                self.v.error(self.path(node, ".model"), f'unknown model "{node.model}" ({defined})', hint)
+            if node.model is None and node.adapter == MODEL_ADAPTER and not self._passes_through(node):
                 self.v.warn(
                     self.path(node),
                     f'node "{node.name}" has no model: a request that reaches it fails',
@@ -429,25 +399,40 @@ class SemanticChecks:
                 )
             if node.router:
                 self._router(node.router, self.path(node, ".router"))
-            for phase in ("pre", "post"):
-                for k, hook in enumerate(getattr(node.hooks, phase)):
-                    hpath = self.path(node, f".hooks.{phase}[{k}]")
-                    self._condition(hook.if_, f"{hpath}.if")
-                    if hook.function not in self.comp.functions:
-                        self.v.error(
-                            f"{hpath}.function",
-                            f'unknown function "{hook.function}"',
-                            did_you_mean(hook.function, self.comp.functions)
-                            or f"functions defined: {_listing(self.comp.functions)}",
-                        )
+            elif len(self.targets.get(node.name, [])) > 1 and "router" not in (
+                self.v.raw.get("settings") or {}
+            ):
+                # the default strategy decides between its targets
+                self._router(self.comp.settings.router, self.path(node), node.name in self.reachable)
+            self._hooks(node)
 
-    def _router(self, strategy: str, path: str) -> None:
-        if strategy not in self.v.regs.routers:
-            self.v.error(
-                path,
-                f'unknown routing strategy "{strategy}"',
-                did_you_mean(strategy, self.v.regs.routers) or f"available: {_listing(self.v.regs.routers)}",
-            )
+    def _passes_through(self, node: NodeConfig) -> bool:
+        """An entry that never calls its model: one target it routes to, or targets all conditional."""
+        if node.name != self.entry:
+            return False
+        targets = self.targets.get(node.name, [])
+        conditional = bool(targets) and all(self.comp.architecture[self.index[t]].if_ for t in targets)
+        return (len(targets) == 1 and not self._entry_answers(node)) or conditional
+
+    def _hooks(self, node: NodeConfig) -> None:
+        for phase in ("pre", "post"):
+            for k, hook in enumerate(getattr(node.hooks, phase)):
+                hpath = self.path(node, f".hooks.{phase}[{k}]")
+                self._condition(hook.if_, f"{hpath}.if")
+                if hook.function not in self.comp.functions:
+                    self.v.error(
+                        f"{hpath}.function",
+                        f'unknown function "{hook.function}"',
+                        did_you_mean(hook.function, self.comp.functions)
+                        or f"functions defined: {_listing(self.comp.functions)}",
+                    )
+
+    def _router(self, strategy: str, path: str, reachable: bool = True) -> None:
+        routers = self.v.regs.routers
+        if strategy in routers:
+            return
+        hint = missing_hint("router", strategy, routers, f"available: {_listing(routers)}")
+        self.v.error_if(reachable, path, f'unknown routing strategy "{strategy}"', hint)
 
     def _entry_answers(self, node: NodeConfig) -> bool:
         targets = self.targets.get(node.name, [])

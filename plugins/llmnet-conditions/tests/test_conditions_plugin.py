@@ -8,7 +8,8 @@ from typing import Any
 import llmnet_conditions
 import pytest
 
-from llmnet_core import ConditionError, parse_condition
+from llmnet_core.conditions import parse_condition
+from llmnet_core.errors import ConditionError
 
 
 def registered_functions() -> dict[str, Callable[..., Any]]:

@@ -1,6 +1,6 @@
-"""llmnet plugin: the secret sources `env-file` (a .env file, read with python-dotenv) and `env`.
+"""llmnet plugin: the secret sources `env-file` (a .env file, in llmnet's dotenv dialect) and `env`.
 
-Kept light on purpose: python-dotenv and pydantic are imported only when a secret block is loaded,
+Kept light on purpose: the parser and pydantic are imported only when a secret block is loaded,
 so `llmnet --help` stays fast.
 """
 

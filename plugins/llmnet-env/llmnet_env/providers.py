@@ -10,7 +10,7 @@ from typing import ClassVar, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
-from llmnet_core import PluginOptions, SecretError, SecretProvider, SecretSpec, parse_options
+from llmnet_core import PluginOptions, SecretError, SecretProvider, SecretSpec, parse_env_file, parse_options
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Options = TypeVar("Options", bound=PluginOptions)
@@ -21,7 +21,7 @@ class EnvFileOptions(PluginOptions):
 
     path: str = Field(".env", min_length=1, description="the .env file; relative to the composition's folder")
     variables: list[str] = Field(default_factory=list, description="names to load; empty: every name")
-    interpolate: bool = Field(True, description="expand ${NAME} inside values, as python-dotenv does")
+    interpolate: bool = Field(True, description="expand ${NAME} and ${NAME:-default} inside values")
 
     @field_validator("variables")
     @classmethod
@@ -79,9 +79,9 @@ def resolve_path(raw: str, base_dir: Path) -> Path:
 
 
 class EnvFileSecrets(SecretProvider):
-    """Variables from a .env file (python-dotenv syntax: quotes, `export`, comments, multi-line values)."""
+    """Variables from a .env file, read with the core's dotenv parser (the one `--env-file` uses)."""
 
-    description: ClassVar[str] = "variables from a .env file (python-dotenv)"
+    description: ClassVar[str] = "variables from a .env file"
 
     async def load(self) -> Mapping[str, str]:
         """Read the file once; every listed variable must be in it."""
@@ -95,9 +95,10 @@ class EnvFileSecrets(SecretProvider):
                 hint=f"create it, or fix secrets.{name}.path "
                 "(a relative path starts at the composition's folder)",
             )
-        values = _read_env_file(name, path, options.interpolate)
-        # a bare `NAME` line (no "=") declares a name without a value: not a usable secret
-        present = {key: value for key, value in values.items() if value is not None}
+        # a bare `NAME` line (no "=") sets nothing, so it is not a variable of the block
+        present = parse_env_file(
+            path, where=f"secrets.{name}: env file {path}", interpolate=options.interpolate, error=SecretError
+        )
         wanted = options.variables or list(present)
         missing = [var for var in wanted if var not in present]
         if missing:
@@ -108,23 +109,6 @@ class EnvFileSecrets(SecretProvider):
                 f"the file defines: {', '.join(sorted(present)) or 'nothing'}",
             )
         return {var: present[var] for var in wanted}
-
-
-def _read_env_file(block: str, path: Path, interpolate: bool) -> dict[str, str | None]:
-    """Parse the file with python-dotenv without touching os.environ."""
-    from dotenv import dotenv_values
-
-    try:
-        return dict(dotenv_values(path, interpolate=interpolate, encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise SecretError(
-            f"secrets.{block}: the env file {path} is not UTF-8 text", hint="save it as UTF-8"
-        ) from None
-    except OSError as exc:
-        raise SecretError(
-            f"secrets.{block}: the env file {path} cannot be read ({exc.strerror or type(exc).__name__})",
-            hint="check the file's permissions",
-        ) from None
 
 
 class EnvSecrets(SecretProvider):

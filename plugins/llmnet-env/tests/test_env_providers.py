@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from llmnet_env.providers import EnvFileSecrets, EnvSecrets
 
-from llmnet_core import SecretError, SecretSpec
+from llmnet_core import SecretError, SecretSpec, UsageError
+from llmnet_core.envfile import load_env_file
 
 SAMPLE = """\
 # a comment line
@@ -36,7 +38,7 @@ async def load_file(options: dict, base_dir: Path, name: str = "keys") -> dict[s
     return dict(await EnvFileSecrets(spec(options, base_dir, name)).load())
 
 
-async def test_env_file_syntax_as_python_dotenv_reads_it(tmp_path):
+async def test_env_file_syntax(tmp_path):
     (tmp_path / "app.env").write_text(SAMPLE, encoding="utf-8")
     values = await load_file({"path": "app.env"}, tmp_path)
     assert values == {
@@ -53,9 +55,34 @@ async def test_env_file_syntax_as_python_dotenv_reads_it(tmp_path):
 
 
 async def test_interpolation_can_be_turned_off(tmp_path):
-    (tmp_path / ".env").write_text("A=1\nB=${A}-x\n", encoding="utf-8")
-    assert (await load_file({"interpolate": False}, tmp_path))["B"] == "${A}-x"
-    assert (await load_file({}, tmp_path))["B"] == "1-x"
+    (tmp_path / ".env").write_text("A=1\nB=${A}-x\nC=${NOPE:-d}\n", encoding="utf-8")
+    assert await load_file({"interpolate": False}, tmp_path) == {"A": "1", "B": "${A}-x", "C": "${NOPE:-d}"}
+    assert await load_file({}, tmp_path) == {"A": "1", "B": "1-x", "C": "d"}
+
+
+async def test_the_secret_source_reads_a_file_as_env_file_does(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMNET_ENV_T_EMPTY", "")
+    extra = 'FALLBACK=${EMPTY:-fallback}\nFROM_ENV="${LLMNET_ENV_T_EMPTY:-env-fallback}"\n'
+    extra += "SINGLE='${PLAIN}'\n"
+    path = tmp_path / ".env"
+    path.write_text(SAMPLE + extra, encoding="utf-8")
+    values = await load_file({}, tmp_path)
+    assert values == load_env_file(path, environ=dict(os.environ))  # what `llmnet run --env-file` sets
+    assert (values["FALLBACK"], values["FROM_ENV"]) == ("fallback", "env-fallback")  # unset or empty
+    assert values["SINGLE"] == "${PLAIN}"  # single quotes are never expanded
+
+
+async def test_a_line_that_cannot_be_read_names_block_file_and_line(tmp_path):
+    path = tmp_path / "app.env"
+    path.write_text('A=1\n# comment\nB="do-not-show-me-4711\nC=3\n', encoding="utf-8")
+    with pytest.raises(SecretError) as caught:
+        await load_file({"path": "app.env"}, tmp_path, name="api")
+    reason = "line 3: the double quote is never closed"
+    assert caught.value.message == f"secrets.api: env file {path}, {reason}"
+    assert "do-not-show-me-4711" not in str(caught.value)
+    with pytest.raises(UsageError) as cli_error:
+        load_env_file(path, environ={}, where=f"--env-file {path}")
+    assert cli_error.value.message == f"--env-file {path}, {reason}"  # the same reason, the CLI's prefix
 
 
 async def test_loading_leaves_the_environment_alone(tmp_path, monkeypatch):
@@ -187,6 +214,12 @@ def test_both_sources_are_registered_through_the_entry_point(host):
     assert set(host.registries.provided_by("llmnet-env")["secret sources"]) >= {"env", "env-file"}
 
 
-def test_importing_the_plugin_does_not_import_dotenv_or_pydantic():
-    code = "import sys, llmnet_env; sys.exit(1 if {'dotenv', 'pydantic'} & set(sys.modules) else 0)"
+def test_importing_the_plugin_does_not_import_the_parser_or_pydantic():
+    heavy = "{'llmnet_core.envfile', 'pydantic'}"
+    code = f"import sys, llmnet_env; sys.exit(1 if {heavy} & set(sys.modules) else 0)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_python_dotenv_is_not_a_dependency():
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert not [name for name in project["project"]["dependencies"] if "dotenv" in name.lower()]

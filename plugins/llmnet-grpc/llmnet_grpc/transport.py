@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from llmnet_core import (
     Transport,
     TransportError,
     TransportTimeoutError,
+    decode_reply,
     excerpt,
     option_problems,
     parse_options,
@@ -141,7 +143,9 @@ class GrpcTransport(Transport):
                     f"check functions.{self.spec.name}.reply-field",
                 )
             value = value[part]
-        return value if isinstance(value, str | dict | list) or value is None else str(value)
+        if isinstance(value, str):  # a text field is read as any peer's text reply is
+            return decode_reply(value)
+        return value if isinstance(value, dict | list) or value is None else json.dumps(value)
 
     # -- errors ----------------------------------------------------------------------------------------
 

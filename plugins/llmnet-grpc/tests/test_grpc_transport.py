@@ -13,6 +13,7 @@ import grpc
 import pytest
 from click.testing import CliRunner
 from llmnet_grpc.transport import GrpcTransport
+from llmnet_testing import free_port, hook_composition
 
 from llmnet_core import (
     FunctionSpec,
@@ -23,9 +24,9 @@ from llmnet_core import (
     StepTimeoutError,
     TransportError,
     TransportTimeoutError,
+    decode_reply,
 )
 from llmnet_core.cli import cli
-from llmnet_core.testing import free_port, hook_composition
 
 PROTOS = Path(__file__).parent / "protos"
 ENRICHER_PROTO = PROTOS / "demo" / "enricher.proto"
@@ -294,6 +295,33 @@ async def test_empty_reply_means_no_change(grpc_peer, resources) -> None:
         TransportError, match=r"the response has no field nope \(fields: text, tags, length\)"
     ):
         await missing.call(hook_call())
+
+
+#: the same replies, with the same expected data, are in the rest, websocket and shell tests
+SAME_REPLIES = [
+    ('{"label": "spam"}', {"label": "spam"}),
+    ('[1, "two"]', [1, "two"]),
+    ('"abc"', "abc"),
+    ("plain text", "plain text"),
+    ("42", "42"),
+    ("null", None),
+    ("", None),
+    ("  \n ", None),
+    ("{not json", "{not json"),
+]
+
+
+async def test_a_text_reply_field_means_what_it_means_over_every_transport(grpc_peer, resources) -> None:
+    def answer(request: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"text": SAME_REPLIES[int(request["text"])][0], "length": 7}
+
+    peer = await grpc_peer(answer)
+    request = {"text": "$INPUT"}
+    transport = make(resources, address=peer.address, request=request, **{"reply-field": "text"})
+    for index, (reply, expected) in enumerate(SAME_REPLIES):
+        assert await transport.call(hook_call(str(index))) == expected == decode_reply(reply), reply
+    number = make(resources, name="n", address=peer.address, request=request, **{"reply-field": "length"})
+    assert await number.call(hook_call("0")) == "7"  # a number is its JSON text
 
 
 # -- TLS -------------------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 from llmnet_llamacpp.bundled import bundled_model_path
+from llmnet_testing import free_port
 
 from llmnet_core import Pipeline
-from llmnet_core.testing import free_port
 
 HANDLERS = {
     "weather": ("weather forecasts, rain, snow, temperature outside", ["Will it rain in Paris tomorrow?"]),

@@ -1,7 +1,7 @@
 """llmnet plugin: the `ollama` backend, for models served by Ollama's native API (`/api/chat`).
 
-Kept light on purpose: httpx and pydantic are imported only when a model entry is used, so
-`llmnet --help` stays fast. `llmnet_ollama.testing` holds a fake Ollama server for tests.
+Kept light on purpose: aiohttp and pydantic are imported only when a model entry is used, so
+`llmnet --help` stays fast. Its tests use the fake Ollama server of `llmnet-testing`.
 """
 
 from __future__ import annotations

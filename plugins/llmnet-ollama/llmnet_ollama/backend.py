@@ -1,9 +1,9 @@
 """The `ollama` backend: chat over Ollama's native API (`POST /api/chat`), whole or streamed as NDJSON.
 
-One pooled `httpx.AsyncClient` per server (shared through `Resources`), connect and read timeouts,
-retries with exponential backoff on connection failures, 429 and 5xx (never after a read timeout: a
-slow model is not asked twice), and one-line errors that name the URL and say what to do: start
-Ollama (`ollama serve`), pull the model (`ollama pull NAME`), fix a parameter.
+One pooled aiohttp session per server (`llmnet_http.Upstream`, shared through `Resources`), connect and
+read timeouts, retries with jittered exponential backoff on connection failures, 429 and 5xx (never
+after a read timeout: a slow model is not asked twice), and one-line errors that name the URL and say
+what to do: start Ollama (`ollama serve`), pull the model (`ollama pull NAME`), fix a parameter.
 """
 
 from __future__ import annotations
@@ -12,8 +12,24 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
+
+from llmnet_http import (
+    Exchange,
+    NoAnswer,
+    NoFreeConnection,
+    Retryable,
+    Upstream,
+    aiohttp_module,
+    client_timeout,
+    iter_lines,
+    mask_userinfo,
+    plural,
+    retry,
+    status_problem,
+)
 
 from llmnet_core import (
     Backend,
@@ -26,12 +42,8 @@ from llmnet_core import (
     Resources,
     StreamChunk,
     Usage,
-    connect_reason,
-    mask_userinfo,
     option_problems,
     parse_options,
-    plural,
-    status_problem,
 )
 
 from .config import HINT, OllamaOptions, base_url, default_url, is_local, snake, split_parameters
@@ -47,17 +59,8 @@ from .wire import (
     seconds_text,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    import httpx
-
 log = logging.getLogger("llmnet.ollama")
 USER_AGENT = "llmnet-ollama/0.1.0"
-
-
-def _httpx() -> Any:
-    import httpx
-
-    return httpx
 
 
 class OllamaBackend(Backend):
@@ -71,7 +74,7 @@ class OllamaBackend(Backend):
         options = dict(spec.options or {})
         place = f"models.{name}"
         self.settings = parse_options(OllamaOptions, options, place, error=BackendError, hint=HINT)
-        self.backoff = self.settings.backoff
+        self.retry_policy = self.settings.retry_policy
         self._base = base_url(spec.url) if spec.url else default_url()
         parts = urlsplit(self._base)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -85,6 +88,8 @@ class OllamaBackend(Backend):
         self._shown_url = mask_userinfo(self._chat_url)
         # Ollama itself needs no API key; proxies in front of it and ollama.com do
         self._headers, self._secrets = self.settings.request_headers(place, spec.api_key, USER_AGENT)
+        self._post_headers = {**self._headers, "Content-Type": "application/json"}
+        self._timeouts: Any = None  # aiohttp.ClientTimeout, made on first use (aiohttp loads lazily)
         keep_alive_key = next((k for k in options if snake(str(k)) == "keep_alive"), None)
         self._layers: list[tuple[str, Mapping[str, Any]]] = [
             (f"models.{name}", {"options": self.settings.options}),
@@ -135,19 +140,17 @@ class OllamaBackend(Backend):
             hint = hint.replace(secret, "***") if hint else hint
         return kind(message, hint=hint, url=self._shown_url, status=status)
 
-    def _client(self) -> httpx.AsyncClient:
-        httpx = _httpx()
+    def _upstream(self) -> Upstream:
+        """The pooled session of this server, shared by every model entry that uses it."""
+        return self.resources.get(
+            ("llmnet-ollama", self._origin), lambda: Upstream(self._origin), close=lambda u: u.aclose()
+        )
 
-        def factory() -> httpx.AsyncClient:
-            return httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
-                follow_redirects=False,
-            )
-
-        return self.resources.get(("llmnet-ollama", self._origin), factory, close=lambda c: c.aclose())
-
-    def _timeout(self) -> httpx.Timeout:
-        return _httpx().Timeout(self.settings.timeout, connect=self.settings.connect_timeout)
+    def _timeout(self) -> Any:
+        """The aiohttp timeouts of a chat request, made once."""
+        if self._timeouts is None:
+            self._timeouts = client_timeout(self.settings.connect_timeout, self.settings.timeout)
+        return self._timeouts
 
     def _timeout_error(self) -> BackendError:
         return self._error(
@@ -167,57 +170,54 @@ class OllamaBackend(Backend):
 
     # -- sending with retries ------------------------------------------------------------------
 
-    async def _send(self, body: dict[str, Any]) -> httpx.Response:
-        """POST `body` and return the open (streamed) 2xx response, retrying what is worth retrying."""
-        httpx = _httpx()
-        client = self._client()
-        attempts = self.settings.retries + 1
-        for attempt in range(1, attempts + 1):
-            final = attempt == attempts
-            reason: str | None = None
-            try:
-                request = client.build_request(
-                    "POST", self._chat_url, json=body, headers=self._headers, timeout=self._timeout()
-                )
-                response = await client.send(request, stream=True)
-            except httpx.ConnectTimeout:
-                reason = f"no connection within {seconds_text(self.settings.connect_timeout)} s"
-            except httpx.ConnectError as exc:
-                reason = connect_reason(exc)
-            except httpx.PoolTimeout:
-                raise self._error(
-                    f"no free connection to {self._shown_url} (too many requests in flight)",
-                    kind=BackendTimeoutError,
-                ) from None
-            except httpx.TimeoutException:
-                raise self._timeout_error() from None
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-                reason = "connection closed before an answer"
-            except httpx.HTTPError as exc:
-                raise self._error(f"request to {self._shown_url} failed: {type(exc).__name__}") from None
-            if reason is not None:
-                if final:
-                    raise self._unreachable(reason, attempts)
-                await asyncio.sleep(self.backoff.delay(attempt))
-                continue
-            status = response.status_code
-            if 200 <= status < 300:
-                return response
-            try:
-                data = await response.aread()
-            except httpx.HTTPError:
-                data = b""
-            finally:
-                await response.aclose()
-            if status == 404 and is_missing_model(data):
-                raise await self._missing_model(body["model"])
-            if (status == 429 or status >= 500) and not final:
-                await asyncio.sleep(self.backoff.wait(attempt, response.headers.get("retry-after")))
-                continue
-            raise self._status_error(status, data, attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+    async def _send(self, body: dict[str, Any]) -> Exchange:
+        """POST `body` and return the open 2xx response, retrying what is worth retrying."""
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return await retry(lambda: self._attempt(data, body["model"]), self.retry_policy)
 
-    def _unreachable(self, reason: str, attempts: int) -> BackendError:
+    async def _attempt(self, data: bytes, model: str) -> Exchange:
+        """One POST: the open 2xx response, or Retryable for a failure worth another attempt."""
+        exchange = await self._post(data)
+        status = exchange.response.status
+        if 200 <= status < 300:
+            return exchange
+        retry_after = exchange.response.headers.get("Retry-After")
+        answer = await exchange.read_and_close()
+        if status == 404 and is_missing_model(answer):
+            raise await self._missing_model(model)
+        if status == 429 or status >= 500:
+            raise Retryable(partial(self._status_error, status, answer), retry_after)
+        raise self._status_error(status, answer, 1)
+
+    async def _post(self, data: bytes) -> Exchange:
+        """POST to /api/chat and return the response once its headers came, whatever the status.
+
+        A failure before an answer raises Retryable; a read timeout or a malformed answer raises at once.
+        """
+        aiohttp = aiohttp_module()
+        try:
+            return await self._upstream().send(
+                "POST",
+                self._chat_url,
+                data=data,
+                headers=self._post_headers,
+                timeout=self._timeout(),
+                slot_wait=self.settings.timeout,
+            )
+        except NoAnswer as exc:
+            raise Retryable(partial(self._unreachable, str(exc), exc.timed_out)) from None
+        except NoFreeConnection:
+            raise self._error(
+                f"no free connection to {self._shown_url} within {seconds_text(self.settings.timeout)} s "
+                "(too many requests in flight)",
+                kind=BackendTimeoutError,
+            ) from None
+        except aiohttp.ServerTimeoutError:
+            raise self._timeout_error() from None
+        except aiohttp.ClientError as exc:
+            raise self._error(f"request to {self._shown_url} failed: {type(exc).__name__}") from None
+
+    def _unreachable(self, reason: str, timed_out: bool, attempts: int) -> BackendError:
         name = self.spec.name
         where = (
             f"models.{name}.url" if self.spec.url else f"models.{name}.url (none given: {self._shown_base})"
@@ -231,7 +231,7 @@ class OllamaBackend(Backend):
         return self._error(
             f"could not reach Ollama at {self._shown_base} ({reason} after {plural(attempts, 'attempt')})",
             hint=f"Is Ollama running? {start}, or check {where}.",
-            kind=BackendTimeoutError if reason.startswith("no connection within") else BackendError,
+            kind=BackendTimeoutError if timed_out else BackendError,
         )
 
     def _status_error(self, status: int, data: bytes, attempts: int) -> BackendError:
@@ -254,13 +254,18 @@ class OllamaBackend(Backend):
 
     async def _installed(self) -> list[str] | None:
         """The models the server has (`GET /api/tags`); None when it cannot be asked."""
-        httpx = _httpx()
+        aiohttp = aiohttp_module()
+        wait = min(self.settings.timeout, 10.0)
+        timeout = client_timeout(self.settings.connect_timeout, wait)
         try:
-            timeout = httpx.Timeout(min(self.settings.timeout, 10.0), connect=self.settings.connect_timeout)
-            reply = await self._client().get(self._base + "/api/tags", headers=self._headers, timeout=timeout)
-        except httpx.HTTPError:
+            exchange = await self._upstream().send(
+                "GET", self._base + "/api/tags", headers=self._headers, timeout=timeout, slot_wait=wait
+            )
+        except (NoAnswer, NoFreeConnection, aiohttp.ClientError, TimeoutError):
             return None
-        return model_names(reply.content) if reply.status_code == 200 else None
+        status = exchange.response.status
+        data = await exchange.read_and_close()
+        return model_names(data) if status == 200 else None
 
     async def _missing_model(self, model: str) -> BackendError:
         names = await self._installed()
@@ -277,16 +282,16 @@ class OllamaBackend(Backend):
             status=404,
         )
 
-    async def _read(self, response: httpx.Response) -> bytes:
-        httpx = _httpx()
+    async def _read(self, exchange: Exchange) -> bytes:
+        aiohttp = aiohttp_module()
         try:
-            return await response.aread()
-        except httpx.TimeoutException:
+            return await exchange.response.read()
+        except aiohttp.ServerTimeoutError:
             raise self._timeout_error() from None
-        except httpx.HTTPError:
+        except aiohttp.ClientError:
             raise self._error(f"the connection to {self._shown_url} broke while reading the answer") from None
         finally:
-            await response.aclose()
+            exchange.close()
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -325,16 +330,16 @@ class OllamaBackend(Backend):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         """Yield the answer as Ollama generates it; the last chunk carries usage and the finish reason."""
-        httpx = _httpx()
+        aiohttp = aiohttp_module()
         body = self._body(request, stream=True)
-        response = await self._send(body)
-        content_type = response.headers.get("content-type", "")
+        exchange = await self._send(body)
+        content_type = exchange.response.headers.get("Content-Type", "")
         if "ndjson" not in content_type and "json" in content_type:  # a single object, maybe pretty
-            part = self._parse_whole(await self._read(response))
+            part = self._parse_whole(await self._read(exchange))
             yield StreamChunk(text=part.text)
             yield StreamChunk(usage=part.usage, finish_reason=part.finish_reason)
             return
-        lines = response.aiter_lines()
+        lines = iter_lines(exchange.response)
         final: ChatPart | None = None
         try:
             async for line in lines:
@@ -354,9 +359,9 @@ class OllamaBackend(Backend):
                 async with asyncio.timeout(1.0):
                     async for _ in lines:
                         pass
-        except httpx.TimeoutException:
+        except aiohttp.ServerTimeoutError:
             raise self._timeout_error() from None
-        except httpx.HTTPError:
+        except aiohttp.ClientError:
             raise self._error(
                 f"the connection to {self._shown_url} broke in the middle of the answer",
                 hint="Ollama may have stopped or crashed; its log (ollama serve's output) says why.",
@@ -364,10 +369,8 @@ class OllamaBackend(Backend):
         except TimeoutError:
             pass  # the server kept the stream open after "done"; the connection is simply dropped
         finally:
-            close = getattr(lines, "aclose", None)
-            if close is not None:
-                await close()
-            await response.aclose()
+            await lines.aclose()
+            exchange.close()
         if final is None:
             raise self._error(
                 f"the answer from {self._shown_url} ended before Ollama said it was done",

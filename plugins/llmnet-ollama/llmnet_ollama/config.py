@@ -1,5 +1,5 @@
 """Configuration of the `ollama` backend: the server's address, the entry's options (validated with
-the core's `HTTPBackendOptions`) and the mapping of composition `parameters` onto Ollama's request
+llmnet-http's `HTTPBackendOptions`) and the mapping of composition `parameters` onto Ollama's request
 (`options`, `keep_alive`...).
 
 Every problem is a `BackendError` that names the place (`models.NAME.timeout`) and says how to fix it.
@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from llmnet_http import HTTPBackendOptions
 from pydantic import Field
 
-from llmnet_core import BackendError, HTTPBackendOptions
+from llmnet_core import BackendError
 
 DEFAULT_URL = "http://localhost:11434"
 DEFAULT_PORT = 11434

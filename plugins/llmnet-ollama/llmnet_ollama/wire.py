@@ -1,7 +1,7 @@
 """Wire-level helpers of Ollama's native API: reading `/api/chat` objects (one JSON object, or NDJSON
 lines when streaming), usage and finish reasons, and error excerpts.
 
-Pure functions with no httpx import, so they are cheap to load and easy to test on their own.
+Pure functions with no HTTP client import, so they are cheap to load and easy to test on their own.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
-from llmnet_ollama.testing import FakeOllamaServer, pieces
+from llmnet_testing import FakeOllamaServer, word_pieces
 
 
 def test_root_version_and_tags() -> None:
@@ -82,4 +82,4 @@ def test_options_shape_the_answer() -> None:
 
 def test_pieces_concatenate_back() -> None:
     for text in ("Hello there, world", "  lead and trail  ", "", "one"):
-        assert "".join(pieces(text)) == text
+        assert "".join(word_pieces(text)) == text

@@ -1,4 +1,4 @@
-"""The `ollama` backend against a real HTTP server speaking Ollama's API (llmnet_ollama.testing)."""
+"""The `ollama` backend against a real HTTP server speaking Ollama's API (llmnet_testing's fake)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from llmnet_http import idle_connections
 from llmnet_ollama.backend import OllamaBackend
 from llmnet_ollama.config import base_url, default_url, split_parameters
-from llmnet_ollama.testing import FakeOllamaServer
+from llmnet_testing import FakeOllamaServer, free_port
 
-from llmnet_core import (
-    BackendError,
-    BackendTimeoutError,
-    ChatRequest,
-    Message,
-    ModelSpec,
-    PluginHost,
-    Resources,
-    Usage,
-)
-from llmnet_core.testing import free_port
+from llmnet_core import BackendError, BackendTimeoutError, ChatRequest, Message, ModelSpec, Resources, Usage
+from llmnet_core.plugins import PluginHost
 
 FAST = {"retry-backoff": 0.01}
 CANARY = "ol-canary-7c1e5d3f9a"
@@ -107,8 +99,7 @@ async def test_stream_reuses_the_connection(server, resources) -> None:
     for _ in range(3):
         await collect(backend, ask())
     assert len(server.chat_requests) == 3
-    pool = backend._client()._transport._pool  # type: ignore[attr-defined]
-    assert len(pool.connections) == 1  # each stream was read to its end
+    assert idle_connections(backend._upstream()) == 1  # each stream was read to its end
 
 
 async def test_stream_abandoned_early_leaves_the_backend_usable(server, resources) -> None:
@@ -339,6 +330,16 @@ async def test_5xx_always_is_a_clear_error(server, resources) -> None:
     assert info.value.status == 500 and len(server.chat_requests) == 3
 
 
+async def test_retries_stop_at_the_retry_deadline(server, resources) -> None:
+    for _ in range(2):
+        server.push(status=503, error="busy", headers={"Retry-After": "5"})
+    backend = make(resources, server.url, options={"retries": 5, "retry-deadline": 2})
+    with pytest.raises(BackendError) as info:  # the asked wait would end past the deadline: no retry
+        await backend.complete(ask())
+    assert info.value.message == f"{server.url}/api/chat answered HTTP 503: busy"
+    assert len(server.chat_requests) == 1
+
+
 async def test_400_is_not_retried(server, resources) -> None:
     server.push(
         status=400, error="json: cannot unmarshal string into Go struct field .options of type float32"
@@ -387,6 +388,6 @@ def test_discovered_through_its_entry_point() -> None:
 
 
 def test_import_is_light() -> None:
-    code = "import sys, llmnet_ollama; print(sorted(m for m in ('httpx', 'pydantic') if m in sys.modules))"
+    code = "import sys, llmnet_ollama; print(sorted(m for m in ('aiohttp', 'pydantic') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30)
     assert out.stdout.strip() == "[]"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from llmnet_ollama.testing import FakeOllamaServer
+from llmnet_testing import FakeOllamaServer
 
 from llmnet_core import BackendError, Pipeline
 from llmnet_core.cli import cli

@@ -1,9 +1,9 @@
 """The `openai-api` backend: chat completions over HTTP against vLLM, llama.cpp's server, hosted APIs...
 
-One pooled aiohttp session per server (shared through `Resources`, see `http.py`), bounded timeouts,
-retries with exponential backoff on connection failures, 429 and 5xx (never on read timeouts: a slow
-model is not asked twice), SSE streaming, and one-line errors that name the URL and never contain the
-API key. aiohttp is imported on first use so that loading the plugin stays cheap.
+One pooled aiohttp session per server (shared through `Resources`, see `llmnet_http.Upstream`), bounded
+timeouts, retries with jittered exponential backoff on connection failures, 429 and 5xx (never on read
+timeouts: a slow model is not asked twice), SSE streaming, and one-line errors that name the URL and
+never contain the API key. aiohttp is imported on first use so that loading the plugin stays cheap.
 """
 
 from __future__ import annotations
@@ -11,8 +11,26 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
+
+from llmnet_http import (
+    Exchange,
+    HTTPBackendOptions,
+    NoAnswer,
+    NoFreeConnection,
+    Retryable,
+    Upstream,
+    aiohttp_module,
+    client_timeout,
+    iter_lines,
+    mask_userinfo,
+    plural,
+    retry,
+    retry_after_seconds,
+    status_problem,
+)
 
 from llmnet_core import (
     Backend,
@@ -20,26 +38,15 @@ from llmnet_core import (
     BackendTimeoutError,
     ChatRequest,
     ChatResponse,
-    HTTPBackendOptions,
     ModelSpec,
     Problem,
     Redactor,
     Resources,
     StreamChunk,
     Usage,
-    connect_reason,
-    mask_userinfo,
     option_problems,
     parse_options,
-    plural,
-    retry_after_seconds,
-    status_problem,
 )
-
-from .http import Exchange, Upstream, aiohttp_module, iter_lines
-
-if TYPE_CHECKING:  # pragma: no cover
-    import aiohttp
 
 from .wire import (
     DEFAULT_URLS,
@@ -94,8 +101,8 @@ class OpenAIBackend(Backend):
         self._shown_url = mask_userinfo(self._url)
         self.timeout = options.timeout
         self.connect_timeout = options.connect_timeout
-        self.retries = options.retries
         self.backoff = options.backoff
+        self.retry_policy = options.retry_policy
         self._headers, secrets = options.request_headers(place, spec.api_key, USER_AGENT)
         self._headers["Content-Type"] = "application/json"
         # its own secrets, masked in every form (and in excerpts) even outside a pipeline
@@ -188,100 +195,79 @@ class OpenAIBackend(Backend):
         """POST `body` and return the open 2xx response, retrying what is worth retrying."""
         upstream = self._upstream()
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        attempts = self.retries + 1
-        for attempt in range(1, attempts + 1):
-            final = attempt == attempts
-            response, reason = await self._post(upstream, data)
-            if response is None:
-                if final:
-                    timed_out = reason.startswith("no connection within")
-                    raise self._error(
-                        f"could not reach {self._shown_url} ({reason} after {plural(attempts, 'attempt')})",
-                        hint=f"Is the server running? Check models.{self.spec.name}.url.",
-                        kind=BackendTimeoutError if timed_out else BackendError,
-                    )
-                await asyncio.sleep(self.backoff.delay(attempt))
-                continue
-            status = response.status
-            if 200 <= status < 300:
-                return Exchange(response, upstream.slots)
-            try:
-                answer = await response.read()
-            except (aiohttp_module().ClientError, TimeoutError):
-                answer = b""
-            finally:
-                response.release()
-                upstream.slots.release()
-            if status == 429:
-                header = response.headers.get("Retry-After")
-                asked = retry_after_seconds(header)
-                if asked is not None and asked > self.backoff.max_wait:
-                    raise self._error(
-                        f"{self._shown_url} is rate limiting requests (HTTP 429, Retry-After: {header}), "
-                        f"longer than max-retry-wait {seconds_text(self.backoff.max_wait)} s",
-                        hint=f"Try again later, or raise models.{self.spec.name}.max-retry-wait.",
-                        status=429,
-                    )
-                if final:
-                    raise self._error(
-                        f"{self._shown_url} is rate limiting requests (HTTP 429 after "
-                        f"{plural(attempts, 'attempt')}): {error_excerpt(answer)}",
-                        hint="Try again later, or send fewer requests at once.",
-                        status=429,
-                    )
-                await asyncio.sleep(self.backoff.wait(attempt, header))
-                continue
-            if status >= 500 and not final:
-                await asyncio.sleep(self.backoff.delay(attempt))
-                continue
-            raise self._status_error(status, answer, attempts=attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await retry(lambda: self._attempt(upstream, data), self.retry_policy)
 
-    async def _post(
-        self, upstream: Upstream, data: bytes
-    ) -> tuple[aiohttp.ClientResponse, None] | tuple[None, str]:
-        """One attempt: the response (holding a pool slot), or why no answer came (worth a retry).
+    async def _attempt(self, upstream: Upstream, data: bytes) -> Exchange:
+        """One POST: the open 2xx response, or Retryable for a failure worth another attempt."""
+        exchange = await self._post(upstream, data)
+        status = exchange.response.status
+        if 200 <= status < 300:
+            return exchange
+        retry_after = exchange.response.headers.get("Retry-After")
+        answer = await exchange.read_and_close()
+        if status == 429:
+            raise self._rate_limited(retry_after, answer)
+        if status >= 500:
+            raise Retryable(partial(self._status_error, status, answer), retry_after)
+        raise self._status_error(status, answer)
 
-        Failures not worth retrying (a read timeout, a malformed answer) raise at once.
+    async def _post(self, upstream: Upstream, data: bytes) -> Exchange:
+        """Send the request and return its response once the headers came, whatever the status.
+
+        A failure before an answer raises Retryable; a read timeout or a malformed answer raises at once.
         """
         aiohttp = aiohttp_module()
-        slots = upstream.slots
-        if slots.locked():
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await slots.acquire()
-            except TimeoutError:
-                raise self._error(
-                    f"no free connection to {self._shown_url} within {seconds_text(self.timeout)} s "
-                    "(too many requests in flight)",
-                    kind=BackendTimeoutError,
-                ) from None
-        else:
-            await slots.acquire()  # a free slot: no wait
         if self._timeouts is None:
-            self._timeouts = aiohttp.ClientTimeout(
-                total=None, sock_connect=self.connect_timeout, sock_read=self.timeout
-            )
-        handed_over = False
+            self._timeouts = client_timeout(self.connect_timeout, self.timeout)
         try:
-            response = await upstream.session.post(
-                self._url, data=data, headers=self._headers, timeout=self._timeouts, proxy=upstream.proxy
+            return await upstream.send(
+                "POST",
+                self._url,
+                data=data,
+                headers=self._headers,
+                timeout=self._timeouts,
+                slot_wait=self.timeout,
             )
-            handed_over = True
-            return response, None
-        except aiohttp.ConnectionTimeoutError:
-            return None, f"no connection within {seconds_text(self.connect_timeout)} s"
-        except aiohttp.ClientConnectorError as exc:
-            return None, connect_reason(exc)
+        except NoAnswer as exc:
+            raise Retryable(partial(self._unreachable, str(exc), exc.timed_out)) from None
+        except NoFreeConnection:
+            raise self._error(
+                f"no free connection to {self._shown_url} within {seconds_text(self.timeout)} s "
+                "(too many requests in flight)",
+                kind=BackendTimeoutError,
+            ) from None
         except aiohttp.ServerTimeoutError:
             raise self._timeout_error() from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError):
-            return None, "connection closed before an answer"
         except aiohttp.ClientError as exc:
             raise self._error(f"request to {self._shown_url} failed: {type(exc).__name__}") from None
-        finally:
-            if not handed_over:
-                slots.release()
+
+    def _unreachable(self, reason: str, timed_out: bool, attempts: int) -> BackendError:
+        return self._error(
+            f"could not reach {self._shown_url} ({reason} after {plural(attempts, 'attempt')})",
+            hint=f"Is the server running? Check models.{self.spec.name}.url.",
+            kind=BackendTimeoutError if timed_out else BackendError,
+        )
+
+    def _rate_limited(self, retry_after: str | None, answer: bytes) -> BackendError | Retryable:
+        """HTTP 429: worth another attempt, unless the server asks for a wait past max-retry-wait."""
+        asked = retry_after_seconds(retry_after)
+        if asked is not None and asked > self.backoff.max_wait:
+            return self._error(
+                f"{self._shown_url} is rate limiting requests (HTTP 429, Retry-After: {retry_after}), "
+                f"longer than max-retry-wait {seconds_text(self.backoff.max_wait)} s",
+                hint=f"Try again later, or raise models.{self.spec.name}.max-retry-wait.",
+                status=429,
+            )
+
+        def give_up(attempts: int) -> BackendError:
+            return self._error(
+                f"{self._shown_url} is rate limiting requests (HTTP 429 after "
+                f"{plural(attempts, 'attempt')}): {error_excerpt(answer)}",
+                hint="Try again later, or send fewer requests at once.",
+                status=429,
+            )
+
+        return Retryable(give_up, retry_after)
 
     async def _read(self, exchange: Exchange) -> bytes:
         aiohttp = aiohttp_module()

@@ -1,6 +1,6 @@
 """Wire-level helpers of the OpenAI chat completions protocol: URL normalisation, error excerpts,
 usage objects and a server-sent-events line parser (Retry-After and connection-failure reasons are
-the core's: `llmnet_core.retry_after_seconds`, `connect_reason`).
+llmnet-http's: `llmnet_http.retry_after_seconds`, `connect_reason`).
 
 Pure functions with no HTTP client import, so they are cheap to load and easy to test on their own.
 """

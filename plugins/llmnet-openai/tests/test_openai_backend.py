@@ -1,4 +1,4 @@
-"""Tests of the `openai-api` backend against a real HTTP server (llmnet_core.testing.FakeOpenAIServer)."""
+"""Tests of the `openai-api` backend against a real HTTP server (llmnet_testing.FakeOpenAIServer)."""
 
 from __future__ import annotations
 
@@ -9,27 +9,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from email.utils import formatdate
 from typing import Any
 
 import httpx
 import pytest
+from llmnet_http import idle_connections
 from llmnet_openai.backend import OpenAIBackend
-from llmnet_openai.http import idle_connections, proxy_for
 from llmnet_openai.wire import SSEParser, chat_completions_url
+from llmnet_testing import FakeOpenAIServer, free_port
 
-from llmnet_core import (
-    BackendError,
-    BackendTimeoutError,
-    ChatRequest,
-    Message,
-    ModelSpec,
-    PluginHost,
-    Resources,
-    Usage,
-    retry_after_seconds,
-)
-from llmnet_core.testing import FakeOpenAIServer, free_port
+from llmnet_core import BackendError, BackendTimeoutError, ChatRequest, Message, ModelSpec, Resources, Usage
+from llmnet_core.plugins import PluginHost
 
 FAST = {"retry-backoff": 0.01}
 CANARY = "sk-canary-3f9a7c1e5d"
@@ -262,18 +252,6 @@ async def test_waiting_for_a_free_connection_is_bounded(resources: Resources) ->
         assert len(slow.chat_requests) == 1
 
 
-def test_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    assert proxy_for("http://models.example:8000") is None
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    monkeypatch.setenv("NO_PROXY", "internal.example")
-    assert proxy_for("https://api.example.com") == "http://proxy.example:3128"
-    assert proxy_for("https://internal.example") is None
-    assert proxy_for("http://models.example:8000") is None
-
-
 def test_sse_parser() -> None:
     parser = SSEParser()
     lines = ["data: [DONE]", 'data:{"a":1}', ":c", "id: 3", "data: x", "data: y", "", "data: tail"]
@@ -371,12 +349,14 @@ async def test_429_retry_after_too_long(server: FakeOpenAIServer, resources: Res
     assert len(server.chat_requests) == 1
 
 
-def test_retry_after_parsing() -> None:
-    now = time.time()
-    assert retry_after_seconds("3") == 3.0
-    assert retry_after_seconds("") is None and retry_after_seconds("soon") is None
-    assert 9 <= retry_after_seconds(formatdate(now + 10, usegmt=True), now=now) <= 10  # type: ignore[operator]
-    assert retry_after_seconds(formatdate(now - 100, usegmt=True), now=now) == 0.0
+async def test_retries_stop_at_the_retry_deadline(server: FakeOpenAIServer, resources: Resources) -> None:
+    for _ in range(2):
+        server.push(status=503, body="busy", headers={"Retry-After": "5"})
+    backend = make(resources, server.url, options={"retries": 5, "retry-deadline": 2})
+    with pytest.raises(BackendError) as info:  # the asked wait would end past the deadline: no retry
+        await backend.complete(ask())
+    assert info.value.message == f"{server.url}/v1/chat/completions answered HTTP 503: busy"
+    assert len(server.chat_requests) == 1
 
 
 async def test_slow_reply_times_out_once(resources: Resources) -> None:

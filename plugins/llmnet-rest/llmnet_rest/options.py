@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from llmnet_http import header_safe
 from pydantic import Field, field_validator
 
-from llmnet_core import PluginOptions, header_safe
+from llmnet_core import PluginOptions
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 HINT = "a rest function takes: type, timeout, {known} (see the llmnet-rest README)"

@@ -1,8 +1,9 @@
 """The `rest` transport: one HTTP request per hook call, on a pooled httpx client shared through Resources.
 
 Variables are substituted into the URL (percent-encoded), the header values and every string of the
-body; a JSON body stays valid JSON whatever the values contain. A JSON reply is returned as data, any
-other reply as text, and an empty one means "no change".
+body; a JSON body stays valid JSON whatever the values contain. A reply with a Content-Type that is not
+JSON is text, kept as sent; any other reply means what the core's `decode_reply` says (one that claims
+to be JSON must be JSON).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
+from llmnet_http import connect_reason, header_safe
+
 from llmnet_core import (
     FunctionSpec,
     HookCall,
@@ -20,8 +23,8 @@ from llmnet_core import (
     Transport,
     TransportError,
     TransportTimeoutError,
+    decode_reply,
     excerpt,
-    header_safe,
     json_escape,
     option_problems,
     parse_options,
@@ -29,13 +32,13 @@ from llmnet_core import (
     substitute_json,
 )
 
-from . import __version__
 from .options import HINT, RestOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
 
-USER_AGENT = f"llmnet-rest/{__version__}"
+#: with the package's version, `llmnet_rest.__version__` (a test keeps the two equal)
+USER_AGENT = "llmnet-rest/0.1.0"
 EXCERPT_CHARS = 200
 #: methods that carry the hook envelope as their body when the function sets no `body`
 BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -67,6 +70,15 @@ def shown_url(url: str) -> str:
 def _is_json_type(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == JSON_TYPE or media.endswith("+json")
+
+
+def _is_json(text: str) -> bool:
+    """True when `text` is one JSON value (a reply that says it is JSON must be)."""
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 class RestTransport(Transport):
@@ -145,7 +157,7 @@ class RestTransport(Transport):
             ) from None
         except httpx.HTTPError as exc:
             raise self._error(
-                f"could not reach {shown} ({_connect_reason(exc)})",
+                f"could not reach {shown} ({connect_reason(exc, _failure(exc))})",
                 f"is the peer running? check functions.{self.spec.name}.url",
             ) from None
         return self._reply(reply, where)
@@ -193,21 +205,17 @@ class RestTransport(Transport):
                 f"{where} answered HTTP {status}: {one_line(reply.text)}",
                 "the peer refused the call; its answer is quoted above",
             )
-        raw = reply.content
-        if not raw.strip():
-            return None
+        text = reply.text
         content_type = reply.headers.get("content-type", "")
-        looks_json = not content_type and raw.lstrip()[:1] in (b"{", b"[")
-        if _is_json_type(content_type) or looks_json:
-            try:
-                return json.loads(raw)
-            except ValueError:
-                if not looks_json:
-                    raise self._error(
-                        f"{where} answered invalid JSON: {one_line(reply.text)}",
-                        "the peer said application/json but sent something else",
-                    ) from None
-        return reply.text
+        if content_type and not _is_json_type(content_type):
+            return text if text.strip() else None  # the peer said it is not JSON: text as sent
+        value = decode_reply(text)
+        if content_type and value == text and not _is_json(text):
+            raise self._error(
+                f"{where} answered invalid JSON: {one_line(text)}",
+                "the peer said application/json but sent something else",
+            )
+        return value
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -233,16 +241,7 @@ def _url_escape(value: str) -> str:
     return quote(value, safe="")
 
 
-def _connect_reason(exc: BaseException) -> str:
-    """A short reason for a failed request, found in the exception chain."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(current, OSError) and current.strerror:
-            return current.strerror.lower()
-        current = current.__cause__ or current.__context__
+def _failure(exc: BaseException) -> str:
+    """The exception's type and message, for a failure with no better-known reason."""
     text = str(exc)
     return f"{type(exc).__name__}: {one_line(text, 80)}" if text else type(exc).__name__

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from llmnet_testing import hook_composition
 
 from llmnet_core import Pipeline, PipelineError, StepTimeoutError
 from llmnet_core.cli import cli
-from llmnet_core.testing import hook_composition
 
 NASTY = 'quote " backslash \\ newline\n tab\t brace } $NODE ${INPUT} ü 🙂'
 

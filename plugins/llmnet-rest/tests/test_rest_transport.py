@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from llmnet_rest.transport import RestTransport
+from llmnet_rest.transport import USER_AGENT, RestTransport
+from llmnet_testing import free_port
 
 from llmnet_core import (
     FunctionSpec,
@@ -17,8 +18,8 @@ from llmnet_core import (
     StepTimeoutError,
     TransportError,
     TransportTimeoutError,
+    decode_reply,
 )
-from llmnet_core.testing import free_port
 
 NASTY = 'He said "hi" \\ then\nleft\t{"x": [1]} $NODE ${INPUT} </script> ü 🙂'
 
@@ -169,6 +170,44 @@ async def test_invalid_json_with_a_json_type_fails(peer, resources):
         TransportError, match=r'function "audit": POST http://127.0.0.1:\d+/hook answered invalid'
     ):
         await make(resources, url=url).call(hook())
+
+
+#: the same replies, with the same expected data, are in the websocket, shell and grpc tests
+SAME_REPLIES = [
+    ('{"label": "spam"}', {"label": "spam"}),
+    ('[1, "two"]', [1, "two"]),
+    ('"abc"', "abc"),
+    ("plain text", "plain text"),
+    ("42", "42"),
+    ("null", None),
+    ("", None),
+    ("  \n ", None),
+    ("{not json", "{not json"),
+]
+
+
+@pytest.mark.parametrize(("reply", "expected"), SAME_REPLIES)
+async def test_a_reply_without_a_type_means_what_it_means_over_every_transport(
+    peer, resources, reply, expected
+):
+    url = peer.on("/hook", body=reply.encode(), content_type=None)
+    assert await make(resources, url=url).call(hook()) == expected == decode_reply(reply)
+
+
+#: the replies above that are JSON (or empty), sent as application/json
+JSON_REPLIES = [case for case in SAME_REPLIES if case[0] not in ("plain text", "{not json")]
+
+
+@pytest.mark.parametrize(("reply", "expected"), JSON_REPLIES)
+async def test_a_json_reply_means_the_same_as_an_untyped_one(peer, resources, reply, expected):
+    url = peer.on("/hook", body=reply.encode(), content_type="application/json")
+    assert await make(resources, url=url).call(hook()) == expected
+
+
+def test_the_user_agent_names_the_package_version():
+    import llmnet_rest
+
+    assert f"llmnet-rest/{llmnet_rest.__version__}" == USER_AGENT
 
 
 async def test_non_2xx_names_function_peer_status_and_excerpt(peer, resources):

@@ -4,10 +4,8 @@ OpenAI-style JSON errors for everything that goes wrong (404, 405, 401, ...)."""
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,58 +18,15 @@ from llmnet_core import LLMNetError, Pipeline
 
 from .chat import chat_completions, error_response
 from .settings import ServeSettings, from_environ
-from .stats import Stats
+from .state import ServeState, serve_state
 from .wire import RequestError, error_body
 
 JSON = "application/json"
 
 
-class ServeState:
-    """What every request handler needs: the pipeline, the settings and the counters."""
-
-    def __init__(self, settings: ServeSettings, pipeline: Pipeline) -> None:
-        self.settings = settings
-        self.pipeline = pipeline
-        self.model_id = model_id(settings, pipeline)
-        self.stats = Stats(pipeline.composition.nodes)
-        key = settings.api_key.get_secret_value() if settings.api_key else None
-        self.api_key: bytes | None = key.encode() if key else None
-        self.max_concurrent = settings.max_concurrent
-        self.max_body = settings.max_body
-        self.variables = dict(settings.variables)
-        self.startup_error: LLMNetError | None = None
-        #: called once the pipeline has started and the server is about to accept requests
-        self.on_ready: Callable[[], None] | None = None
-
-    def check_auth(self, request: Request) -> None:
-        """Raise 401 unless the `Authorization: Bearer` key matches (compared in constant time)."""
-        if self.api_key is None:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            raise RequestError(401, "missing API key: send `Authorization: Bearer <key>`")
-        if not hmac.compare_digest(given.strip().encode(), self.api_key):
-            raise RequestError(401, "invalid API key")
-
-
-def model_id(settings: ServeSettings, pipeline: Pipeline) -> str:
-    """The pipeline's name as a model: `--model-id`, else the composition's `name`, else the file stem."""
-    if settings.model_id:
-        return settings.model_id
-    name = getattr(pipeline.composition.file, "name", None) or pipeline.composition.raw.get("name")
-    if isinstance(name, str) and name.strip():
-        return name.strip()
-    return Path(settings.composition).stem
-
-
 def json_response(payload: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A response whose body is already JSON bytes (encoded with orjson)."""
     return Response(payload, status_code=status, headers=headers, media_type=JSON)
-
-
-def _state(request: Request) -> ServeState:
-    return request.app.state.serve
 
 
 async def health(request: Request) -> Response:
@@ -83,7 +38,7 @@ async def models(request: Request) -> Response:
     """`GET /v1/models`: the pipeline as the one model this server offers."""
     import orjson
 
-    state = _state(request)
+    state = serve_state(request)
     try:
         state.check_auth(request)
     except RequestError as exc:
@@ -107,7 +62,7 @@ async def status(request: Request) -> Response:
     """`GET /status`: requests in flight, totals, hops and errors per node, uptime (of this process)."""
     import orjson
 
-    state = _state(request)
+    state = serve_state(request)
     try:
         state.check_auth(request)
     except RequestError as exc:

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from llmnet_core import BackendTimeoutError, LLMNetError, StepTimeoutError
 
+from .state import ServeState, serve_state
 from .wire import (
     ChatInput,
     ChunkWriter,
@@ -34,7 +35,6 @@ from .wire import (
 if TYPE_CHECKING:
     from llmnet_core import RunResult
 
-    from .app import ServeState
     from .stats import Stats
 
 log = logging.getLogger("llmnet.serve")
@@ -48,7 +48,7 @@ CLIENT_CLOSED = 499
 
 async def chat_completions(request: Request) -> Response:
     """Validate, run the pipeline, answer as OpenAI does; errors are HTTP errors with JSON bodies."""
-    state: ServeState = request.app.state.serve
+    state = serve_state(request)
     stats = state.stats
     stats.total += 1
     request_id = request_id_from(request.headers.get("x-request-id")) or os.urandom(16).hex()

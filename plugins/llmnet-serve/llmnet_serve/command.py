@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import click
 
-DEFAULT_MAX_BODY = 1024 * 1024
+from llmnet_core import parse_vars
 
-
-def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--var")
-        out[name] = value
-    return out
+from .defaults import DEFAULT_MAX_BODY
 
 
 @click.command()
@@ -83,5 +75,5 @@ def serve(composition: str, variables: tuple[str, ...], **options: object) -> No
     from .server import run_server
     from .settings import make_settings
 
-    settings = make_settings(composition=composition, variables=_parse_vars(variables), **options)
+    settings = make_settings(composition=composition, variables=parse_vars(variables), **options)
     run_server(settings)

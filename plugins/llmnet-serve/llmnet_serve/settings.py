@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from llmnet_core import UsageError
 
+from .defaults import DEFAULT_MAX_BODY
+
 SETTINGS_ENV = "LLMNET_SERVE_SETTINGS"
-DEFAULT_MAX_BODY = 1024 * 1024
 
 
 class ServeSettings(BaseModel):

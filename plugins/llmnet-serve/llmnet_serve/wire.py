@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmnet_core import Message
+from llmnet_core import Message, parameter_problem
 
 #: roles a client may send; `developer` is OpenAI's newer name for `system`
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -128,45 +128,30 @@ def _messages(value: Any) -> list[Message]:
     return messages
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+#: request field → the per-request sampling parameter it sets, in the order they are checked; the newer
+#: `max_completion_tokens` comes after `max_tokens`, so it wins when both are given
+SAMPLING_FIELDS: dict[str, str] = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "max_tokens": "max_tokens",
+    "max_completion_tokens": "max_tokens",
+    "seed": "seed",
+    "stop": "stop",
+}
 
 
 def _sampling(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The sampling fields the pipeline passes to its answering model; null means "not given"."""
+    """The sampling fields the pipeline passes to its answering model; null means "not given". Each one is
+    checked by the core's rule (`parameter_problem`), the one `Pipeline.run(parameters=...)` applies."""
     out: dict[str, Any] = {}
-    temperature = data.get("temperature")
-    if temperature is not None:
-        if not _number(temperature) or temperature < 0:
-            raise _fail("'temperature' must be a number ≥ 0", "temperature")
-        out["temperature"] = temperature
-    top_p = data.get("top_p")
-    if top_p is not None:
-        if not _number(top_p) or not 0 <= top_p <= 1:
-            raise _fail("'top_p' must be a number from 0 to 1", "top_p")
-        out["top_p"] = top_p
-    for name in ("max_tokens", "max_completion_tokens"):  # the newer name wins when both are given
+    for name, parameter in SAMPLING_FIELDS.items():
         value = data.get(name)
-        if value is not None:
-            if not _integer(value) or value < 1:
-                raise _fail(f"'{name}' must be a whole number ≥ 1", name)
-            out["max_tokens"] = value
-    seed = data.get("seed")
-    if seed is not None:
-        if not _integer(seed):
-            raise _fail("'seed' must be a whole number", "seed")
-        out["seed"] = seed
-    stop = data.get("stop")
-    if stop is not None:
-        if not isinstance(stop, str) and not (
-            isinstance(stop, list) and all(isinstance(item, str) for item in stop)
-        ):
-            raise _fail("'stop' must be a string or a list of strings", "stop")
-        out["stop"] = stop
+        if value is None:
+            continue
+        problem = parameter_problem(parameter, value)
+        if problem is not None:
+            raise _fail(f"'{name}' {problem}", name)
+        out[parameter] = value
     return out
 
 

@@ -22,8 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from llmnet_core.testing import FakeOpenAIServer
+from llmnet_testing import FakeOpenAIServer
 
 LLMNET = Path(sys.executable).with_name("llmnet")
 BANNER = re.compile(r"llmnet serve: http://127\.0\.0\.1:(\d+)/v1")

@@ -1,5 +1,5 @@
 """The server's pure parts, in-process: how failures map to HTTP statuses, the model id, and which
-request fields become the pipeline's sampling parameters."""
+request fields become the pipeline's sampling parameters (checked by the same rules as the core's)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from llmnet_serve.app import model_id
 from llmnet_serve.chat import describe_failure
 from llmnet_serve.settings import make_settings
-from llmnet_serve.wire import parse_chat_request
+from llmnet_serve.state import model_id
+from llmnet_serve.wire import SAMPLING_FIELDS, RequestError, parse_chat_request
 
 from llmnet_core import (
     BackendError,
@@ -19,6 +19,8 @@ from llmnet_core import (
     PipelineError,
     StepTimeoutError,
     TransportTimeoutError,
+    UsageError,
+    parameter_problem,
 )
 
 
@@ -75,6 +77,63 @@ def test_sampling_fields_become_parameters() -> None:
     assert newer.parameters == {"max_tokens": 5}  # the newer name wins; null means "not given"
     plain = parse_chat_request(body(frequency_penalty=1, logit_bias={}, user="u"))
     assert plain.parameters == {}  # fields the pipeline does not pass on are ignored
+
+
+BAD_SAMPLING = [
+    ("temperature", -1),
+    ("temperature", "hot"),
+    ("temperature", True),
+    ("top_p", 0),
+    ("top_p", 1.5),
+    ("top_p", "0.5"),
+    ("max_tokens", 0),
+    ("max_tokens", 2.5),
+    ("max_completion_tokens", 0),
+    ("max_completion_tokens", True),
+    ("seed", "7"),
+    ("seed", 1.0),
+    ("stop", [1]),
+    ("stop", 5),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_SAMPLING)
+async def test_serve_refuses_the_sampling_values_the_core_refuses(host: Any, field: str, value: Any) -> None:
+    parameter = SAMPLING_FIELDS[field]
+    with pytest.raises(UsageError, match=rf"^parameters\.{parameter} must be "):
+        await Pipeline.from_dict(composition()).run("hi", parameters={parameter: value})
+    with pytest.raises(RequestError) as caught:
+        parse_chat_request(body(**{field: value}))
+    error = caught.value
+    assert (error.status, error.param, error.code) == (400, field, "invalid_value")
+    assert error.message == f"'{field}' {parameter_problem(parameter, value)}"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("temperature", 0),
+        ("temperature", 1.7),
+        ("top_p", 1),
+        ("top_p", 0.01),
+        ("max_tokens", 1),
+        ("max_completion_tokens", 4096),
+        ("seed", -3),
+        ("stop", "END"),
+        ("stop", ["a", "b"]),
+        ("stop", []),
+    ],
+)
+def test_serve_accepts_the_sampling_values_the_core_accepts(field: str, value: Any) -> None:
+    parameter = SAMPLING_FIELDS[field]
+    assert parameter_problem(parameter, value) is None
+    assert parse_chat_request(body(**{field: value})).parameters == {parameter: value}
+
+
+def test_every_sampling_field_sets_a_per_request_parameter_of_the_core() -> None:
+    unknown = parameter_problem("frequency_penalty", 1)
+    assert unknown == "cannot be set per request"
+    assert all(parameter_problem(parameter, 1) != unknown for parameter in SAMPLING_FIELDS.values())
 
 
 def test_messages_after_the_last_user_message_are_accepted() -> None:

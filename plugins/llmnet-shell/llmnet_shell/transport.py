@@ -1,8 +1,8 @@
 """The `shell` transport: runs a program for each hook call, without a shell, in its own process group.
 
 `command` is started directly with `args` as its argument list; a substituted `$VARIABLE` is always part
-of exactly one argument and is never split or interpreted. The hook's data goes to stdin as JSON; stdout
-that is JSON is returned as data, other stdout as text, empty stdout means "no change". On timeout or
+of exactly one argument and is never split or interpreted. The hook's data goes to stdin as JSON; stdout,
+without its trailing line breaks, is the reply, read by the core's `decode_reply`. On timeout or
 cancellation the whole process group is killed, so no child is left behind.
 """
 
@@ -25,6 +25,7 @@ from llmnet_core import (
     Transport,
     TransportError,
     TransportTimeoutError,
+    decode_reply,
     excerpt,
     option_problems,
     parse_options,
@@ -65,17 +66,9 @@ def minimal_environment(pass_env: list[str], environ: Mapping[str, str] | None =
 
 
 def parse_stdout(out: bytes) -> Any:
-    """None for empty output; JSON data when stdout is a JSON object, array or string; else the text
-    without its trailing line break."""
-    text = out.decode("utf-8", errors="replace").rstrip("\r\n")
-    if not text.strip():
-        return None
-    if text.lstrip()[0] in '{["':
-        try:
-            return json.loads(text)
-        except ValueError:
-            pass
-    return text
+    """Stdout without its trailing line breaks (programs end their output with one), read by the rule
+    every transport shares (`decode_reply`)."""
+    return decode_reply(out.decode("utf-8", errors="replace").rstrip("\r\n"))
 
 
 def kill_group(process: asyncio.subprocess.Process) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from llmnet_testing import hook_composition
 
 from llmnet_core import Pipeline, PipelineError
 from llmnet_core.cli import cli
-from llmnet_core.testing import hook_composition
 
 #: prints the hook's data with a tag appended (the tag is the program's first argument)
 APPEND = "import json, sys; print(json.load(sys.stdin)['data'] + '+' + sys.argv[1])"

@@ -21,6 +21,7 @@ from llmnet_core import (
     StepTimeoutError,
     TransportError,
     TransportTimeoutError,
+    decode_reply,
 )
 
 REPORT = """
@@ -191,7 +192,7 @@ async def test_a_program_that_ignores_a_large_stdin(program):
         ("plain text\n", "plain text"),
         ("two\nlines\n\n", "two\nlines"),
         ("{not json\n", "{not json"),
-        ("null\n", "null"),
+        ("null\n", None),
         ("", None),
         (" \n\n", None),
     ],
@@ -199,6 +200,26 @@ async def test_a_program_that_ignores_a_large_stdin(program):
 async def test_stdout_is_json_text_or_nothing(program, stdout, expected):
     transport = make(**program(f"import sys; sys.stdout.write({stdout!r})"))
     assert await transport.call(hook()) == expected
+
+
+#: the same replies, with the same expected data, are in the rest, websocket and grpc tests
+SAME_REPLIES = [
+    ('{"label": "spam"}', {"label": "spam"}),
+    ('[1, "two"]', [1, "two"]),
+    ('"abc"', "abc"),
+    ("plain text", "plain text"),
+    ("42", "42"),
+    ("null", None),
+    ("", None),
+    ("  \n ", None),
+    ("{not json", "{not json"),
+]
+
+
+@pytest.mark.parametrize(("reply", "expected"), SAME_REPLIES)
+async def test_a_reply_means_what_it_means_over_every_transport(program, reply, expected):
+    transport = make(**program(f"import sys; sys.stdout.write({reply!r})"))
+    assert await transport.call(hook()) == expected == decode_reply(reply)
 
 
 async def test_too_much_output_is_stopped(program):

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from llmnet_core.testing import free_port
+from llmnet_testing import free_port
 
 START_TIMEOUT = 30.0  # seconds for the dev server to answer /v1/sys/health
 POLICY = 'path "secret/data/llmnet/*" { capabilities = ["read"] }'

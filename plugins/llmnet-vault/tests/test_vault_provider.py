@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llmnet_testing import free_port
 from llmnet_vault.provider import VaultSecrets
 from urllib3.exceptions import InsecureRequestWarning
 
 from llmnet_core import SecretError, SecretSpec
-from llmnet_core.testing import free_port
 
 
 async def load(options: dict[str, Any], name: str = "vault", base_dir: Path = Path()) -> dict[str, str]:

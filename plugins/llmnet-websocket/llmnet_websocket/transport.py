@@ -17,6 +17,7 @@ from llmnet_core import (
     Transport,
     TransportError,
     TransportTimeoutError,
+    decode_reply,
     option_problems,
     parse_options,
     substitute,
@@ -61,7 +62,7 @@ class WebSocketTransport(Transport):
         )
 
     async def call(self, call: HookCall) -> Any:
-        """Send the message; return None for observe hooks, else the reply (JSON becomes dict/list)."""
+        """Send the message; return None for observe hooks, else the reply as `decode_reply` reads it."""
         message = self.render(call)
         try:
             if call.mode == "observe":
@@ -107,16 +108,8 @@ def _json_template(text: str) -> Any:
 
 
 def parse_reply(raw: str | bytes) -> Any:
-    """A JSON object or array reply becomes structured data; anything else is text."""
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-    if text.lstrip()[:1] in ("{", "["):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return text
-        if isinstance(value, dict | list):
-            return value
-    return text
+    """A text or binary (UTF-8) message, read by the rule every transport shares (`decode_reply`)."""
+    return decode_reply(raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw)
 
 
 def display_url(url: str) -> str:

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from llmnet_testing import free_port, hook_composition
 from llmnet_websocket.transport import WebSocketTransport
 
 from llmnet_core import (
+    CompositionError,
     FunctionSpec,
     HookCall,
     Pipeline,
@@ -20,9 +22,9 @@ from llmnet_core import (
     StepTimeoutError,
     TransportError,
     TransportTimeoutError,
+    decode_reply,
 )
 from llmnet_core.cli import cli
-from llmnet_core.testing import free_port, hook_composition
 
 
 def make(
@@ -54,6 +56,27 @@ async def test_transform_returns_text_and_json_replies(ws_peer, resources) -> No
     assert await transport.call(hook_call("other words")) == "OTHER WORDS"
     assert peer.received == ["hello there", "other words"]
     assert peer.paths == ["/hooks"]
+
+
+#: the same replies, with the same expected data, are in the rest, shell and grpc tests
+SAME_REPLIES = [
+    ('{"label": "spam"}', {"label": "spam"}),
+    ('[1, "two"]', [1, "two"]),
+    ('"abc"', "abc"),
+    ("plain text", "plain text"),
+    ("42", "42"),
+    ("null", None),
+    ("", None),
+    ("  \n ", None),
+    ("{not json", "{not json"),
+]
+
+
+async def test_a_reply_means_what_it_means_over_every_transport(ws_peer, resources) -> None:
+    peer = await ws_peer(lambda message: SAME_REPLIES[int(message)][0])
+    transport = make(resources, url=peer.url)
+    for index, (reply, expected) in enumerate(SAME_REPLIES):
+        assert await transport.call(hook_call(str(index))) == expected == decode_reply(reply), reply
 
 
 async def test_json_template_stays_valid_whatever_the_input(ws_peer, resources) -> None:
@@ -404,7 +427,7 @@ async def test_ws_node_failure_names_the_node(echo_model) -> None:
     assert caught.value.message.startswith(f'node "remote": WebSocket peer {url} could not be reached')
 
 
-async def test_ws_node_with_a_non_websocket_url_is_refused_before_any_call(echo_model) -> None:
+async def test_ws_node_with_a_non_websocket_url_is_refused_by_validation(echo_model) -> None:
     data = {
         "models": {"m": {"type": "external", "url": echo_model.url}},
         "architecture": [
@@ -413,10 +436,25 @@ async def test_ws_node_with_a_non_websocket_url_is_refused_before_any_call(echo_
             {"name": "output", "layer": 2, "adapter": "output"},
         ],
     }
-    async with Pipeline.from_dict(data) as pipeline:
-        with pytest.raises(TransportError) as caught:
-            await pipeline.run("abc")
-    assert caught.value.message.startswith(
-        f"node \"remote\" (url): '{echo_model.url}' is not a WebSocket URL"
-    )
+    with pytest.raises(CompositionError) as caught:
+        Pipeline.from_dict(data)
+    [problem] = caught.value.problems
+    assert problem.path == "architecture[1].url"
+    assert problem.message.startswith(f"'{echo_model.url}' is not a WebSocket URL")
     assert echo_model.requests == []
+
+
+async def test_ws_node_without_a_url_is_refused_by_validation(echo_model) -> None:
+    data = {
+        "models": {"m": {"type": "external", "url": echo_model.url}},
+        "architecture": [
+            {"name": "entry", "layer": 0, "model": "m", "output-to": ["remote"]},
+            {"name": "remote", "layer": 1, "adapter": "ws", "output-to": ["output"]},
+            {"name": "output", "layer": 2, "adapter": "output"},
+        ],
+    }
+    with pytest.raises(CompositionError) as caught:
+        Pipeline.from_dict(data)
+    assert [(p.path, p.message) for p in caught.value.problems] == [
+        ("architecture[1].url", "a ws node needs the url of its peer")
+    ]

@@ -1,4 +1,4 @@
-"""The built-in `llm` routing strategy: ask the node's model to name a candidate, then parse robustly."""
+"""The default `llm` routing strategy: ask the node's model to name a candidate, then parse robustly."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import logging
 import re
 from collections.abc import Sequence
 
-from .base import Router
-from .errors import RoutingError
-from .types import Candidate, Message, RouteDecision, RouteRequest
+from llmnet_core import Candidate, Message, RouteDecision, Router, RouteRequest, RoutingError
 
 log = logging.getLogger("llmnet.routing")
 _THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)

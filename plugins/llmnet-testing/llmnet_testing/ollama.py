@@ -7,7 +7,7 @@
 404 `{"error": "model \"x\" not found, try pulling it first"}`. `GET /api/tags`, `GET /api/version` and
 `GET /` ("Ollama is running") work too; other paths get 404 "404 page not found". Tokens are word
 pieces (`" world"`). It records requests, takes one-shot scripts (`push`) and can hold a stream until
-`resume()`. It is built on `llmnet_core.testing.FakeHTTPServer`, as the core's fake OpenAI server is:
+`resume()`. It is built on `FakeHTTPServer`, as `FakeOpenAIServer` is:
 
     with FakeOllamaServer(reply="Hello there", models=["llama3.2"]) as server:
         ...  # a models entry {"runner": "ollama", "url": server.url, "model": "llama3.2"}
@@ -25,11 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from llmnet_core import FakeHTTPHandler, FakeHTTPServer, RecordedRequest
-from llmnet_core import ScriptedResponse as _Scripted
-from llmnet_core import word_pieces as pieces
+from .http import FakeHTTPHandler, FakeHTTPServer, RecordedRequest, ScriptedResponse, word_pieces
 
-__all__ = ["FakeOllamaServer", "RecordedRequest", "ScriptedResponse", "pieces"]
+__all__ = ["FakeOllamaServer", "OllamaScriptedResponse"]
 
 Reply = str | Callable[[dict[str, Any]], str]
 VERSION = "0.6.8"
@@ -37,7 +35,7 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 
 @dataclass
-class ScriptedResponse(_Scripted):
+class OllamaScriptedResponse(ScriptedResponse):
     """A one-shot answer for the next `/api/chat` request (see `FakeOllamaServer.push`)."""
 
     error: str | None = None
@@ -80,7 +78,7 @@ class _Handler(FakeHTTPHandler):
     def _send_json(self, status: int, payload: Any, extra: dict[str, str] | None = None) -> None:
         self.send_json(status, payload, extra, content_type=JSON_TYPE)
 
-    def _chat(self, raw: bytes, request: Any, script: ScriptedResponse | None) -> None:
+    def _chat(self, raw: bytes, request: Any, script: OllamaScriptedResponse | None) -> None:
         owner = self.owner
         if not owner.sleep(script.delay if script is not None else owner.delay):
             self.close_connection = True
@@ -151,7 +149,7 @@ class _Handler(FakeHTTPHandler):
         )
         self.write_chunk(b"")
 
-    def _send_scripted(self, script: ScriptedResponse) -> None:
+    def _send_scripted(self, script: OllamaScriptedResponse) -> None:
         if script.body is None:
             self._send_json(
                 script.status, {"error": script.error or f"scripted error {script.status}"}, script.headers
@@ -214,7 +212,7 @@ class FakeOllamaServer(FakeHTTPServer):
         status with `error` streams one token and then the `{"error": ...}` line, as Ollama does when
         generation fails midway (a 500 with that error when not streaming). `delay` replaces the default.
         """
-        self.queue(ScriptedResponse(status, body, dict(headers or {}), delay, error))
+        self.queue(OllamaScriptedResponse(status, body, dict(headers or {}), delay, error))
 
     def resume(self) -> None:
         """Let streams held by `pause_after` go on."""
@@ -258,7 +256,7 @@ class FakeOllamaServer(FakeHTTPServer):
         options = request.get("options") if isinstance(request.get("options"), dict) else {}
         stops = options.get("stop") or []
         cut = min((text.find(s) for s in stops if isinstance(s, str) and s and s in text), default=-1)
-        tokens = pieces(text[:cut] if cut >= 0 else text)
+        tokens = word_pieces(text[:cut] if cut >= 0 else text)
         limit = options.get("num_predict")
         if isinstance(limit, int) and 0 <= limit < len(tokens):
             return tokens[:limit], "length"

@@ -1,0 +1,59 @@
+"""What every request handler shares: the pipeline, the settings, the counters and the API key check."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from pathlib import Path
+
+from starlette.requests import Request
+
+from llmnet_core import LLMNetError, Pipeline
+
+from .settings import ServeSettings
+from .stats import Stats
+from .wire import RequestError
+
+
+class ServeState:
+    """What every request handler needs: the pipeline, the settings and the counters."""
+
+    def __init__(self, settings: ServeSettings, pipeline: Pipeline) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.model_id = model_id(settings, pipeline)
+        self.stats = Stats(pipeline.composition.nodes)
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        self.api_key: bytes | None = key.encode() if key else None
+        self.max_concurrent = settings.max_concurrent
+        self.max_body = settings.max_body
+        self.variables = dict(settings.variables)
+        self.startup_error: LLMNetError | None = None
+        #: called once the pipeline has started and the server is about to accept requests
+        self.on_ready: Callable[[], None] | None = None
+
+    def check_auth(self, request: Request) -> None:
+        """Raise 401 unless the `Authorization: Bearer` key matches (compared in constant time)."""
+        if self.api_key is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise RequestError(401, "missing API key: send `Authorization: Bearer <key>`")
+        if not hmac.compare_digest(given.strip().encode(), self.api_key):
+            raise RequestError(401, "invalid API key")
+
+
+def serve_state(request: Request) -> ServeState:
+    """The state of the app that received `request`."""
+    return request.app.state.serve
+
+
+def model_id(settings: ServeSettings, pipeline: Pipeline) -> str:
+    """The pipeline's name as a model: `--model-id`, else the composition's `name`, else the file stem."""
+    if settings.model_id:
+        return settings.model_id
+    name = getattr(pipeline.composition.file, "name", None) or pipeline.composition.raw.get("name")
+    if isinstance(name, str) and name.strip():
+        return name.strip()
+    return Path(settings.composition).stem
