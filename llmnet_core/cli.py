@@ -377,7 +377,7 @@ def plugins(as_json: bool) -> None:
     regs = host.registries
     commands = host.commands()
     rows = []
-    for name, info in host.plugins.items():
+    for name, info in sorted(host.plugins.items()):
         provides = regs.provided_by(name)
         if commands.get(name):
             provides["commands"] = commands[name]
