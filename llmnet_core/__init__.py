@@ -61,12 +61,15 @@ _EXPORTS: dict[str, str] = {
     "decode_reply": "hooks",
     "excerpt": "redact",
     "Redactor": "redact",
+    "StreamRedactor": "redact",
+    "SecretFilter": "redact",
     "parse_env_file": "envfile",
     "PluginOptions": "options",
     "option_problems": "options",
     "parse_options": "options",
     "parameter_problem": "run",
     "parse_vars": "cli",
+    "REQUEST_VARIABLES": "variables",
     # library use
     "load_composition": "composition",
     "Pipeline": "engine",
@@ -115,7 +118,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .options import PluginOptions, option_problems, parse_options
     from .plugins import PluginHost, get_host
     from .progress import activity
-    from .redact import Redactor, excerpt
+    from .redact import Redactor, SecretFilter, StreamRedactor, excerpt
     from .registry import ConditionRegistrar, Registrar
     from .resources import Resources
     from .run import RunResult, parameter_problem
@@ -134,3 +137,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         StreamChunk,
         Usage,
     )
+    from .variables import REQUEST_VARIABLES

@@ -55,7 +55,11 @@ class Backend(ABC):
         """Return the model's whole answer to `request`."""
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        """Yield the answer piece by piece; the default yields the complete answer as one chunk."""
+        """Yield the answer piece by piece; the default yields the complete answer as one chunk.
+
+        Return normally only when the answer is whole: callers take a stream that ended for the whole
+        answer. A server that stops before its protocol's end marker is a BackendError, even after pieces.
+        """
         response = await self.complete(request)
         yield StreamChunk(text=response.text, usage=response.usage, finish_reason=response.finish_reason)
 

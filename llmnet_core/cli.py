@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+
+from .process import OutputClosed, interrupted, stdout_closed
 
 COMPOSITION_SUFFIXES = (".json", ".jsonc")
 
@@ -64,8 +67,9 @@ class LLMNetGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+            interrupted()
+        except (OutputClosed, BrokenPipeError):
+            stdout_closed()  # stdout's reader went away (a backend's broken connection is a BackendError)
         except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
             _fail(exc, bool(ctx.obj and ctx.obj.get("debug")))
 
@@ -82,10 +86,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    if debug:
-        import logging
+    import logging
 
+    from .redact import SecretFilter
+
+    if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    # log lines quote what models answered: mask secrets in them, with and without --debug
+    for handler in [*logging.getLogger().handlers, logging.lastResort]:
+        if handler is not None and not any(isinstance(f, SecretFilter) for f in handler.filters):
+            handler.addFilter(SecretFilter())
 
 
 env_file_option = click.option(
@@ -163,26 +173,31 @@ def run(
     composition, prompt = _composition_and_prompt(args)
     custom = parse_vars(variables)
     from .engine import Pipeline
+    from .output import OutputError, write
 
     try:
         pipeline = Pipeline.from_file(composition, max_hops=max_hops, variables=custom)
     except Exception as exc:
         if fmt == "json":
-            click.echo(json.dumps({"error": _error_dict(exc, str)}, ensure_ascii=False, indent=2))
+            write(json.dumps({"error": _error_dict(exc, str)}, ensure_ascii=False, indent=2))
         raise
     _warn(pipeline.composition.warnings, composition)
-    result, error, streamed = _execute(pipeline, prompt, stream=stream and fmt == "text")
+    result, error, answer = _execute(pipeline, prompt, stream=stream and fmt == "text")
+    if isinstance(error, OutputClosed):
+        raise error
     redact = pipeline.redactor
     trace = result.trace if result else getattr(error, "trace", None)
-    if fmt == "json":
+    if isinstance(error, OutputError):
+        pass  # stdout cannot take the rest of the answer either
+    elif fmt == "json":
         payload: dict[str, Any] = result.to_dict(redact) if result else {}
         if error is not None:
             payload = {"error": _error_dict(error, redact), "trace": trace.to_dict(redact) if trace else None}
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
-    elif result is not None and not streamed:
-        click.echo(redact(result.output))
-    elif result is not None and not result.output.endswith("\n"):
-        click.echo()  # end the streamed answer's line
+        write(json.dumps(payload, ensure_ascii=False, indent=2))
+    elif answer is not None and answer.started:
+        answer.finish(complete=result is not None)
+    elif result is not None:
+        write(redact(result.output))
     if show_trace and trace is not None:
         click.echo(trace.render(redact), err=True)
     if error is not None:
@@ -206,24 +221,18 @@ def _composition_and_prompt(args: tuple[str, ...]) -> tuple[str, str]:
     return composition, prompt
 
 
-def _execute(pipeline: Any, prompt: str, *, stream: bool) -> tuple[Any, BaseException | None, bool]:
+def _execute(pipeline: Any, prompt: str, *, stream: bool) -> tuple[Any, BaseException | None, Any]:
     """Run one request, streaming the answer to stdout when asked (masked), with progress on stderr;
-    returns the result (None on failure), the error, and whether any answer text was printed."""
-    import asyncio
-
+    returns the result (None on failure), the error, and the answer's stream (None when not streamed)."""
+    from .output import AnswerStream
     from .progress import StderrReporter, add_listener
 
-    printed: list[str] = []
-
-    def on_token(text: str) -> None:
-        printed.append(text)
-        click.echo(pipeline.redactor(text), nl=False)
-
+    answer = AnswerStream(pipeline.redactor) if stream else None
     stop_reporting = add_listener(StderrReporter())
     try:
-        return asyncio.run(_run_once(pipeline, prompt, on_token if stream else None)), None, bool(printed)
+        return _run_stoppable(_run_once(pipeline, prompt, answer)), None, answer
     except Exception as exc:  # noqa: BLE001 - reported by the caller, after the trace
-        return None, exc, bool(printed)
+        return None, exc, answer
     finally:
         stop_reporting()
 
@@ -231,6 +240,51 @@ def _execute(pipeline: Any, prompt: str, *, stream: bool) -> tuple[Any, BaseExce
 async def _run_once(pipeline: Any, prompt: str, on_token: Callable[[str], None] | None) -> Any:
     async with pipeline:
         return await pipeline.run(prompt, on_token=on_token)
+
+
+#: signals that stop a run in order, like Ctrl-C; the exit code is 128 + the signal's number
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+def _run_stoppable(main: Coroutine[Any, Any, Any]) -> Any:
+    """`asyncio.run(main)`, where SIGTERM and SIGHUP stop the run as Ctrl-C does: the run is cancelled,
+    so every transport cleans up (a shell hook's process group is killed) and the pipeline closes; then
+    the process exits with 143 or 129, as a shell reports a process the signal ended. A signal that is
+    ignored (nohup) stays ignored."""
+    import asyncio
+    import signal
+
+    received: list[signal.Signals] = []
+
+    async def guarded() -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        installed = []
+        for sig in (getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)):
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no such support
+                    loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), task.cancel()))
+                    installed.append(sig)
+        try:
+            return await main
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    try:
+        result = asyncio.run(guarded())
+    except BaseException:
+        if not received:
+            raise
+        result = None  # the cancelled run's error: the signal is the reason it ended
+    if received:
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            click.echo(f"stopped by {received[0].name}", err=True)
+        from .process import leave
+
+        leave(128 + received[0])  # at once, even while a model loads in a worker thread
+    return result
 
 
 def _error_dict(exc: BaseException, redact: Callable[[str], str]) -> dict[str, Any]:

@@ -91,8 +91,10 @@ class Pipeline:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # a run that was stopped (cancelled, Ctrl-C) rather than one that failed does not wait for its
+        # observe hooks
+        await self.aclose(wait=exc_type is None or issubclass(exc_type, Exception))
 
     async def start(self) -> None:
         """Load every secret block once; a missing block or variable is an error naming it."""
@@ -114,13 +116,24 @@ class Pipeline:
                 with contextlib.suppress(Exception):
                     await self._backend(node).prepare()
 
-    async def aclose(self) -> None:
-        """Wait for observe hooks, then close backends, transports and pooled connections."""
-        await self.hooks.drain()
-        for item in [*self._backends.values(), *self._transports.values(), *self._delegates.values()]:
-            with contextlib.suppress(Exception):
-                await item.aclose()
-        await self.resources.aclose()
+    async def aclose(self, *, wait: bool = True) -> None:
+        """Wait for observe hooks (`wait=False`: cancel them), then close backends, transports and pooled
+        connections.
+
+        Cancelled while it waits (the process is told to stop), it cancels the observe hooks too: their
+        transports clean up (a shell hook's process group is killed), and the rest is still closed.
+        """
+        try:
+            if wait:
+                await self.hooks.drain()
+        finally:
+            try:
+                await self.hooks.cancel()  # nothing is left after a full drain
+            finally:
+                for item in [*self._backends.values(), *self._transports.values(), *self._delegates.values()]:
+                    with contextlib.suppress(Exception):
+                        await item.aclose()
+                await self.resources.aclose()
 
     def _backend(self, node: NodeConfig, model: str | None = None) -> Backend:
         """The backend of `model` (default: the node's own model), created on first use."""

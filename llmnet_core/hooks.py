@@ -166,3 +166,12 @@ class HookRunner:
         """Wait for outstanding observe hooks (each bounded by its own timeout)."""
         while self.pending:
             await asyncio.gather(*list(self.pending), return_exceptions=True)
+
+    async def cancel(self) -> None:
+        """Cancel outstanding observe hooks and wait while each cleans up (its transport ends what it
+        started); for a run that stops rather than finishes."""
+        while self.pending:
+            tasks = list(self.pending)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -3,7 +3,8 @@ of one node as a router sees it (complete, score, embed), each call recorded on 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -12,7 +13,7 @@ from .composition import NodeConfig
 from .errors import BackendError, LLMNetError, RoutingError
 from .run import TokenCallback
 from .trace import Hop
-from .types import ChatRequest, ChatResponse, Message, Usage
+from .types import ChatRequest, ChatResponse, Message, StreamChunk, Usage
 
 T = TypeVar("T")
 
@@ -54,22 +55,41 @@ async def call_model(
     if on_token is None:
         response = await guarded(node, backend, backend.complete(request))
     else:
-        response = await guarded(node, backend, _collect_stream(backend, request, on_token))
+        response = await _collect_stream(node, backend, request, on_token)
     hop.add_usage(response.usage)
     return response
 
 
-async def _collect_stream(backend: Backend, request: ChatRequest, on_token: TokenCallback) -> ChatResponse:
+async def _collect_stream(
+    node: NodeConfig, backend: Backend, request: ChatRequest, on_token: TokenCallback
+) -> ChatResponse:
+    """Read a streamed answer, handing each piece to `on_token` as it comes.
+
+    Only the backend's work is guarded: what `on_token` raises (its stdout was closed, its disk is
+    full) is the caller's failure, not the backend's, and reaches the caller unchanged. The stream is
+    closed however the reading ends, so that its connection is released at once.
+    """
+    stream = await guarded(node, backend, _open_stream(backend, request))
     parts: list[str] = []
     usage, finish = Usage(), None
-    async for chunk in backend.stream(request):
-        if chunk.text:
-            parts.append(chunk.text)
-            on_token(chunk.text)
-        if chunk.usage is not None:
-            usage = chunk.usage
-        finish = chunk.finish_reason or finish
+    try:
+        while (chunk := await guarded(node, backend, anext(stream, None))) is not None:
+            if chunk.text:
+                parts.append(chunk.text)
+                on_token(chunk.text)
+            if chunk.usage is not None:
+                usage = chunk.usage
+            finish = chunk.finish_reason or finish
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
     return ChatResponse(text="".join(parts), usage=usage, model=request.model, finish_reason=finish)
+
+
+async def _open_stream(backend: Backend, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+    return aiter(backend.stream(request))
 
 
 @dataclass

@@ -57,6 +57,29 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _entry_points() -> list[tuple[str, str, str | None, Any]]:
+    """Each `llmnet` entry point once, as (plugin name, distribution name, version, entry point).
+
+    A distribution found twice on sys.path counts once. Its plugin name is the distribution's name when
+    it declares one entry point, and `distribution:entry-point` for each when it declares several.
+    """
+    from importlib.metadata import entry_points
+
+    found: dict[tuple[str, str], tuple[str, str | None, Any]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else None
+        version = dist.version if dist is not None else None
+        found.setdefault((dist_name or ep.name, ep.name), (dist_name or ep.name, version, ep))
+    per_dist: dict[str, int] = {}
+    for dist_name, _ in found:
+        per_dist[dist_name] = per_dist.get(dist_name, 0) + 1
+    return [
+        (dist_name if per_dist[dist_name] == 1 else f"{dist_name}:{ep.name}", dist_name, version, ep)
+        for dist_name, version, ep in found.values()
+    ]
+
+
 @dataclass
 class PluginHost:
     """Owns the pluggy PluginManager and what the plugins registered.
@@ -90,20 +113,10 @@ class PluginHost:
             return self
 
     def _load_entry_points(self) -> None:
-        from importlib.metadata import entry_points
-
         allow = _split_env(self.environ.get("LLMNET_LOAD_PLUGINS"))
         block = _split_env(self.environ.get("LLMNET_BLOCK_PLUGINS")) or set()
-        seen: set[str] = set()
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else None
-            version = dist.version if dist is not None else None
-            name = dist_name or ep.name
-            if name in seen:  # the same distribution found twice on sys.path
-                continue
-            seen.add(name)
-            aliases = {name.lower(), ep.name.lower()}
+        for name, dist_name, version, ep in _entry_points():
+            aliases = {name.lower(), dist_name.lower(), ep.name.lower()}
             if aliases & block:
                 continue
             if allow is not None and not aliases & allow:
@@ -171,6 +184,7 @@ class PluginHost:
 
     def _collect(self) -> Registries:
         regs = Registries()
+        regs.failed = self.failures
         failures: dict[str, str] = {}
         for kind in KINDS:
             if kind.hook is None:

@@ -161,6 +161,9 @@ class Registries:
     def __init__(self) -> None:
         for kind in KINDS:
             setattr(self, kind.attr, Registry(kind.noun, kind.check))
+        #: the plugins that failed to load (`PluginFailure`s: name, version, error), so that a message
+        #: about a missing name can say that its plugin may be one of them
+        self.failed: list[Any] = []
 
     def provided_by(self, plugin: str) -> dict[str, list[str]]:
         """What one plugin registered, by kind label, for `llmnet plugins`."""

@@ -9,6 +9,25 @@ from typing import Any
 from .composition import NodeConfig
 from .registry import Registries
 
+#: the variables every request carries (`OUTPUT` in post-hooks only). `--var` values, the variables a
+#: `serve` client may send and those plugins compute come on top, under names of their own.
+REQUEST_VARIABLES = (
+    "INITIAL_INPUT",
+    "CURRENT_INPUT",
+    "INPUT",
+    "OUTPUT",
+    "NODE",
+    "PREV_NODE",
+    "PREV_LAYER",
+    "CURRENT_LAYER",
+    "HOP_COUNT",
+    "WORD_COUNT",
+    "INPUT_LENGTH",
+    "REQUEST_ID",
+    "TIMESTAMP",
+    "ROUTE_DECISION",
+)
+
 
 class VariableScope:
     """Tracks where a request is and computes the variables that conditions and hooks see."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import pytest
@@ -410,3 +411,19 @@ def test_the_parser_is_internal_and_plugins_add_functions_instead() -> None:
     assert "parse_condition" not in llmnet_core.__all__ and "Condition" not in llmnet_core.__all__
     assert "ConditionRegistrar" in llmnet_core.__all__
     assert parse_condition("true").evaluate({}, {}) is True and isinstance(parse_condition("x"), Condition)
+
+
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "==", "!="])
+@pytest.mark.parametrize("right", ["11", "12", "13", "12.0", "11.5"])
+def test_every_comparison_at_its_boundary_agrees_with_arithmetic(op: str, right: str) -> None:
+    """`<` and `<=` (and the others) differ exactly at the boundary: 12 against 11, 12 and 13."""
+    compare = {
+        "<": operator.lt,
+        "<=": operator.le,
+        ">": operator.gt,
+        ">=": operator.ge,
+        "==": operator.eq,
+        "!=": operator.ne,
+    }[op]
+    assert holds(f"$WORD_COUNT {op} {right}") is compare(12, float(right))
+    assert holds(f"{right} {op} $WORD_COUNT") is compare(float(right), 12)

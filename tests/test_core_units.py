@@ -78,3 +78,40 @@ async def test_resources_are_shared_and_closed_newest_first():
     assert await resources.aget("a", make, close=lambda v: closed.append("a")) == "conn"
     await resources.aclose()
     assert closed == ["a", "k"]
+
+
+def test_request_variables_name_every_variable_a_request_carries():
+    from llmnet_core import REQUEST_VARIABLES
+    from llmnet_core.registry import Registries
+    from llmnet_core.variables import VariableScope
+
+    scope = VariableScope("hello", "id", {}, Registries(), {})
+    assert {*scope.values(), "OUTPUT"} == set(REQUEST_VARIABLES)  # OUTPUT: added for post-hooks
+
+
+def test_jsonc_refuses_what_the_parser_would_fail_on_without_a_place():
+    for text, where, reason in [
+        ("[" * 101 + "]" * 101, (1, 101), "nested more than 100 levels deep"),
+        ('{\n  "a": ' + "1" * 1001 + "}", (2, 8), "a number of 1001 digits (at most 1000)"),
+        ('{"a": "x\\ud800"}', (1, 7), "half of a surrogate pair"),
+        ('{"\\udc00": 1}', (1, 2), "half of a surrogate pair"),
+    ]:
+        with pytest.raises(JSONCError) as info:
+            loads(text)
+        assert (info.value.line, info.value.column) == where and reason in info.value.reason
+    value, warnings = loads('{"s": "\\ud83d\\ude00 \\\\ud800", "n": ' + "1" * 1000 + ', "d": [[[1]]]}')
+    assert value["s"] == "\U0001f600 \\ud800" and warnings == []
+
+
+def test_a_duplicate_key_is_reported_at_its_path():
+    _, warnings = loads('{"a": {"b": [{"c": 1, "c": 2}]}, "a2": {"x": 1, "x": 2}, "a2": 1}')
+    assert [w.path for w in warnings] == ["a.b[0].c", "a2"]  # the first "a2", replaced, is not reported
+
+
+def test_excerpts_never_send_control_characters_to_the_terminal():
+    """A hostile peer's reply quoted in an error cannot recolour or rewrite the user's terminal."""
+    from llmnet_core import excerpt
+
+    quoted = excerpt("answer \x1b[2J\x1b]0;owned\x07 done\x00 \x9b é")
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in quoted)
+    assert quoted == "answer \\x1b[2J\\x1b]0;owned\\x07 done\\x00 \\x9b é"

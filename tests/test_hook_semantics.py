@@ -36,9 +36,12 @@ class Echo(Backend):
 
 class Scripted(Transport):
     """Behaves as its `behaviour` option says: fail, sleep, time out on its own (raise the transports'
-    timeout error), or answer its `reply` option."""
+    timeout error), or answer its `reply` option. Records the functions whose call was cancelled and
+    those whose transport was closed."""
 
     seen: list[HookCall] = []
+    cancelled: list[str] = []
+    closed: list[str] = []
 
     async def call(self, call: HookCall) -> Any:
         Scripted.seen.append(call)
@@ -46,10 +49,17 @@ class Scripted(Transport):
         if behaviour == "fail":
             raise TransportError("peer answered HTTP 500: boom")
         if behaviour == "sleep":
-            await asyncio.sleep(5)
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                Scripted.cancelled.append(call.function)
+                raise
         if behaviour == "own-timeout":
             raise TransportTimeoutError(f"peer sent no reply within {self.spec.timeout:g} s")
         return self.spec.options.get("reply")
+
+    async def aclose(self) -> None:
+        Scripted.closed.append(self.spec.name)
 
 
 class Plugin:
@@ -65,7 +75,7 @@ class Plugin:
 @pytest.fixture(autouse=True)
 def plugin(register_plugin):
     register_plugin(Plugin(), "hook-test-plugin")
-    Scripted.seen = []
+    Scripted.seen, Scripted.cancelled, Scripted.closed = [], [], []
 
 
 def pipeline(pre: list[dict[str, Any]], post: list[dict[str, Any]], **functions: Any) -> dict[str, Any]:
@@ -199,6 +209,44 @@ async def test_observe_hooks_never_block_or_change_data_and_are_awaited_at_close
     assert result.output == "echo:hi"
     statuses = [(h.function, h.status) for h in result.trace.hops[0].hooks]
     assert statuses == [("watch", "ok"), ("broken", "failed")]
+
+
+async def _started(count: int) -> None:
+    """Return once `count` hook calls have started."""
+    while len(Scripted.seen) < count:
+        await asyncio.sleep(0.01)
+
+
+async def test_a_stopped_run_cancels_its_observe_hooks_instead_of_waiting_for_them():
+    data = pipeline(
+        [{"function": "watch"}, {"function": "slow", "mode": "transform"}],
+        [],
+        watch={"behaviour": "sleep"},
+        slow={"behaviour": "sleep"},
+    )
+    task = asyncio.create_task(run(data))
+    await _started(2)
+    task.cancel()  # what Ctrl-C, SIGTERM and SIGHUP do to `llmnet run`
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(Scripted.cancelled) == ["slow", "watch"]
+    assert sorted(Scripted.closed) == ["slow", "watch"]
+
+
+async def test_closing_cancelled_while_it_waits_for_observe_hooks_cancels_them_and_closes_the_rest():
+    data = pipeline([{"function": "watch"}], [], watch={"behaviour": "sleep"})
+    pipe = Pipeline.from_dict(data)
+    await pipe.start()
+    assert (await pipe.run("hi")).output == "echo:hi"
+    await _started(1)
+    closing = asyncio.create_task(pipe.aclose())  # waits for the observe hook still running
+    await asyncio.sleep(0)
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert Scripted.cancelled == ["watch"]
+    assert Scripted.closed == ["watch"]
+    assert not pipe.hooks.pending
 
 
 async def test_conditional_hook_with_a_numeric_condition():

@@ -277,11 +277,22 @@ def test_validate_loads_every_block_and_reports_what_fails(host, memory, write_c
 
 
 def test_validate_passes_when_every_secret_resolves(host, memory, write_composition, canary):
-    path = write_composition(composition("http://127.0.0.1:9", {"main": {"values": {"KEY": canary}}}))
+    key = canary.replace("é", "e")  # an API key travels in an HTTP header: ASCII only
+    path = write_composition(composition("http://127.0.0.1:9", {"main": {"values": {"KEY": key}}}))
     result = invoke("validate", str(path))
     assert result.exit_code == 0, result.stderr
     assert "1 secret block loaded" in result.stdout and memory.loads == 1
-    assert canary not in result.output
+    assert key not in result.output
+
+
+def test_validate_refuses_an_api_key_that_cannot_be_sent_without_showing_it(
+    host, memory, write_composition, canary
+):
+    path = write_composition(composition("http://127.0.0.1:9", {"main": {"values": {"KEY": canary}}}))
+    result = invoke("validate", str(path))
+    assert result.exit_code == 2
+    assert "models.m.api-key: contains characters that cannot be sent in an HTTP header" in result.stderr
+    assert canary not in result.output and json.dumps(canary)[1:-1] not in result.output
 
 
 def test_no_secrets_skips_loading(host, memory, write_composition):

@@ -100,7 +100,7 @@ def read_composition(path: str | os.PathLike[str]) -> tuple[Any, list[Problem]]:
     try:
         return loads(text)
     except JSONCError as exc:
-        problem = Problem(f"line {exc.line}, column {exc.column}", exc.reason, "the file is not valid JSON")
+        problem = Problem(f"line {exc.line}, column {exc.column}", exc.reason, exc.hint)
         raise CompositionError(str(path), [problem]) from None
 
 

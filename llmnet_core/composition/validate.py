@@ -63,13 +63,24 @@ def _listing(names: Iterable[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
-def missing_hint(noun: str, name: str, installed: Iterable[str], fallback: str | None = None) -> str:
+def missing_hint(
+    noun: str, name: str, installed: Iterable[str], fallback: str | None = None, failed: Iterable[Any] = ()
+) -> str:
     """How to get a `noun` no installed plugin registers: the plugin the catalogue knows provides it, a
-    close installed name, or what is installed."""
+    close installed name, or what is installed; and the plugins that `failed` to load (`PluginFailure`s),
+    as the provider may be one of them."""
     dist = provider_of(noun, name)
+    failures = {failure.name: failure.error for failure in failed}
+    for plugin, error in failures.items():
+        if dist and plugin.split(":")[0].lower().replace("_", "-") == dist:
+            return f"the plugin {plugin} is installed but failed to load: {error}"
     if dist:
-        return f"install the plugin that provides it: pip install {dist}"
-    return did_you_mean(name, installed) or fallback or f"installed: {_listing(installed)}"
+        hint = f"install the plugin that provides it: pip install {dist}"
+    else:
+        hint = did_you_mean(name, installed) or fallback or f"installed: {_listing(installed)}"
+    if failures:
+        hint += "; plugins that failed to load: " + ", ".join(f"{n} ({e})" for n, e in failures.items())
+    return hint
 
 
 class Validator:
@@ -255,7 +266,8 @@ class SemanticChecks:
             return
         known = [MODEL_ADAPTER, OUTPUT_ADAPTER, *kinds]
         fallback = f"use {MODEL_ADAPTER} (a model node), {OUTPUT_ADAPTER}, or a node kind a plugin provides"
-        hint = missing_hint("node kind", node.adapter, known, f"{fallback} (installed: {_listing(kinds)})")
+        fallback = f"{fallback} (installed: {_listing(kinds)})"
+        hint = missing_hint("node kind", node.adapter, known, fallback, self.v.regs.failed)
         self.v.error(self.path(node, ".adapter"), f'unknown adapter "{node.adapter}"', hint)
 
     def _output_to_usable(self, node: NodeConfig) -> bool:
@@ -344,7 +356,7 @@ class SemanticChecks:
                 continue
             backend, refusal = resolve_backend(model)
             if refusal:
-                self.v.warn(f"{path}.runner", refusal)
+                self.v.error_if(used, f"{path}.runner", refusal)
                 continue
             if backend is None:
                 self.v.error(
@@ -366,7 +378,7 @@ class SemanticChecks:
     def _provided(self, kind: str, name: str, path: str, registry: Any, reachable: bool = True) -> None:
         if name in registry:
             return
-        hint = missing_hint(kind, name, registry)
+        hint = missing_hint(kind, name, registry, failed=self.v.regs.failed)
         self.v.error_if(reachable, path, f'no installed plugin provides the {kind} "{name}"', hint)
 
     def _condition(self, text: str | None, path: str) -> None:
@@ -381,7 +393,8 @@ class SemanticChecks:
             return
         functions = self.v.regs.condition_functions
         for fn in sorted(condition.functions - set(functions)):
-            hint = missing_hint("condition function", fn, functions, f"available: {_listing(functions)}")
+            available = f"available: {_listing(functions)}"
+            hint = missing_hint("condition function", fn, functions, available, self.v.regs.failed)
             self.v.error(path, f'unknown condition function "{fn}"', hint)
 
     def _node_details(self) -> None:
@@ -431,7 +444,9 @@ class SemanticChecks:
         routers = self.v.regs.routers
         if strategy in routers:
             return
-        hint = missing_hint("router", strategy, routers, f"available: {_listing(routers)}")
+        hint = missing_hint(
+            "router", strategy, routers, f"available: {_listing(routers)}", self.v.regs.failed
+        )
         self.v.error_if(reachable, path, f'unknown routing strategy "{strategy}"', hint)
 
     def _entry_answers(self, node: NodeConfig) -> bool:

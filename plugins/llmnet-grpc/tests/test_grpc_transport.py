@@ -13,7 +13,7 @@ import grpc
 import pytest
 from click.testing import CliRunner
 from llmnet_grpc.transport import GrpcTransport
-from llmnet_testing import free_port, hook_composition
+from llmnet_testing import REPLY_CASES, free_port, hook_composition
 
 from llmnet_core import (
     FunctionSpec,
@@ -297,28 +297,14 @@ async def test_empty_reply_means_no_change(grpc_peer, resources) -> None:
         await missing.call(hook_call())
 
 
-#: the same replies, with the same expected data, are in the rest, websocket and shell tests
-SAME_REPLIES = [
-    ('{"label": "spam"}', {"label": "spam"}),
-    ('[1, "two"]', [1, "two"]),
-    ('"abc"', "abc"),
-    ("plain text", "plain text"),
-    ("42", "42"),
-    ("null", None),
-    ("", None),
-    ("  \n ", None),
-    ("{not json", "{not json"),
-]
-
-
 async def test_a_text_reply_field_means_what_it_means_over_every_transport(grpc_peer, resources) -> None:
     def answer(request: dict[str, Any], context: Any) -> dict[str, Any]:
-        return {"text": SAME_REPLIES[int(request["text"])][0], "length": 7}
+        return {"text": REPLY_CASES[int(request["text"])][0], "length": 7}
 
     peer = await grpc_peer(answer)
     request = {"text": "$INPUT"}
     transport = make(resources, address=peer.address, request=request, **{"reply-field": "text"})
-    for index, (reply, expected) in enumerate(SAME_REPLIES):
+    for index, (reply, expected) in enumerate(REPLY_CASES):
         assert await transport.call(hook_call(str(index))) == expected == decode_reply(reply), reply
     number = make(resources, name="n", address=peer.address, request=request, **{"reply-field": "length"})
     assert await number.call(hook_call("0")) == "7"  # a number is its JSON text

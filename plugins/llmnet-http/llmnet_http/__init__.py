@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "HTTPBackendOptions": "options",
     "SENSITIVE_HEADER_WORDS": "options",
+    "api_key_problem": "options",
     "Backoff": "retries",
     "RetryPolicy": "retries",
     "Retryable": "retries",
@@ -26,10 +27,12 @@ _EXPORTS: dict[str, str] = {
     "connect_reason": "text",
     "plural": "text",
     "status_problem": "text",
+    "url_problem": "text",
     "Upstream": "client",
     "Exchange": "client",
     "NoAnswer": "client",
     "NoFreeConnection": "client",
+    "UpstreamPoster": "client",
     "aiohttp_module": "client",
     "client_timeout": "client",
     "idle_connections": "client",
@@ -47,8 +50,10 @@ __all__ = [
     "RetryPolicy",
     "Retryable",
     "Upstream",
+    "UpstreamPoster",
     "__version__",
     "aiohttp_module",
+    "api_key_problem",
     "client_timeout",
     "connect_reason",
     "header_safe",
@@ -60,6 +65,7 @@ __all__ = [
     "retry",
     "retry_after_seconds",
     "status_problem",
+    "url_problem",
 ]
 
 
@@ -82,12 +88,13 @@ if TYPE_CHECKING:  # pragma: no cover
         NoAnswer,
         NoFreeConnection,
         Upstream,
+        UpstreamPoster,
         aiohttp_module,
         client_timeout,
         idle_connections,
         iter_lines,
         proxy_for,
     )
-    from .options import SENSITIVE_HEADER_WORDS, HTTPBackendOptions
+    from .options import SENSITIVE_HEADER_WORDS, HTTPBackendOptions, api_key_problem
     from .retries import Backoff, Retryable, RetryPolicy, retry, retry_after_seconds
-    from .text import connect_reason, header_safe, mask_userinfo, plural, status_problem
+    from .text import connect_reason, header_safe, mask_userinfo, plural, status_problem, url_problem

@@ -1,6 +1,7 @@
 """The HTTP client of the model backends: one pooled aiohttp session per server, shared by every model
 entry that uses it, with a bound on requests in flight; the failures before an answer, told apart from
-the rest; and a line splitter for streamed bodies (server-sent events, NDJSON).
+the rest; the POST of a model backend with those failures turned into its errors (`UpstreamPoster`);
+and a line splitter for streamed bodies (server-sent events, NDJSON).
 
 aiohttp rather than httpx: on a 2-core machine httpx spent ~0.7 ms of CPU per request (its pool also
 re-scans every connection on each request), aiohttp ~0.15 ms; see llmnet-openai's README for figures.
@@ -12,9 +13,13 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections.abc import AsyncGenerator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from llmnet_core import BackendError, BackendTimeoutError
+
+from .retries import Retryable
 from .text import connect_reason
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,6 +193,62 @@ class Upstream:
             if not handed_over:
                 self.slots.release()
         return Exchange(response, self.slots)
+
+
+class UpstreamPoster:
+    """A mixin for a model backend that POSTs to its server through a pooled `Upstream`: `_post` sends
+    one request and turns the failures before an answer into the backend's errors.
+
+    The backend supplies `_shown_url` (the URL for messages, its password masked), `_upstream()` (the
+    server's `Upstream`), `_error(message, *, kind=BackendError)` (an error with the backend's secrets
+    masked), `_unreachable(reason, timed_out, attempts)` (the error when no attempt got an answer) and
+    `_timeout_error()` (the error when the answer did not come in time).
+    """
+
+    _shown_url: str
+
+    if TYPE_CHECKING:  # pragma: no cover - supplied by the backend
+
+        def _upstream(self) -> Upstream: ...
+
+        def _error(self, message: str, *, kind: type[BackendError] = BackendError) -> BackendError: ...
+
+        def _unreachable(self, reason: str, timed_out: bool, attempts: int) -> BackendError: ...
+
+        def _timeout_error(self) -> BackendError: ...
+
+    async def _post(
+        self,
+        url: str,
+        data: bytes,
+        *,
+        headers: Mapping[str, str],
+        timeout: aiohttp.ClientTimeout,
+        slot_wait: float,
+    ) -> Exchange:
+        """POST `data` to `url` and return the response once its headers came, whatever the status.
+
+        A failure before an answer raises Retryable (its `give_up` is `_unreachable`); a pool that stays
+        full for `slot_wait` seconds, a read timeout (`_timeout_error()`) or another client error raises
+        the backend's error at once.
+        """
+        aiohttp = aiohttp_module()
+        try:
+            return await self._upstream().send(
+                "POST", url, data=data, headers=headers, timeout=timeout, slot_wait=slot_wait
+            )
+        except NoAnswer as exc:
+            raise Retryable(partial(self._unreachable, str(exc), exc.timed_out)) from None
+        except NoFreeConnection:
+            raise self._error(
+                f"no free connection to {self._shown_url} within {slot_wait:g} s "
+                "(too many requests in flight)",
+                kind=BackendTimeoutError,
+            ) from None
+        except aiohttp.ServerTimeoutError:
+            raise self._timeout_error() from None
+        except aiohttp.ClientError as exc:
+            raise self._error(f"request to {self._shown_url} failed: {type(exc).__name__}") from None
 
 
 def idle_connections(upstream: Upstream) -> int:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
-from llmnet_core import BackendError, PluginOptions
+from llmnet_core import BackendError, PluginOptions, Problem
 
 from .retries import Backoff, RetryPolicy
 from .text import header_safe
@@ -65,12 +65,10 @@ class HTTPBackendOptions(PluginOptions):
         headers = {"User-Agent": user_agent}
         secrets: list[str] = []
         key = (api_key or "").strip()
+        problem = api_key_problem(place, api_key)
+        if problem is not None:
+            raise BackendError(f"{problem.path} {problem.message}", hint=problem.hint)
         if key:
-            if not header_safe(key):
-                raise BackendError(
-                    f"{place}.api-key contains characters that cannot be sent in an HTTP header",
-                    hint="API keys are plain ASCII; check the secret's value for stray characters.",
-                )
             headers["Authorization"] = f"Bearer {key}"
             secrets.append(key)
         for name, value in self.headers.items():
@@ -78,3 +76,16 @@ class HTTPBackendOptions(PluginOptions):
             if any(word in name.lower() for word in SENSITIVE_HEADER_WORDS):
                 secrets.append(value)
         return headers, [s for s in secrets if len(s) >= 4]
+
+
+def api_key_problem(place: str, api_key: str | None) -> Problem | None:
+    """What keeps an API key from being sent (`Authorization: Bearer KEY`), at `{place}.api-key`, or
+    None: for a backend's `check`, which must refuse what `request_headers` refuses, the value unshown."""
+    key = (api_key or "").strip()
+    if not key or header_safe(key):
+        return None
+    return Problem(
+        f"{place}.api-key",
+        "contains characters that cannot be sent in an HTTP header",
+        "API keys are plain ASCII; check the secret's value for stray characters.",
+    )

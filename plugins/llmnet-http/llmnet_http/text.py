@@ -1,5 +1,6 @@
-"""What HTTP plugins put in headers and messages: text safe to send in a header, URLs safe to show, a
-short reason for a failed connection, and the one-line message for a model server's error status."""
+"""What HTTP plugins put in headers and messages: text safe to send in a header, URLs safe to show and
+what is wrong with one, a short reason for a failed connection, and the one-line message for a model
+server's error status."""
 
 from __future__ import annotations
 
@@ -15,12 +16,45 @@ def header_safe(text: str) -> bool:
 
 
 def mask_userinfo(url: str) -> str:
-    """The URL with the password of its authority part masked (`user:***@host`), safe for messages."""
-    parts = urlsplit(url)
+    """The URL with the password of its authority part masked (`user:***@host`), safe for messages;
+    the whole user part when the URL is too malformed to split (`http://u:pw@[::1`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        scheme, sep, rest = url.partition("://")
+        return f"{scheme}{sep}***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
     if parts.password is None:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def url_problem(url: str, written: str | None = None) -> str | None:
+    """Why `url` cannot be the address of a server reached over HTTP, as a message that starts with
+    the URL as `written` (default `url`), password masked: `'ftp://h/v1' is not an http(s) URL`; None
+    when it can be (http or https, a host, a port from 1 to 65535 when one is given). Never raises, so a
+    plugin's `check` and its constructor refuse the same addresses with the same words."""
+    shown = repr(mask_userinfo(url if written is None else written))
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        if str(exc) == "Invalid IPv6 URL":
+            return f"{shown} is not a valid URL: an IPv6 address is written in [ ] with both brackets"
+        if str(exc).startswith("Port"):
+            return f"{shown} has a port that is not a number from 1 to 65535"
+        return f"{shown} is not a valid URL ({exc})"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    host = host.rsplit(":", 1)[0] if port is not None else host  # `[::1]:80` → `[::1]`
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"{shown} is not an http(s) URL"
+    if not parts.hostname:
+        return f"{shown} names no host"
+    if not host.isprintable() or " " in host or ("[" in host and not host.endswith("]")):
+        return f"{shown} is not a valid URL: its host holds a space, a control character or stray text"
+    if port == 0:
+        return f"{shown} has a port that is not a number from 1 to 65535"
+    return None
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

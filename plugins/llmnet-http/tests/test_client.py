@@ -1,5 +1,6 @@
 """The pooled aiohttp client: what a failure before an answer raises, the bound on requests in flight,
-the proxy read from the environment, and the package's lazy exports (importing it loads no HTTP client)."""
+a backend's POST with those failures turned into its errors, the proxy read from the environment, and
+the package's lazy exports (importing it loads no HTTP client)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,20 @@ import asyncio
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 
 import pytest
-from llmnet_http import NoAnswer, NoFreeConnection, Upstream, client_timeout, proxy_for
+from llmnet_http import (
+    NoAnswer,
+    NoFreeConnection,
+    Retryable,
+    Upstream,
+    UpstreamPoster,
+    client_timeout,
+    proxy_for,
+)
+
+from llmnet_core import BackendError, BackendTimeoutError
 
 
 def closed_port() -> int:
@@ -19,28 +31,75 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-async def test_a_refused_connection_is_no_answer_and_frees_its_slot() -> None:
-    origin = f"http://127.0.0.1:{closed_port()}"
-    upstream = Upstream(origin)
+@pytest.fixture
+def origin() -> str:
+    """A server that refuses connections."""
+    return f"http://127.0.0.1:{closed_port()}"
+
+
+@pytest.fixture
+async def upstream(origin: str) -> AsyncIterator[Upstream]:
+    """The pooled session of `origin`, closed after the test."""
+    pool = Upstream(origin)
+    try:
+        yield pool
+    finally:
+        await pool.aclose()
+
+
+async def test_a_refused_connection_is_no_answer_and_frees_its_slot(origin: str, upstream: Upstream) -> None:
     upstream.slots = asyncio.Semaphore(1)
-    try:
-        with pytest.raises(NoAnswer, match=r"^connection refused$") as info:
-            await upstream.send("GET", origin + "/", headers={}, timeout=client_timeout(5, 5), slot_wait=1)
-        assert not info.value.timed_out
-        assert not upstream.slots.locked()
-    finally:
-        await upstream.aclose()
+    with pytest.raises(NoAnswer, match=r"^connection refused$") as info:
+        await upstream.send("GET", origin + "/", headers={}, timeout=client_timeout(5, 5), slot_wait=1)
+    assert not info.value.timed_out
+    assert not upstream.slots.locked()
 
 
-async def test_a_full_pool_is_reported_after_the_wait() -> None:
-    origin = f"http://127.0.0.1:{closed_port()}"
-    upstream = Upstream(origin)
+async def test_a_full_pool_is_reported_after_the_wait(origin: str, upstream: Upstream) -> None:
     upstream.slots = asyncio.Semaphore(0)
-    try:
-        with pytest.raises(NoFreeConnection):
-            await upstream.send("GET", origin + "/", headers={}, timeout=client_timeout(5, 5), slot_wait=0.01)
-    finally:
-        await upstream.aclose()
+    with pytest.raises(NoFreeConnection):
+        await upstream.send("GET", origin + "/", headers={}, timeout=client_timeout(5, 5), slot_wait=0.01)
+
+
+class Poster(UpstreamPoster):
+    """The least a backend supplies to `UpstreamPoster._post`."""
+
+    def __init__(self, upstream: Upstream, url: str) -> None:
+        self.upstream = upstream
+        self._shown_url = url
+
+    def _upstream(self) -> Upstream:
+        return self.upstream
+
+    def _error(self, message: str, *, kind: type[BackendError] = BackendError) -> BackendError:
+        return kind(message, url=self._shown_url)
+
+    def _unreachable(self, reason: str, timed_out: bool, attempts: int) -> BackendError:
+        return self._error(
+            f"unreachable: {reason}, {attempts}", kind=BackendTimeoutError if timed_out else BackendError
+        )
+
+    def _timeout_error(self) -> BackendError:
+        return self._error("too slow", kind=BackendTimeoutError)
+
+
+async def test_a_post_without_an_answer_is_retryable_and_gives_up_as_unreachable(
+    origin: str, upstream: Upstream
+) -> None:
+    poster = Poster(upstream, origin)
+    with pytest.raises(Retryable) as info:
+        await poster._post(origin + "/", b"{}", headers={}, timeout=client_timeout(5, 5), slot_wait=1)
+    error = info.value.give_up(3)
+    assert type(error) is BackendError
+    assert error.message == "unreachable: connection refused, 3"
+
+
+async def test_a_post_that_finds_the_pool_full_is_a_timeout(origin: str, upstream: Upstream) -> None:
+    upstream.slots = asyncio.Semaphore(0)
+    poster = Poster(upstream, origin)
+    with pytest.raises(BackendTimeoutError) as info:
+        await poster._post(origin + "/", b"{}", headers={}, timeout=client_timeout(5, 5), slot_wait=0.05)
+    assert info.value.message == f"no free connection to {origin} within 0.05 s (too many requests in flight)"
 
 
 def test_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,5 @@
-"""Headers, URLs and messages: `header_safe`, `mask_userinfo`, `connect_reason`, `plural` and
-`status_problem`, shared by every plugin that calls servers over HTTP."""
+"""Headers, URLs and messages: `header_safe`, `mask_userinfo`, `url_problem`, `connect_reason`, `plural`
+and `status_problem`, shared by every plugin that calls servers over HTTP."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import errno
 import socket
 import ssl
 
-from llmnet_http import connect_reason, header_safe, mask_userinfo, plural, status_problem
+import pytest
+from llmnet_http import connect_reason, header_safe, mask_userinfo, plural, status_problem, url_problem
 
 
 def test_header_safe() -> None:
@@ -78,3 +79,35 @@ def test_status_problem_is_shared_by_the_http_backends() -> None:
     assert message == "http://h answered HTTP 503 after 3 attempts: busy" and hint == "server broke"
     assert status_problem("http://h", 404, "x", model="m", has_key=False, hints=hints)[1] == "not here"
     assert status_problem("http://h", 418, "x", model="m", has_key=False, hints=hints)[1] is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://localhost:8000/v1", None),
+        ("https://[::1]:8080/v1", None),
+        ("file:///etc/passwd", "'file:///etc/passwd' is not an http(s) URL"),
+        ("ftp://x/v1", "'ftp://x/v1' is not an http(s) URL"),
+        ("http://", "'http://' names no host"),
+        ("http://[::1", "'http://[::1' is not a valid URL: an IPv6 address is written in [ ] with both"),
+        (
+            "http://127.0.0.1:99999",
+            "'http://127.0.0.1:99999' has a port that is not a number from 1 to 65535",
+        ),
+        ("http://h:0/", "'http://h:0/' has a port that is not a number from 1 to 65535"),
+        ("http://h:x/", "'http://h:x/' has a port that is not a number from 1 to 65535"),
+        ("http://exa mple.com", "'http://exa mple.com' is not a valid URL: its host holds a space"),
+        ("http://[::1]x/", "'http://[::1]x/' is not a valid URL: its host holds a space"),
+        ("http://u:pw-secret@[::1", "'http://***@[::1' is not a valid URL"),
+    ],
+)
+def test_url_problem(url: str, expected: str | None) -> None:
+    found = url_problem(url)
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(expected) and "pw-secret" not in found
+
+
+def test_url_problem_shows_the_url_as_written() -> None:
+    assert url_problem("ftp://h/v1/chat/completions", "ftp://h") == "'ftp://h' is not an http(s) URL"

@@ -18,10 +18,12 @@ from llmnet_core import (
     ModelSpec,
     Resources,
     StreamChunk,
+    Usage,
     parse_options,
 )
 
 from .bundled import bundled_model_path
+from .evaluation import evaluate
 from .generation import generate
 from .models import LoadSettings, LocalModel, shared_model
 from .options import DEFAULT_MAX_TOKENS, HINT, ModelOptions, Parameters, request_sampling
@@ -101,10 +103,14 @@ class LlamaCppBackend(Backend):
                 self._prompter = completion_prompt
         return self._prompter
 
+    def _prompt(self, llama: Any, messages: Sequence[Message]) -> tuple[Prompt, list[int]]:
+        """The prompt for `messages` and its tokens (on the model's thread)."""
+        prompt = self._prompter_for(llama)(messages)
+        return prompt, llama.tokenize(prompt.text.encode("utf-8"), add_bos=not prompt.has_bos, special=True)
+
     def _prepare(self, llama: Any, request: ChatRequest) -> tuple[list[int], dict[str, Any], list[str]]:
         """Tokens of the prompt and the sampling arguments for one request (on the model's thread)."""
-        prompt = self._prompter_for(llama)(request.messages)
-        tokens = llama.tokenize(prompt.text.encode("utf-8"), add_bos=not prompt.has_bos, special=True)
+        prompt, tokens = self._prompt(llama, request.messages)
         sampling = {**self.parameters.sampling(), **request_sampling(request.parameters)}
         sampling.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         stop = sampling.pop("stop", None)
@@ -121,15 +127,28 @@ class LlamaCppBackend(Backend):
 
     # -- generation --------------------------------------------------------------------------------
 
+    def _generate(
+        self,
+        llama: Any,
+        request: ChatRequest,
+        emit: Callable[[str], None],
+        cancelled: threading.Event | None = None,
+    ) -> tuple[Usage, str | None]:
+        """Answer `request` on the model's thread, handing each piece of text to `emit`."""
+        tokens, sampling, stops = self._prepare(llama, request)
+
+        def run() -> tuple[Usage, str | None]:
+            evaluate(llama, tokens, last_run=False)
+            return generate(llama, tokens, sampling, stops, emit, cancelled)
+
+        return _guard(run, self.spec.name)
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
         model = await self.model()
 
         def work(llama: Any) -> ChatResponse:
-            tokens, sampling, stops = self._prepare(llama, request)
             parts: list[str] = []
-            usage, finish = _guard(
-                lambda: generate(llama, tokens, sampling, stops, parts.append), self.spec.name
-            )
+            usage, finish = self._generate(llama, request, parts.append)
             return ChatResponse("".join(parts).lstrip(), usage, request.model, finish)
 
         return await model.generation.run(work)
@@ -148,12 +167,7 @@ class LlamaCppBackend(Backend):
 
         def work(llama: Any) -> None:
             try:
-                tokens, sampling, stops = self._prepare(llama, request)
-                emit = lambda text: put("text", text)  # noqa: E731
-                put(
-                    "end",
-                    _guard(lambda: generate(llama, tokens, sampling, stops, emit, cancelled), self.spec.name),
-                )
+                put("end", self._generate(llama, request, lambda text: put("text", text), cancelled))
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
                 put("error", exc)
 
@@ -208,8 +222,7 @@ class LlamaCppBackend(Backend):
         def work(llama: Any) -> dict[str, float]:
             from .scoring import score_continuations
 
-            prompt = self._prompter_for(llama)(messages)
-            prefix = llama.tokenize(prompt.text.encode("utf-8"), add_bos=not prompt.has_bos, special=True)
+            prompt, prefix = self._prompt(llama, messages)
             return score_continuations(llama, prefix, [prompt.answer_prefix + c for c in choices], choices)
 
         return await model.generation.run(work)

@@ -1,13 +1,16 @@
 """Log-likelihood of fixed answers after a prompt, for constrained routing.
 
-The prompt is evaluated once (reusing whatever prefix the context already holds, so a router's fixed
-instructions cost nothing after the first request); each answer then costs one step per extra token.
+The prompt is evaluated once, by `evaluation.evaluate`: the scores never depend on what ran before, and
+the whole runs of a router's fixed instructions are kept from one call to the next. Each answer then costs
+one step per extra token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from .evaluation import evaluate
 
 
 def _last_logits(llama: Any) -> Any:
@@ -25,24 +28,11 @@ def _log_softmax(logits: Any) -> Any:
     return logits - top - np.log(np.exp(logits - top).sum())
 
 
-def _evaluate_prefix(llama: Any, prefix: list[int]) -> None:
-    """Bring the context to exactly `prefix`, evaluating only what differs from what it holds."""
-    held = llama.input_ids[: llama.n_tokens].tolist()
-    common = 0
-    for a, b in zip(held, prefix, strict=False):
-        if a != b:
-            break
-        common += 1
-    common = min(common, len(prefix) - 1)  # the last token is evaluated again for its logits
-    llama.n_tokens = common
-    llama.eval(prefix[common:])
-
-
 def score_continuations(
     llama: Any, prefix: list[int], continuations: Sequence[str], names: Sequence[str]
 ) -> dict[str, float]:
     """Sum of token log-probabilities of each continuation after `prefix`, keyed by `names`."""
-    _evaluate_prefix(llama, prefix)
+    evaluate(llama, prefix)
     first = _log_softmax(_last_logits(llama))
     scores: dict[str, float] = {}
     for name, text in zip(names, continuations, strict=True):

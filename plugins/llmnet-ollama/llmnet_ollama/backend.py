@@ -22,7 +22,9 @@ from llmnet_http import (
     NoFreeConnection,
     Retryable,
     Upstream,
+    UpstreamPoster,
     aiohttp_module,
+    api_key_problem,
     client_timeout,
     iter_lines,
     mask_userinfo,
@@ -46,7 +48,15 @@ from llmnet_core import (
     parse_options,
 )
 
-from .config import HINT, OllamaOptions, base_url, default_url, is_local, snake, split_parameters
+from .config import (
+    HINT,
+    FieldError,
+    OllamaOptions,
+    is_local,
+    server_base,
+    snake,
+    split_parameters,
+)
 from .wire import (
     ChatPart,
     ErrorObject,
@@ -63,7 +73,19 @@ log = logging.getLogger("llmnet.ollama")
 USER_AGENT = "llmnet-ollama/0.1.0"
 
 
-class OllamaBackend(Backend):
+def parameter_layers(spec: ModelSpec, settings: OllamaOptions) -> list[tuple[str, Mapping[str, Any]]]:
+    """The entry's parameter layers for `split_parameters`, each with its place: its Ollama `options`,
+    its keep-alive and its `parameters` (a request's own come last, when it is sent)."""
+    place, options = f"models.{spec.name}", spec.options or {}
+    keep_alive_key = next((k for k in options if snake(str(k)) == "keep_alive"), None)
+    return [
+        (place, {"options": settings.options}),
+        (place, {keep_alive_key: options[keep_alive_key]} if keep_alive_key else {}),
+        (f"{place}.parameters", spec.parameters or {}),
+    ]
+
+
+class OllamaBackend(UpstreamPoster, Backend):
     """Chat with models served by Ollama, through its native API (`/api/chat`)."""
 
     description: ClassVar[str] = "Ollama's native chat API (/api/chat), local or remote"
@@ -75,13 +97,11 @@ class OllamaBackend(Backend):
         place = f"models.{name}"
         self.settings = parse_options(OllamaOptions, options, place, error=BackendError, hint=HINT)
         self.retry_policy = self.settings.retry_policy
-        self._base = base_url(spec.url) if spec.url else default_url()
+        base = server_base(spec.url, f"{place}.url")
+        if isinstance(base, Problem):
+            raise BackendError(f"{base.path} {base.message}", hint=base.hint)
+        self._base = base
         parts = urlsplit(self._base)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise BackendError(
-                f"models.{name}.url {mask_userinfo(spec.url or self._base)!r} is not an http(s) URL",
-                hint="Use Ollama's address, e.g. http://localhost:11434.",
-            )
         self._origin = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
         self._chat_url = self._base + "/api/chat"
         self._shown_base = mask_userinfo(self._base)
@@ -90,18 +110,23 @@ class OllamaBackend(Backend):
         self._headers, self._secrets = self.settings.request_headers(place, spec.api_key, USER_AGENT)
         self._post_headers = {**self._headers, "Content-Type": "application/json"}
         self._timeouts: Any = None  # aiohttp.ClientTimeout, made on first use (aiohttp loads lazily)
-        keep_alive_key = next((k for k in options if snake(str(k)) == "keep_alive"), None)
-        self._layers: list[tuple[str, Mapping[str, Any]]] = [
-            (f"models.{name}", {"options": self.settings.options}),
-            (f"models.{name}", {keep_alive_key: options[keep_alive_key]} if keep_alive_key else {}),
-            (f"models.{name}.parameters", spec.parameters or {}),
-        ]
+        self._layers = parameter_layers(spec, self.settings)
         split_parameters(self._layers)  # a bad parameter fails now, naming its place
 
     @classmethod
     def check(cls, spec: ModelSpec) -> list[Problem]:
-        """The problems of the entry's options (the same checks as when the model is first used)."""
-        return option_problems(OllamaOptions, spec.options, f"models.{spec.name}", hint=HINT)[1]
+        """The problems of the entry's options, server address, API key and parameters: everything
+        the backend refuses when the model is first used, so that `validate` refuses it too, alike."""
+        place = f"models.{spec.name}"
+        settings, problems = option_problems(OllamaOptions, spec.options, place, hint=HINT)
+        base = server_base(spec.url, f"{place}.url")
+        found = [base if isinstance(base, Problem) else None, api_key_problem(place, spec.api_key)]
+        if settings is not None:
+            try:
+                split_parameters(parameter_layers(spec, settings))
+            except FieldError as exc:
+                found.append(exc.problem)
+        return problems + [problem for problem in found if problem is not None]
 
     @property
     def location(self) -> str:
@@ -177,7 +202,13 @@ class OllamaBackend(Backend):
 
     async def _attempt(self, data: bytes, model: str) -> Exchange:
         """One POST: the open 2xx response, or Retryable for a failure worth another attempt."""
-        exchange = await self._post(data)
+        exchange = await self._post(
+            self._chat_url,
+            data,
+            headers=self._post_headers,
+            timeout=self._timeout(),
+            slot_wait=self.settings.timeout,
+        )
         status = exchange.response.status
         if 200 <= status < 300:
             return exchange
@@ -188,34 +219,6 @@ class OllamaBackend(Backend):
         if status == 429 or status >= 500:
             raise Retryable(partial(self._status_error, status, answer), retry_after)
         raise self._status_error(status, answer, 1)
-
-    async def _post(self, data: bytes) -> Exchange:
-        """POST to /api/chat and return the response once its headers came, whatever the status.
-
-        A failure before an answer raises Retryable; a read timeout or a malformed answer raises at once.
-        """
-        aiohttp = aiohttp_module()
-        try:
-            return await self._upstream().send(
-                "POST",
-                self._chat_url,
-                data=data,
-                headers=self._post_headers,
-                timeout=self._timeout(),
-                slot_wait=self.settings.timeout,
-            )
-        except NoAnswer as exc:
-            raise Retryable(partial(self._unreachable, str(exc), exc.timed_out)) from None
-        except NoFreeConnection:
-            raise self._error(
-                f"no free connection to {self._shown_url} within {seconds_text(self.settings.timeout)} s "
-                "(too many requests in flight)",
-                kind=BackendTimeoutError,
-            ) from None
-        except aiohttp.ServerTimeoutError:
-            raise self._timeout_error() from None
-        except aiohttp.ClientError as exc:
-            raise self._error(f"request to {self._shown_url} failed: {type(exc).__name__}") from None
 
     def _unreachable(self, reason: str, timed_out: bool, attempts: int) -> BackendError:
         name = self.spec.name
@@ -311,11 +314,22 @@ class OllamaBackend(Backend):
         return part
 
     def _parse_whole(self, data: bytes) -> ChatPart:
+        """The answer in one JSON object; an object without `"done": true` is a piece of a stream that
+        was cut (or a server that streamed one line despite `"stream": false`), not a whole answer."""
         try:
             payload = json.loads(data)
         except ValueError:
             raise self._not_chat("not JSON", data) from None
-        return self._part(payload, data, mid_answer=False)
+        part = self._part(payload, data, mid_answer=False)
+        if not part.done:
+            raise self._cut_short()
+        return part
+
+    def _cut_short(self) -> BackendError:
+        return self._error(
+            f"the answer from {self._shown_url} ended before Ollama said it was done",
+            hint="Ollama may have stopped or crashed; its log (ollama serve's output) says why.",
+        )
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Send the messages and return the whole answer, with token usage from Ollama's counts."""
@@ -329,7 +343,10 @@ class OllamaBackend(Backend):
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        """Yield the answer as Ollama generates it; the last chunk carries usage and the finish reason."""
+        """Yield the answer as Ollama generates it; the last chunk carries usage and the finish reason.
+
+        A stream that ends before an object with `"done": true` raises BackendError after its pieces.
+        """
         aiohttp = aiohttp_module()
         body = self._body(request, stream=True)
         exchange = await self._send(body)
@@ -371,9 +388,6 @@ class OllamaBackend(Backend):
         finally:
             await lines.aclose()
             exchange.close()
-        if final is None:
-            raise self._error(
-                f"the answer from {self._shown_url} ended before Ollama said it was done",
-                hint="Ollama may have stopped or crashed; its log (ollama serve's output) says why.",
-            )
+        if final is None:  # only `"done": true` says the answer is whole; a close alone proves nothing
+            raise self._cut_short()
         yield StreamChunk(usage=final.usage, finish_reason=final.finish_reason)

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from llmnet_http import HTTPBackendOptions
+from llmnet_http import HTTPBackendOptions, url_problem
 from pydantic import Field
 
-from llmnet_core import BackendError
+from llmnet_core import BackendError, Problem
 
 DEFAULT_URL = "http://localhost:11434"
 DEFAULT_PORT = 11434
@@ -54,6 +54,15 @@ _FLOAT_OPTIONS = frozenset(
 )
 _BOOL_OPTIONS = frozenset({"penalize_newline", "numa", "low_vram", "vocab_only", "use_mmap", "use_mlock"})
 _DURATION = re.compile(r"-?(\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))*")
+
+
+class FieldError(BackendError):
+    """A BackendError about one field of the entry: `problem` holds its place
+    (`models.m.parameters.top_k`) and what is wrong there, for `check` to report at that place."""
+
+    def __init__(self, place: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{place} {message}", hint=hint)
+        self.problem = Problem(place, message, hint)
 
 
 def snake(key: str) -> str:
@@ -105,6 +114,21 @@ def default_url(environ: Mapping[str, str] | None = None) -> str:
     return url
 
 
+def server_base(spec_url: str | None, place: str) -> str | Problem:
+    """The base URL of a model entry's Ollama server (its url, else `default_url()`), or the problem
+    at `place` when `url_problem` refuses it. `check` and the backend both ask here, so `validate`
+    refuses what a run would, in the same words."""
+    try:
+        base = base_url(spec_url) if spec_url else default_url()
+    except ValueError:  # too malformed to split: `url_problem` says why
+        base = spec_url or os.environ.get("OLLAMA_HOST", "")
+    reason = url_problem(base, spec_url or base)
+    if reason is None:
+        return base
+    origin = "" if spec_url else " (from OLLAMA_HOST)"
+    return Problem(place, reason + origin, "Use Ollama's address, e.g. http://localhost:11434.")
+
+
 def is_local(url: str) -> bool:
     """True when the URL points at this machine (so `ollama pull` needs no OLLAMA_HOST)."""
     host = (urlsplit(url).hostname or "").lower()
@@ -140,20 +164,22 @@ def keep_alive_value(value: Any, place: str) -> str | int | float:
     """Check a keep-alive: a Go duration (`5m`, `1h30m`, `-1s`) or a number of seconds (negative:
     forever, 0: unload at once). Numeric strings become numbers, as Ollama rejects `"300"`."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BackendError(
-            f'{place} must be a duration such as "5m" or a number of seconds, got {_show(value)}',
+        raise FieldError(
+            place,
+            f'must be a duration such as "5m" or a number of seconds, got {_show(value)}',
             hint='Use e.g. "10m", "1h", 300, 0 (unload after each request) or -1 (keep loaded).',
         )
     if isinstance(value, float) and not math.isfinite(value):
-        raise BackendError(f"{place} must be a finite number of seconds, got {value}")
+        raise FieldError(place, f"must be a finite number of seconds, got {value}")
     if isinstance(value, str):
         text = value.strip()
         try:
             number = float(text)
         except ValueError:
             if not _DURATION.fullmatch(text):
-                raise BackendError(
-                    f"{place} is not a duration: {_show(value)}",
+                raise FieldError(
+                    place,
+                    f"is not a duration: {_show(value)}",
                     hint='Use a number with a unit (s, m, h), e.g. "30s", "10m", "1h30m", '
                     "or a number of seconds.",
                 ) from None
@@ -170,11 +196,11 @@ def _option_value(key: str, value: Any, place: str) -> Any:
             return [value]
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return list(value)
-        raise BackendError(f"{place} must be a text or a list of texts, got {_show(value)}")
+        raise FieldError(place, f"must be a text or a list of texts, got {_show(value)}")
     kind = "int" if key in _INT_OPTIONS else "float" if key in _FLOAT_OPTIONS else None
     if key in _BOOL_OPTIONS:
         if not isinstance(value, bool):
-            raise BackendError(f"{place} must be true or false, got {_show(value)}")
+            raise FieldError(place, f"must be true or false, got {_show(value)}")
         return value
     if kind is None:
         return value  # an option this plugin does not know: Ollama decides
@@ -188,7 +214,7 @@ def _option_value(key: str, value: Any, place: str) -> Any:
             number = None
     if number is None or not math.isfinite(number) or (kind == "int" and number != int(number)):
         what = "a whole number" if kind == "int" else "a number"
-        raise BackendError(f"{place} must be {what}, got {_show(value)}")
+        raise FieldError(place, f"must be {what}, got {_show(value)}")
     return int(number) if kind == "int" else number
 
 
@@ -223,7 +249,7 @@ def split_parameters(layers: list[tuple[str, Mapping[str, Any]]]) -> tuple[dict[
                 continue
             if key == "options":
                 if not isinstance(value, Mapping):
-                    raise BackendError(f"{where} must be an object of Ollama options, got {_show(value)}")
+                    raise FieldError(where, f"must be an object of Ollama options, got {_show(value)}")
                 for sub_key, sub_value in value.items():
                     name = OPTION_ALIASES.get(snake(str(sub_key)), snake(str(sub_key)))
                     options[name] = _option_value(name, sub_value, f"{where}.{sub_key}")

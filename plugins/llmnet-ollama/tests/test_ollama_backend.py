@@ -391,3 +391,30 @@ def test_import_is_light() -> None:
     code = "import sys, llmnet_ollama; print(sorted(m for m in ('aiohttp', 'pydantic') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "parameters"),
+    [
+        ("file:///etc/passwd", {}, {}),
+        ("ftp://x", {}, {}),
+        ("http://[::1", {}, {}),
+        ("http://127.0.0.1:99999", {}, {}),
+        ("http://h", {"keep-alive": "soon"}, {}),
+        ("http://h", {"options": {"use_mmap": "yes"}}, {}),
+        ("http://h", {}, {"top_k": "many"}),
+    ],
+)
+def test_check_refuses_what_the_constructor_refuses_in_the_same_words(
+    resources: Resources, url: str, options: dict[str, Any], parameters: dict[str, Any]
+) -> None:
+    spec = ModelSpec(name="m", backend="ollama", url=url, options=options, parameters=parameters)
+    (problem,) = OllamaBackend.check(spec)
+    with pytest.raises(BackendError) as info:
+        make(resources, url, options=options, parameters=parameters)
+    assert info.value.message == f"{problem.path} {problem.message}" and info.value.hint == problem.hint
+
+
+def test_check_accepts_a_usable_entry() -> None:
+    spec = ModelSpec(name="m", backend="ollama", url="localhost", options={"keep-alive": "5m"})
+    assert OllamaBackend.check(spec) == []

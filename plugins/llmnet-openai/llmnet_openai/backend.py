@@ -9,6 +9,7 @@ never contain the API key. aiohttp is imported on first use so that loading the 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 from collections.abc import AsyncIterator, Mapping
 from functools import partial
@@ -18,11 +19,11 @@ from urllib.parse import urlsplit
 from llmnet_http import (
     Exchange,
     HTTPBackendOptions,
-    NoAnswer,
-    NoFreeConnection,
     Retryable,
     Upstream,
+    UpstreamPoster,
     aiohttp_module,
+    api_key_problem,
     client_timeout,
     iter_lines,
     mask_userinfo,
@@ -30,6 +31,7 @@ from llmnet_http import (
     retry,
     retry_after_seconds,
     status_problem,
+    url_problem,
 )
 
 from llmnet_core import (
@@ -68,12 +70,36 @@ class OpenAIOptions(HTTPBackendOptions):
     runner: str | None = None
 
 
+def server_url(spec: ModelSpec, runner: str | None) -> str | Problem:
+    """The chat completions URL of a model entry (its url, else its runner's default address), or the
+    problem: no address, or one that `url_problem` refuses. `check` and the constructor both ask here,
+    so `validate` refuses what a run would, in the same words."""
+    place = f"models.{spec.name}.url"
+    written = spec.url or DEFAULT_URLS.get(runner or "")
+    if not written:
+        return Problem(place, "is missing", _missing_url_hint(spec))
+    url = chat_completions_url(written)
+    reason = url_problem(url, written)
+    return (
+        url if reason is None else Problem(place, reason, "Use an address such as http://localhost:8000/v1.")
+    )
+
+
+def _missing_url_hint(spec: ModelSpec) -> str:
+    """How to give a missing address: the key that looks like a typo of `url` (`ulr`), else an example."""
+    for key in map(str, spec.options):
+        close = difflib.get_close_matches(key, ["url", "endpoint"], n=1, cutoff=0.6)
+        if close:
+            return f'the entry has "{key}": did you mean "{close[0]}"?'
+    return f"Set models.{spec.name}.url to the server's address, e.g. http://localhost:8000/v1."
+
+
 async def _drain(lines: AsyncIterator[str]) -> None:
     async for _ in lines:
         pass
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(UpstreamPoster, Backend):
     """Chat completions from any OpenAI-compatible server (vLLM, llama.cpp server, hosted APIs)."""
 
     description: ClassVar[str] = "OpenAI-compatible chat completions over HTTP (vLLM, llama.cpp, hosted)"
@@ -82,21 +108,11 @@ class OpenAIBackend(Backend):
         super().__init__(spec, resources)
         place = f"models.{spec.name}"
         options = parse_options(OpenAIOptions, spec.options, place, error=BackendError, hint=HINT)
-        url = spec.url
-        if not url:
-            url = DEFAULT_URLS.get(options.runner) if options.runner else None
-            if url is None:
-                raise BackendError(
-                    f"models.{spec.name}.url is missing",
-                    hint=f"Set models.{spec.name}.url to the server's address, e.g. http://localhost:8000/v1.",
-                )
-        self._url = chat_completions_url(url)
+        url = server_url(spec, options.runner)
+        if isinstance(url, Problem):
+            raise BackendError(f"{url.path} {url.message}", hint=url.hint)
+        self._url = url
         parts = urlsplit(self._url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise BackendError(
-                f"models.{spec.name}.url {mask_userinfo(url)!r} is not an http(s) URL",
-                hint="Use an address such as http://localhost:8000/v1.",
-            )
         self._origin = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
         self._shown_url = mask_userinfo(self._url)
         self.timeout = options.timeout
@@ -111,8 +127,14 @@ class OpenAIBackend(Backend):
 
     @classmethod
     def check(cls, spec: ModelSpec) -> list[Problem]:
-        """The problems of the entry's options (the same checks as when the model is first used)."""
-        return option_problems(OpenAIOptions, spec.options, f"models.{spec.name}", hint=HINT)[1]
+        """The problems of the entry's options, server address and API key: everything the backend
+        refuses when the model is first used, so that `validate` refuses it too, in the same words."""
+        place = f"models.{spec.name}"
+        options, problems = option_problems(OpenAIOptions, spec.options, place, hint=HINT)
+        runner = options.runner if options else spec.options.get("runner")
+        url = server_url(spec, runner if isinstance(runner, str) else None)
+        found = [url if isinstance(url, Problem) else None, api_key_problem(place, spec.api_key)]
+        return problems + [problem for problem in found if problem is not None]
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -156,6 +178,12 @@ class OpenAIBackend(Backend):
             }
         return body
 
+    def _timeout(self) -> Any:
+        """The aiohttp timeouts of a request, made once."""
+        if self._timeouts is None:
+            self._timeouts = client_timeout(self.connect_timeout, self.timeout)
+        return self._timeouts
+
     def _timeout_error(self) -> BackendError:
         return self._error(
             f"{self._shown_url} did not answer within {seconds_text(self.timeout)} s",
@@ -193,13 +221,14 @@ class OpenAIBackend(Backend):
 
     async def _send(self, body: dict[str, Any]) -> Exchange:
         """POST `body` and return the open 2xx response, retrying what is worth retrying."""
-        upstream = self._upstream()
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        return await retry(lambda: self._attempt(upstream, data), self.retry_policy)
+        return await retry(lambda: self._attempt(data), self.retry_policy)
 
-    async def _attempt(self, upstream: Upstream, data: bytes) -> Exchange:
+    async def _attempt(self, data: bytes) -> Exchange:
         """One POST: the open 2xx response, or Retryable for a failure worth another attempt."""
-        exchange = await self._post(upstream, data)
+        exchange = await self._post(
+            self._url, data, headers=self._headers, timeout=self._timeout(), slot_wait=self.timeout
+        )
         status = exchange.response.status
         if 200 <= status < 300:
             return exchange
@@ -210,36 +239,6 @@ class OpenAIBackend(Backend):
         if status >= 500:
             raise Retryable(partial(self._status_error, status, answer), retry_after)
         raise self._status_error(status, answer)
-
-    async def _post(self, upstream: Upstream, data: bytes) -> Exchange:
-        """Send the request and return its response once the headers came, whatever the status.
-
-        A failure before an answer raises Retryable; a read timeout or a malformed answer raises at once.
-        """
-        aiohttp = aiohttp_module()
-        if self._timeouts is None:
-            self._timeouts = client_timeout(self.connect_timeout, self.timeout)
-        try:
-            return await upstream.send(
-                "POST",
-                self._url,
-                data=data,
-                headers=self._headers,
-                timeout=self._timeouts,
-                slot_wait=self.timeout,
-            )
-        except NoAnswer as exc:
-            raise Retryable(partial(self._unreachable, str(exc), exc.timed_out)) from None
-        except NoFreeConnection:
-            raise self._error(
-                f"no free connection to {self._shown_url} within {seconds_text(self.timeout)} s "
-                "(too many requests in flight)",
-                kind=BackendTimeoutError,
-            ) from None
-        except aiohttp.ServerTimeoutError:
-            raise self._timeout_error() from None
-        except aiohttp.ClientError as exc:
-            raise self._error(f"request to {self._shown_url} failed: {type(exc).__name__}") from None
 
     def _unreachable(self, reason: str, timed_out: bool, attempts: int) -> BackendError:
         return self._error(
@@ -311,8 +310,9 @@ class OpenAIBackend(Backend):
         exchange = await self._send(body)
         return self._parse_completion(await self._read(exchange), body["model"])
 
-    def _stream_event(self, data: str) -> tuple[str, Usage | None, str | None]:
-        """The text, usage and finish reason carried by one SSE `data` payload."""
+    def _stream_event(self, data: str) -> tuple[str, Usage | None, str | None, bool]:
+        """The text, usage and finish reason carried by one SSE `data` payload, and whether it carried a
+        choice (a usage-only chunk has `choices: []`)."""
         try:
             payload = json.loads(data)
         except ValueError:
@@ -325,16 +325,38 @@ class OpenAIBackend(Backend):
             )
         text, finish = "", None
         choices = payload.get("choices")
-        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        has_choice = isinstance(choices, list) and bool(choices) and isinstance(choices[0], dict)
+        if has_choice:
             delta = choices[0].get("delta")
             if isinstance(delta, dict) and isinstance(delta.get("content"), str):
                 text = delta["content"]
             reason = choices[0].get("finish_reason")
             finish = reason if isinstance(reason, str) else None
-        return text, usage_from(payload.get("usage")), finish
+        return text, usage_from(payload.get("usage")), finish, has_choice
+
+    def _check_whole(self, events: int, ignored: list[str], answered: bool, ended: bool) -> None:
+        """Raise unless a stream that closed was a whole answer: it carried a choice, and the server
+        marked its end (a finish_reason or [DONE]). A close alone proves nothing: a crashed server, a
+        cut proxy and a reset on a body without a length all end a stream that way."""
+        if not events:
+            raise self._not_completion(" ".join(ignored), "a chat completion stream")
+        if not answered:
+            raise self._error(
+                f"{self._shown_url} sent a chat completion stream with no answer in it (no choices)",
+                hint=f"Is models.{self.spec.name}.url an OpenAI-compatible server? Its log may say why.",
+            )
+        if not ended:
+            raise self._error(
+                f"the answer from {self._shown_url} ended before the server said it was complete "
+                "(no finish_reason, no [DONE])",
+                hint="The server (or a proxy on the way) stopped mid-answer; the server's log may say why.",
+            )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        """Yield the answer as it is generated; the last chunk carries usage and the finish reason."""
+        """Yield the answer as it is generated; the last chunk carries usage and the finish reason.
+
+        A stream that ends before the server marks its end raises BackendError after the pieces it gave.
+        """
         aiohttp = aiohttp_module()
         body = self._body(request, stream=True)
         exchange = await self._send(body)
@@ -350,6 +372,7 @@ class OpenAIBackend(Backend):
         lines = iter_lines(exchange.response)
         events = 0
         ignored: list[str] = []  # the start of what was not an event, to quote if nothing else came
+        answered = ended = False  # a choice came; the server marked the end ([DONE] or a finish_reason)
         try:
             done = False
             while not done:
@@ -364,11 +387,12 @@ class OpenAIBackend(Backend):
                 for payload in payloads:
                     events += 1
                     if payload.strip() == "[DONE]":
-                        done = True
+                        done = ended = True
                         break
-                    text, event_usage, event_finish = self._stream_event(payload)
+                    text, event_usage, event_finish, has_choice = self._stream_event(payload)
                     usage = event_usage or usage
                     finish = event_finish or finish
+                    answered = answered or has_choice
                     if text:
                         yield StreamChunk(text=text)
             # read the rest (normally just the end of the chunked body) so the connection can be reused
@@ -385,7 +409,6 @@ class OpenAIBackend(Backend):
         finally:
             await lines.aclose()
             exchange.close()
-        if not events:
-            raise self._not_completion(" ".join(ignored), "a chat completion stream")
+        self._check_whole(events, ignored, answered, ended or finish is not None)
         if usage is not None or finish is not None:
             yield StreamChunk(usage=usage, finish_reason=finish)

@@ -529,3 +529,32 @@ def test_fake_server_stop_with_idle_and_slow_connections() -> None:
     idle.close()
     slow.close()
     srv.stop()  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "api_key"),
+    [
+        ("file:///etc/passwd", {}, None),
+        ("ftp://x/v1", {}, None),
+        ("http://", {}, None),
+        ("http://[::1", {}, None),
+        ("http://127.0.0.1:99999", {}, None),
+        (None, {"ulr": "http://h"}, None),
+        ("http://h", {}, "sk-1\nX-Injected: yes"),
+    ],
+)
+def test_check_refuses_what_the_constructor_refuses_in_the_same_words(
+    resources: Resources, url: str | None, options: dict[str, Any], api_key: str | None
+) -> None:
+    spec = ModelSpec(name="m", backend="openai-api", url=url, api_key=api_key, options=options)
+    (problem,) = OpenAIBackend.check(spec)
+    with pytest.raises(BackendError) as info:
+        make(resources, url, options=options, api_key=api_key)
+    assert info.value.message == f"{problem.path} {problem.message}" and info.value.hint == problem.hint
+    if "ulr" in options:
+        assert problem.path == "models.m.url" and problem.hint == 'the entry has "ulr": did you mean "url"?'
+
+
+def test_check_accepts_a_usable_entry() -> None:
+    assert OpenAIBackend.check(ModelSpec(name="m", backend="openai-api", url="localhost:8000")) == []
+    assert OpenAIBackend.check(ModelSpec(name="m", backend="openai-api", options={"runner": "vllm"})) == []

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from llmnet_rest.transport import USER_AGENT, RestTransport
-from llmnet_testing import free_port
+from llmnet_testing import REPLY_CASES, free_port
 
 from llmnet_core import (
     FunctionSpec,
@@ -172,21 +172,7 @@ async def test_invalid_json_with_a_json_type_fails(peer, resources):
         await make(resources, url=url).call(hook())
 
 
-#: the same replies, with the same expected data, are in the websocket, shell and grpc tests
-SAME_REPLIES = [
-    ('{"label": "spam"}', {"label": "spam"}),
-    ('[1, "two"]', [1, "two"]),
-    ('"abc"', "abc"),
-    ("plain text", "plain text"),
-    ("42", "42"),
-    ("null", None),
-    ("", None),
-    ("  \n ", None),
-    ("{not json", "{not json"),
-]
-
-
-@pytest.mark.parametrize(("reply", "expected"), SAME_REPLIES)
+@pytest.mark.parametrize(("reply", "expected"), REPLY_CASES)
 async def test_a_reply_without_a_type_means_what_it_means_over_every_transport(
     peer, resources, reply, expected
 ):
@@ -194,8 +180,8 @@ async def test_a_reply_without_a_type_means_what_it_means_over_every_transport(
     assert await make(resources, url=url).call(hook()) == expected == decode_reply(reply)
 
 
-#: the replies above that are JSON (or empty), sent as application/json
-JSON_REPLIES = [case for case in SAME_REPLIES if case[0] not in ("plain text", "{not json")]
+#: the replies of REPLY_CASES that are JSON (or empty), sent as application/json
+JSON_REPLIES = [case for case in REPLY_CASES if case[0] not in ("plain text", "{not json")]
 
 
 @pytest.mark.parametrize(("reply", "expected"), JSON_REPLIES)

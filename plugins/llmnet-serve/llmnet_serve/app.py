@@ -3,6 +3,7 @@ OpenAI-style JSON errors for everything that goes wrong (404, 405, 401, ...)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from llmnet_core import LLMNetError, Pipeline
+from llmnet_core import LLMNetError, Pipeline, SecretFilter
 
 from .chat import chat_completions, error_response
 from .settings import ServeSettings, from_environ
@@ -119,6 +120,9 @@ class ServeApp:
         self.starlette.state.serve = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+            return
         if scope["type"] != "lifespan":
             await self.starlette(scope, receive, send)
             return
@@ -135,6 +139,60 @@ class ServeApp:
         except LLMNetError:
             if self.state.startup_error is None:
                 raise
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One HTTP request through Starlette. uvicorn cancels the requests still running when a stop
+        outlasts --graceful-timeout; their clients then get a 503 error (JSON, or an SSE error event that
+        ends a stream already under way) instead of a cut connection and a traceback in the log."""
+        watch = ResponseWatch(send)
+        try:
+            await self.starlette(scope, receive, watch.send)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            seconds = self.state.settings.graceful_timeout
+            message = f"the server stopped before this request finished (--graceful-timeout {seconds:g} s)"
+            # the server is going away: a client that does not read is not waited for
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch.end_with_error(503, message, "server_stopping")
+
+
+class ResponseWatch:
+    """An ASGI `send` that remembers how far the response got, so that it can still be ended with an
+    error: an HTTP error before it started, an error event in a server-sent event stream."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.event_stream = False
+        self.complete = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.event_stream = any(
+                name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+                for name, value in message.get("headers", ())
+            )
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.complete = True
+        await self._send(message)
+
+    async def end_with_error(self, status: int, message: str, code: str) -> None:
+        """Send an OpenAI-style error as the rest of the response; nothing when it cannot carry one
+        (complete, or a plain body half sent)."""
+        body = error_body(status, message, code=code)
+        if not self.started:
+            headers = [
+                (b"content-type", JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            await self.send({"type": "http.response.start", "status": status, "headers": headers})
+            await self.send({"type": "http.response.body", "body": body})
+        elif self.event_stream and not self.complete:
+            await self.send({"type": "http.response.body", "body": b"data: " + body + b"\n\n"})
 
 
 def create_app(settings: ServeSettings, pipeline: Pipeline | None = None) -> ServeApp:
@@ -157,5 +215,6 @@ def configure_logging(level: str) -> None:
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s:    %(name)s: %(message)s"))
+        handler.addFilter(SecretFilter())
         logger.addHandler(handler)
     logger.setLevel(level.upper())

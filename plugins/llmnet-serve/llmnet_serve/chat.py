@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from llmnet_core import BackendTimeoutError, LLMNetError, StepTimeoutError
+from llmnet_core import BackendTimeoutError, LLMNetError, StepTimeoutError, StreamRedactor, UsageError
 
 from .state import ServeState, serve_state
 from .wire import (
@@ -47,7 +47,10 @@ CLIENT_CLOSED = 499
 
 
 async def chat_completions(request: Request) -> Response:
-    """Validate, run the pipeline, answer as OpenAI does; errors are HTTP errors with JSON bodies."""
+    """Validate, run the pipeline, answer as OpenAI does; errors are HTTP errors with JSON bodies.
+
+    A request counts against --max-concurrent only once its whole body has arrived (which --read-timeout
+    bounds), so that clients sending slowly cannot hold the slots of those waiting for an answer."""
     state = serve_state(request)
     stats = state.stats
     stats.total += 1
@@ -55,6 +58,8 @@ async def chat_completions(request: Request) -> Response:
     headers = {"x-request-id": request_id}
     try:
         state.check_auth(request)
+        body = await read_body(request, state.max_body, state.settings.read_timeout)
+        chat = parse_chat_request(body, allow_variables=state.settings.allow_client_variables)
         if stats.in_flight >= state.max_concurrent:
             raise RequestError(
                 429, f"too many requests in flight (--max-concurrent {state.max_concurrent}); retry shortly"
@@ -62,18 +67,12 @@ async def chat_completions(request: Request) -> Response:
     except RequestError as exc:
         stats.rejected += 1
         return error_response(exc, headers)
+    except ClientDisconnect:
+        stats.cancelled += 1
+        return Response(status_code=CLIENT_CLOSED, headers=headers)
     stats.in_flight += 1
     handed_over = False
     try:
-        try:
-            body = await read_body(request, state.max_body)
-            chat = parse_chat_request(body, allow_variables=state.settings.allow_client_variables)
-        except RequestError as exc:
-            stats.rejected += 1
-            return error_response(exc, headers)
-        except ClientDisconnect:
-            stats.cancelled += 1
-            return Response(status_code=CLIENT_CLOSED, headers=headers)
         trace = chat.trace or request.headers.get("x-llmnet-trace", "").lower() in _TRUE
         if not chat.stream:
             return await _plain(state, request, chat, request_id, trace, headers)
@@ -86,8 +85,9 @@ async def chat_completions(request: Request) -> Response:
             stats.in_flight -= 1
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 past `limit` bytes (by Content-Length, and as it arrives)."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The request body, refused with 413 past `limit` bytes (by Content-Length, and as it arrives), and
+    with 408 when it has not all arrived within `timeout` seconds."""
     length = request.headers.get("content-length")
     if length is not None:
         try:
@@ -98,11 +98,16 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(declared, limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit, at_least=True)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(size, limit, at_least=True)
+                chunks.append(chunk)
+    except TimeoutError:
+        message = f"the request body did not arrive within {timeout:g} s (--read-timeout)"
+        raise RequestError(408, message, code="request_timeout") from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -118,15 +123,23 @@ def error_response(exc: RequestError, headers: dict[str, str] | None = None) -> 
     headers = headers or {}
     if exc.status == 401:
         headers = {**headers, "www-authenticate": "Bearer"}
+    elif exc.status == 408:
+        headers = {**headers, "connection": "close"}  # the rest of the body is not waited for
     body = error_body(exc.status, exc.message, param=exc.param, code=exc.code)
     return Response(body, status_code=exc.status, headers=headers, media_type=JSON)
 
 
 def describe_failure(exc: BaseException, redact: Callable[[str], str]) -> tuple[int, str, str]:
-    """HTTP status, message and code for a failed run: 504 for a step that timed out (a model call, an
-    aborting hook, a ws node), 502 for other pipeline errors."""
+    """HTTP status, message and code for a failed run: 400 for the core refusing the request itself, 504
+    for a step that timed out (a model call, an aborting hook, a ws node), 502 for other pipeline errors.
+
+    The core checks a request's messages and parameters before the request enters the pipeline, so a
+    UsageError without a trace is the client's mistake; one raised at a node (a model's `$ENV` API key
+    that is not set) is the server's configuration, and stays a pipeline error."""
     if isinstance(exc, LLMNetError):
         message = redact(exc.message) + (f" ({redact(exc.hint)})" if exc.hint else "")
+        if isinstance(exc, UsageError) and exc.trace is None:
+            return 400, message, "invalid_request"
         if isinstance(exc, StepTimeoutError):
             return 504, message, "backend_timeout" if isinstance(exc, BackendTimeoutError) else "step_timeout"
         return 502, message, _WORD.sub("_", type(exc).__name__).lower()
@@ -278,9 +291,13 @@ async def _events(
     trace: bool,
     request_id: str,
 ) -> AsyncIterator[bytes]:
-    """The SSE body: the first text (with the role), more text as it comes, then the closing events."""
+    """The SSE body: the first text (with the role), more text as it comes, then the closing events.
+
+    The text is masked as a stream: a secret split across pieces is masked too, and the few characters
+    that may begin one wait for the next piece (or the end)."""
     redact = state.pipeline.redactor
-    yield writer.first(redact(first))
+    masker = StreamRedactor(redact)
+    yield writer.first(masker.feed(first))
     done = False
     while not done:
         pieces = [await queue.get()]
@@ -289,10 +306,14 @@ async def _events(
         if pieces[-1] is _DONE:
             pieces.pop()
             done = True
-        if pieces:
-            yield writer.text(redact("".join(pieces)))
+        text = masker.feed("".join(pieces))
+        if text:
+            yield writer.text(text)
     if task.cancelled():
         return
+    rest = masker.flush()
+    if rest:
+        yield writer.text(rest)
     exc = task.exception()
     if exc is not None:
         status, message, code, trace_dict = _failure(state, exc, request_id, trace)

@@ -6,7 +6,7 @@ import click
 
 from llmnet_core import parse_vars
 
-from .defaults import DEFAULT_MAX_BODY
+from .defaults import DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT
 
 
 @click.command()
@@ -42,6 +42,14 @@ from .defaults import DEFAULT_MAX_BODY
     show_default=True,
     metavar="BYTES",
     help="Largest request body accepted (HTTP 413 beyond).",
+)
+@click.option(
+    "--read-timeout",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    default=DEFAULT_READ_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time a client has to send a request's headers, and then its body (HTTP 408 beyond).",
 )
 @click.option("--model-id", help="The model id clients see (default: the composition's name or file stem).")
 @click.option(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import signal
 import socket
 import threading
@@ -81,12 +82,15 @@ def _is_loopback(address: str) -> bool:
 
 
 def _uvicorn_config(settings: ServeSettings, app: Any, **extra: Any) -> Any:
+    """uvicorn's settings; its httptools protocol bounds request heads (`--read-timeout`, MAX_HEAD)."""
     import uvicorn
+
+    from .protocol import BoundedHeadProtocol
 
     return uvicorn.Config(
         app,
         loop="auto",
-        http="httptools",
+        http=functools.partial(BoundedHeadProtocol, read_timeout=settings.read_timeout),
         ws="none",
         lifespan="on",
         log_level=settings.log_level,
@@ -160,7 +164,9 @@ async def _check_start(pipeline: Pipeline) -> None:
 
 
 def _server_class() -> type:
-    """uvicorn's Server, minus re-raising the stop signal afterwards: a graceful stop exits with 0."""
+    """uvicorn's Server, minus re-raising the stop signal afterwards: a graceful stop exits with 0. SIGHUP
+    (the terminal closed) stops it gracefully too, unless it is ignored (nohup): without a handler it
+    would end the process at once and leave the programs of shell hooks in flight running."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -169,7 +175,10 @@ def _server_class() -> type:
             if threading.current_thread() is not threading.main_thread():
                 yield
                 return
-            handled = (signal.SIGINT, signal.SIGTERM)
+            handled = [signal.SIGINT, signal.SIGTERM]
+            hangup = getattr(signal, "SIGHUP", None)
+            if hangup is not None and signal.getsignal(hangup) is signal.SIG_DFL:
+                handled.append(hangup)
             previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
             try:
                 yield

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from llmnet_core import UsageError
 
-from .defaults import DEFAULT_MAX_BODY
+from .defaults import DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT
 
 SETTINGS_ENV = "LLMNET_SERVE_SETTINGS"
 
@@ -29,6 +29,7 @@ class ServeSettings(BaseModel):
     max_concurrent: int = Field(256, ge=1, le=1_000_000)
     workers: int = Field(1, ge=1, le=256)
     max_body: int = Field(DEFAULT_MAX_BODY, ge=64, le=1024**3)
+    read_timeout: float = Field(DEFAULT_READ_TIMEOUT, gt=0, le=3600)
     model_id: str | None = Field(None, min_length=1, max_length=200)
     allow_client_variables: bool = False
     variables: dict[str, str] = Field(default_factory=dict)

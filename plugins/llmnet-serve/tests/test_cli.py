@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from llmnet_serve.app import create_app
 from llmnet_serve.settings import make_settings
 
@@ -38,10 +38,16 @@ def one_node(url: str, **model: Any) -> dict[str, Any]:
     }
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert result.returncode != 0
+def assert_one_line_error(result: subprocess.CompletedProcess[str] | Result, *words: str, lines: int) -> None:
+    """The command failed with one short error and nothing else on stderr: an `error: ` line, then
+    `lines` - 1 lines indented under it (its hint, or a composition's problems)."""
+    status = result.returncode if isinstance(result, subprocess.CompletedProcess) else result.exit_code
+    assert status != 0
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: "), result.stderr
+    written = result.stderr.splitlines()
+    assert len(written) == lines, result.stderr
+    assert written[0].startswith("error: "), result.stderr
+    assert all(line.startswith(" " * 7) and line.strip() for line in written[1:]), result.stderr
     for word in words:
         assert word in result.stderr
 
@@ -49,7 +55,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str)
 def test_bad_composition_fails_in_one_line(write_composition):
     path = write_composition('{"architecture": [{"name": "a", "model": "nowhere"}]}')
     result = llmnet("serve", path, "--port", "0")
-    assert_one_line_error(result, "problem", 'unknown model "nowhere"')
+    assert_one_line_error(result, "problem", 'unknown model "nowhere"', lines=3)  # the two problems
     assert result.returncode == 2
 
 
@@ -69,8 +75,7 @@ def test_bad_options_fail_in_one_line(host, write_composition, fake_server, args
     result = CliRunner().invoke(cli, argv, obj={})
     assert result.exit_code == 2
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert result.stderr.startswith("error: ")
-    assert words in result.stderr
+    assert_one_line_error(result, words, lines=2)  # the error and its hint
 
 
 def test_port_in_use_fails_in_one_line(write_composition, fake_server):
@@ -80,7 +85,7 @@ def test_port_in_use_fails_in_one_line(write_composition, fake_server):
         taken.listen()
         port = taken.getsockname()[1]
         result = llmnet("serve", path, "--port", port)
-    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}", "--port")
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}", "--port", lines=2)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llmnet_env") is None, reason="needs the llmnet-env plugin")
@@ -90,11 +95,11 @@ def test_missing_secret_fails_before_serving(host, write_composition, fake_serve
     data["secrets"] = {"keys": {"source": "env", "variable": "LLMNET_SERVE_TEST_MISSING"}}
     path = write_composition(data)
     result = llmnet("serve", path, "--port", "0", "--workers", "2")  # checked before workers start
-    assert_one_line_error(result, "LLMNET_SERVE_TEST_MISSING")
+    assert_one_line_error(result, "LLMNET_SERVE_TEST_MISSING", lines=2)
     assert "llmnet serve: http" not in result.stderr  # it never claimed to be serving
     one = CliRunner().invoke(cli, ["serve", str(path), "--port", "0"], obj={})  # in the server's loop
     assert one.exit_code == 2
-    assert one.stderr.startswith("error: secrets.keys") and "llmnet serve: http" not in one.stderr
+    assert_one_line_error(one, "error: secrets.keys", lines=2)
 
 
 async def test_workers_serve_from_several_processes(write_composition, fake_server, start_serve):

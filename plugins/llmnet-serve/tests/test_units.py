@@ -47,6 +47,24 @@ def test_failures_map_to_statuses_by_type(error: BaseException, status: int, cod
     assert message
 
 
+async def test_a_usage_error_is_the_clients_mistake_before_the_pipeline_and_not_at_a_node(
+    host: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(UsageError) as refused:  # the core's check of the request's own parameters
+        await Pipeline.from_dict(composition()).run("hi", parameters={"top_p": 0})
+    status, message, code = describe_failure(refused.value, same)
+    assert (status, code) == (400, "invalid_request")
+    assert message.startswith("parameters.top_p must be a number above 0")
+    monkeypatch.delenv("LLMNET_SERVE_TEST_UNSET_KEY", raising=False)
+    unset_key = composition()
+    unset_key["models"]["m"]["api-key"] = "$LLMNET_SERVE_TEST_UNSET_KEY"
+    with pytest.raises(UsageError) as misconfigured:  # the server's configuration, found at a node
+        await Pipeline.from_dict(unset_key).run("hi")
+    status, message, code = describe_failure(misconfigured.value, same)
+    assert (status, code) == (502, "usage_error")
+    assert "LLMNET_SERVE_TEST_UNSET_KEY is not set" in message
+
+
 def composition(**extra: Any) -> dict[str, Any]:
     return {
         "models": {"m": {"type": "external", "url": "http://127.0.0.1:9"}},

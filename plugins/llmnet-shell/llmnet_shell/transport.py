@@ -2,8 +2,9 @@
 
 `command` is started directly with `args` as its argument list; a substituted `$VARIABLE` is always part
 of exactly one argument and is never split or interpreted. The hook's data goes to stdin as JSON; stdout,
-without its trailing line breaks, is the reply, read by the core's `decode_reply`. On timeout or
-cancellation the whole process group is killed, so no child is left behind.
+without its trailing line breaks, is the reply, read by the core's `decode_reply`. On timeout, on
+cancellation and when the pipeline closes with the program still running, the whole process group is
+killed, so no child is left behind.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from llmnet_core import (
     substitute,
 )
 
+from .code_check import code_problems
 from .options import HINT, ShellOptions
 
 #: variables a program gets from llmnet's own environment without asking (plus every LC_* one)
@@ -101,11 +103,15 @@ class ShellTransport(Transport):
         self._base_env = base
         self._dynamic_env = {k: v for k, v in self.options.env.items() if "$" in v}
         self.program = self._resolve(self.options.command, base["PATH"])
+        self._running: set[asyncio.subprocess.Process] = set()
 
     @classmethod
     def check(cls, spec: FunctionSpec) -> list[Problem]:
-        """The problems of the function's fields (the same checks as when it is first used)."""
-        return option_problems(ShellOptions, spec.options, f"functions.{spec.name}", hint=HINT)[1]
+        """The problems of the function's fields (the same checks as when it is first used), and a
+        warning when it hands a request's text to an interpreter as code (`sh -c "... $INPUT"`)."""
+        place = f"functions.{spec.name}"
+        options, problems = option_problems(ShellOptions, spec.options, place, hint=HINT)
+        return problems if options is None else code_problems(options, place)
 
     # -- construction --------------------------------------------------------------------------
 
@@ -176,6 +182,7 @@ class ShellTransport(Transport):
                 "programs cannot receive NUL characters; pass such data on stdin",
             ) from None
         finished = False
+        self._running.add(process)
         try:
             async with asyncio.timeout(self.spec.timeout):
                 out, err, overflow = await self._exchange(process, payload)
@@ -188,6 +195,7 @@ class ShellTransport(Transport):
                 kind=TransportTimeoutError,
             ) from None
         finally:
+            self._running.discard(process)
             if not finished:  # timeout, or the engine cancelled the call: leave nothing running
                 kill_group(process)
                 with contextlib.suppress(TimeoutError, ProcessLookupError):
@@ -206,6 +214,11 @@ class ShellTransport(Transport):
                 "the program reported a failure; its stderr is quoted above",
             )
         return parse_stdout(out)
+
+    async def aclose(self) -> None:
+        """Kill the process groups of calls still running: the pipeline closes, nothing may outlive it."""
+        for process in self._running:
+            kill_group(process)
 
     def _stdin(self, call: HookCall) -> bytes | None:
         mode = self.options.stdin

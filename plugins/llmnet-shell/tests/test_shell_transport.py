@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from llmnet_shell.transport import ShellTransport
+from llmnet_testing import REPLY_CASES
 
 from llmnet_core import (
     FunctionSpec,
@@ -202,21 +203,7 @@ async def test_stdout_is_json_text_or_nothing(program, stdout, expected):
     assert await transport.call(hook()) == expected
 
 
-#: the same replies, with the same expected data, are in the rest, websocket and grpc tests
-SAME_REPLIES = [
-    ('{"label": "spam"}', {"label": "spam"}),
-    ('[1, "two"]', [1, "two"]),
-    ('"abc"', "abc"),
-    ("plain text", "plain text"),
-    ("42", "42"),
-    ("null", None),
-    ("", None),
-    ("  \n ", None),
-    ("{not json", "{not json"),
-]
-
-
-@pytest.mark.parametrize(("reply", "expected"), SAME_REPLIES)
+@pytest.mark.parametrize(("reply", "expected"), REPLY_CASES)
 async def test_a_reply_means_what_it_means_over_every_transport(program, reply, expected):
     transport = make(**program(f"import sys; sys.stdout.write({reply!r})"))
     assert await transport.call(hook()) == expected == decode_reply(reply)
@@ -286,6 +273,18 @@ async def test_cancelling_a_call_kills_the_whole_process_group(program, tmp_path
     grandchild = int(await wait_for_file(pidfile))
     task.cancel()  # what the engine does when its own timeout for the hook runs out
     with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stopped(grandchild)
+    assert not marker.exists()
+
+
+async def test_closing_the_transport_kills_calls_still_running(program, tmp_path, stopped, wait_for_file):
+    pidfile, marker = tmp_path / "grandchild.pid", tmp_path / "written-later"
+    transport = make(timeout=60, **program(SPAWNER, str(pidfile), str(marker)))
+    task = asyncio.create_task(transport.call(hook()))
+    grandchild = int(await wait_for_file(pidfile))
+    await transport.aclose()  # the pipeline closes while the call is still in flight
+    with pytest.raises(TransportError, match="was killed by SIGKILL"):
         await task
     assert stopped(grandchild)
     assert not marker.exists()

@@ -1,9 +1,11 @@
 """llmnet-testing: real HTTP servers on 127.0.0.1 that speak the OpenAI and Ollama wire protocols, with
 scriptable faults, for llmnet's tests and plugin authors'.
 
-- `FakeOpenAIServer`: `/v1/chat/completions` (JSON and SSE streaming) and `/v1/models`.
+- `FakeOpenAIServer`: `/v1/chat/completions` (JSON and SSE streaming) and `/v1/models`; `FAULTS` it can
+  inject per model URL (`fault_url()`).
 - `FakeOllamaServer`: Ollama's native `/api/chat` (NDJSON streaming), `/api/tags`, `/api/version`.
 - `FakeHTTPServer` and `FakeHTTPHandler`: the base both are built on, for fakes of other protocols.
+- `REPLY_CASES`: the replies every hook transport must read alike, with the data each means.
 - `free_port()`, `word_pieces()`, `count_words()`, `hook_composition()`: small helpers.
 
     from llmnet_testing import FakeOpenAIServer
@@ -25,11 +27,14 @@ from .http import (
     word_pieces,
 )
 from .ollama import FakeOllamaServer, OllamaScriptedResponse
-from .openai import FakeOpenAIServer, hook_composition
+from .openai import FAULTS, FakeOpenAIServer, hook_composition
+from .replies import REPLY_CASES
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FAULTS",
+    "REPLY_CASES",
     "FakeHTTPHandler",
     "FakeHTTPServer",
     "FakeOllamaServer",

@@ -11,6 +11,7 @@ import contextlib
 import json
 import re
 import socket
+import struct
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 
 __all__ = [
+    "CUT_STREAMS",
     "FakeHTTPHandler",
     "FakeHTTPServer",
     "RecordedRequest",
@@ -26,6 +28,9 @@ __all__ = [
     "free_port",
     "word_pieces",
 ]
+
+#: the ways `FakeHTTPHandler.send_cut_stream` ends a stream early
+CUT_STREAMS = ("truncated", "reset")
 
 
 @dataclass
@@ -43,12 +48,14 @@ class RecordedRequest:
 @dataclass
 class ScriptedResponse:
     """A one-shot response queued with `push`; `body=None` with a 2xx status means "the normal answer",
-    with another status the protocol's JSON error object."""
+    with another status the protocol's JSON error object. `stream_fault` names how a streamed normal
+    answer ends early (each fake lists the faults it knows)."""
 
     status: int = 200
     body: str | bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    stream_fault: str | None = None
 
 
 def count_words(text: str) -> int:
@@ -205,6 +212,53 @@ class FakeHTTPHandler(BaseHTTPRequestHandler):
         """Send one chunk of a chunked body (`b""` ends it)."""
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+    def send_cut_stream(
+        self, fault: str, content_type: str, parts: list[bytes], extra: dict[str, str] | None = None
+    ) -> None:
+        """Send `parts` as a streamed 200 body that ends early, as a failing server or network would.
+
+        `"truncated"`: a chunked body that ends cleanly after `parts`. `"reset"`: a body with neither a
+        length nor chunks (it ends when the connection closes), aborted after `parts` with a TCP reset,
+        so that only the protocol's own end marker can tell a whole answer from a cut one.
+        """
+        if fault == "truncated":
+            self.begin_chunked(200, content_type, extra)
+            for part in parts:
+                self.write_chunk(part)
+            self.write_chunk(b"")
+            return
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Connection", "close")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(b"".join(parts))
+        self.wfile.flush()
+        self.abort()
+
+    def send_cut_body(self, fault: str, content_type: str, data: bytes) -> None:
+        """Promise `data` with a Content-Length, send its first half, then end the connection: cleanly
+        (`"truncated"`) or with a TCP reset (`"reset"`)."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        if fault == "reset":
+            self.abort()
+
+    def abort(self) -> None:
+        """Close the connection with a TCP reset (linger 0: close() sends RST instead of FIN)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
 
 
 class FakeHTTPServer:

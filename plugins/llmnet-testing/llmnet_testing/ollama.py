@@ -6,8 +6,8 @@
 `options.stop`; empty `messages` load (or, with `keep_alive: 0`, unload) the model; an unknown model gets
 404 `{"error": "model \"x\" not found, try pulling it first"}`. `GET /api/tags`, `GET /api/version` and
 `GET /` ("Ollama is running") work too; other paths get 404 "404 page not found". Tokens are word
-pieces (`" world"`). It records requests, takes one-shot scripts (`push`) and can hold a stream until
-`resume()`. It is built on `FakeHTTPServer`, as `FakeOpenAIServer` is:
+pieces (`" world"`). It records requests, takes one-shot scripts (`push`, streams cut short among
+them) and can hold a stream until `resume()`. It is built on `FakeHTTPServer`, as `FakeOpenAIServer` is:
 
     with FakeOllamaServer(reply="Hello there", models=["llama3.2"]) as server:
         ...  # a models entry {"runner": "ollama", "url": server.url, "model": "llama3.2"}
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from .http import FakeHTTPHandler, FakeHTTPServer, RecordedRequest, ScriptedResponse, word_pieces
+from .http import CUT_STREAMS, FakeHTTPHandler, FakeHTTPServer, RecordedRequest, ScriptedResponse, word_pieces
 
 __all__ = ["FakeOllamaServer", "OllamaScriptedResponse"]
 
@@ -111,8 +111,22 @@ class _Handler(FakeHTTPHandler):
         except Exception as exc:  # noqa: BLE001 - a failing reply function is the server's 500
             self._send_json(500, {"error": f"reply function failed: {exc}"})
             return
+        if stream and script is not None and script.stream_fault is not None:
+            lines = [_ndjson(self._token_line(request["model"], token)) for token in tokens]
+            self.send_cut_stream(script.stream_fault, "application/x-ndjson", lines)
+            return
         error = script.error if script is not None else None
         self._answer(stream, owner._final(request, "".join(tokens), tokens, reason), tokens, error)
+
+    @staticmethod
+    def _token_line(model: str, token: str) -> dict[str, Any]:
+        """One streamed NDJSON object carrying a token (`done: false`)."""
+        return {
+            "model": model,
+            "created_at": _now(),
+            "message": {"role": "assistant", "content": token},
+            "done": False,
+        }
 
     def _answer(
         self, stream: bool, final: dict[str, Any], tokens: list[str], error: str | None = None
@@ -125,18 +139,11 @@ class _Handler(FakeHTTPHandler):
                 self._send_json(200, final)
             return
         self.begin_chunked(200, "application/x-ndjson")
-        base = {"model": final["model"]}
         for index, token in enumerate(tokens):
             if index == owner.pause_after and not owner._wait_resume():
                 self.close_connection = True
                 return
-            line = {
-                **base,
-                "created_at": _now(),
-                "message": {"role": "assistant", "content": token},
-                "done": False,
-            }
-            self.write_chunk(json.dumps(line).encode() + b"\n")
+            self.write_chunk(_ndjson(self._token_line(final["model"], token)))
             if error is not None:
                 self.write_chunk(json.dumps({"error": error}).encode() + b"\n")
                 self.write_chunk(b"")
@@ -156,6 +163,10 @@ class _Handler(FakeHTTPHandler):
             )
             return
         self.send_as_given(script.status, script.body, script.headers, JSON_TYPE)
+
+
+def _ndjson(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode() + b"\n"
 
 
 class FakeOllamaServer(FakeHTTPServer):
@@ -205,14 +216,23 @@ class FakeOllamaServer(FakeHTTPServer):
         headers: dict[str, str] | None = None,
         delay: float = 0.0,
         error: str | None = None,
+        stream_fault: str | None = None,
     ) -> None:
         """Queue a one-shot answer for the next `/api/chat` request (consumed in order).
 
         A non-2xx `status` without `body` sends Ollama's `{"error": error}`. A `body` is sent as is. A 2xx
         status with `error` streams one token and then the `{"error": ...}` line, as Ollama does when
         generation fails midway (a 500 with that error when not streaming). `delay` replaces the default.
+        `stream_fault` cuts a streamed answer short, with no `done: true` object: `"truncated"` (its
+        tokens, then a clean end) or `"reset"` (its tokens in a body without a length, then a TCP reset).
         """
-        self.queue(OllamaScriptedResponse(status, body, dict(headers or {}), delay, error))
+        if stream_fault is not None and stream_fault not in CUT_STREAMS:
+            raise ValueError(f"unknown stream_fault {stream_fault!r}; known: {', '.join(CUT_STREAMS)}")
+        self.queue(
+            OllamaScriptedResponse(
+                status, body, dict(headers or {}), delay, stream_fault=stream_fault, error=error
+            )
+        )
 
     def resume(self) -> None:
         """Let streams held by `pause_after` go on."""

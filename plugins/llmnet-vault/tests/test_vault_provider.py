@@ -3,13 +3,16 @@ clear message for every failure (down, sealed, 403, 404, missing variable), neve
 
 from __future__ import annotations
 
+import http.client
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from llmnet_testing import free_port
@@ -31,6 +34,47 @@ async def failure(options: dict[str, Any], name: str = "vault") -> SecretError:
 
 
 EXPECTED = {"API_KEY": "sk-test-api-v2-4567", "ORG": "acme", "RETRIES": "3", "EXTRA": '{"region": "eu"}'}
+MOUNT_LOOKUP = "/v1/sys/internal/ui/mounts/"
+
+
+@pytest.fixture
+def recording_proxy(vault_env) -> Iterator[tuple[str, list[str]]]:
+    """A proxy in front of the session's server: its address, and the path of each request it passed on."""
+    requested: list[str] = []
+    target = urlsplit(vault_env.address)
+
+    class Forward(BaseHTTPRequestHandler):
+        def forward(self) -> None:
+            requested.append(urlsplit(self.path).path)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+            try:
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                upstream.request(self.command, self.path, body=body or None, headers=headers)
+                reply = upstream.getresponse()
+                payload = reply.read()
+            finally:
+                upstream.close()
+            self.send_response(reply.status)
+            for name, value in reply.getheaders():
+                if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_LIST = forward
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", requested
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -59,8 +103,19 @@ async def test_kv1_mount(vault_env):
         ({"path": "kv/llmnet/api", "kv-version": 1}, "sk-test-v1-8899"),
     ],
 )
-async def test_kv_version_given_skips_the_mount_lookup(vault_env, options, expected):
-    assert (await load({**options, "variables": ["API_KEY"]}))["API_KEY"] == expected
+async def test_kv_version_given_skips_the_mount_lookup(vault_env, recording_proxy, options, expected):
+    address, requested = recording_proxy
+    values = await load({**options, "address": address, "variables": ["API_KEY"]})
+    assert values["API_KEY"] == expected
+    assert requested and not [path for path in requested if path.startswith(MOUNT_LOOKUP)], requested
+
+
+async def test_without_kv_version_the_mount_is_looked_up(vault_env, recording_proxy):
+    """The proxy does see the lookup when it is made, so the test above cannot pass by missing it."""
+    address, requested = recording_proxy
+    values = await load({"path": "kv/llmnet/api", "address": address})
+    assert values == {"API_KEY": "sk-test-v1-8899"}
+    assert requested == [f"{MOUNT_LOOKUP}kv/llmnet/api", "/v1/kv/llmnet/api"]
 
 
 async def test_explicit_address_token_env_and_namespace(vault_env, monkeypatch):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from llmnet_testing import free_port, hook_composition
+from llmnet_testing import REPLY_CASES, free_port, hook_composition
 from llmnet_websocket.transport import WebSocketTransport
 
 from llmnet_core import (
@@ -58,24 +58,10 @@ async def test_transform_returns_text_and_json_replies(ws_peer, resources) -> No
     assert peer.paths == ["/hooks"]
 
 
-#: the same replies, with the same expected data, are in the rest, shell and grpc tests
-SAME_REPLIES = [
-    ('{"label": "spam"}', {"label": "spam"}),
-    ('[1, "two"]', [1, "two"]),
-    ('"abc"', "abc"),
-    ("plain text", "plain text"),
-    ("42", "42"),
-    ("null", None),
-    ("", None),
-    ("  \n ", None),
-    ("{not json", "{not json"),
-]
-
-
 async def test_a_reply_means_what_it_means_over_every_transport(ws_peer, resources) -> None:
-    peer = await ws_peer(lambda message: SAME_REPLIES[int(message)][0])
+    peer = await ws_peer(lambda message: REPLY_CASES[int(message)][0])
     transport = make(resources, url=peer.url)
-    for index, (reply, expected) in enumerate(SAME_REPLIES):
+    for index, (reply, expected) in enumerate(REPLY_CASES):
         assert await transport.call(hook_call(str(index))) == expected == decode_reply(reply), reply
 
 
