@@ -356,7 +356,9 @@ def _check_file(path: str, *, load_secrets: bool) -> tuple[Any, list[Any], bool]
     try:
         data, problems = read_composition(path)
         base = Path(path).resolve().parent
-        comp, found = validate_composition(data, source=path, base_dir=base, registries=registries)
+        comp, found = validate_composition(
+            data, source=path, base_dir=base, registries=registries, check_env=load_secrets
+        )
         problems = problems + found
     except CompositionError as exc:
         return None, exc.problems, False

@@ -283,13 +283,29 @@ REFUSED = {"qwen3-80b-simple.json": 'models.qwen3-80b.runner: runner "docker" st
 
 @pytest.mark.skipif(not COMPAT_FILES, reason="shared/compat is not beside this checkout")
 @pytest.mark.parametrize("name", COMPAT_FILES)
-def test_published_compositions_validate(host, name):
+def test_published_compositions_validate(host, monkeypatch, name):
+    monkeypatch.setenv("OPENROUTER_API_KEY_FREE", "or-canary-for-validate")
     result = invoke("validate", str(COMPAT / name))
     if name in REFUSED:
         assert result.exit_code == 2 and REFUSED[name] in result.stderr, result.output
         return
     assert result.exit_code == 0, result.stderr
     assert f"{COMPAT / name}: ok" in result.stdout
+
+
+@pytest.mark.skipif(not COMPAT_FILES, reason="shared/compat is not beside this checkout")
+def test_an_unset_env_api_key_fails_validate_as_it_fails_run(host, monkeypatch):
+    """What `run` refuses before its first model call, `validate` refuses: same path, same message;
+    `--no-secrets` (no secrets at hand on purpose) leaves a warning."""
+    monkeypatch.delenv("OPENROUTER_API_KEY_FREE", raising=False)
+    path = str(COMPAT / "openrouter-pipeline.json")
+    expected = "models.router-gemma.api-key: environment variable OPENROUTER_API_KEY_FREE is not set"
+    checked = invoke("validate", path)
+    assert checked.exit_code == 2 and expected in checked.stderr
+    ran = invoke("run", path, "hello")
+    assert ran.exit_code == 2 and expected in ran.stderr
+    offline = invoke("validate", "--no-secrets", path)
+    assert offline.exit_code == 0 and f"warning {expected}" in offline.stdout
 
 
 RUNNABLE = {

@@ -368,8 +368,10 @@ class SemanticChecks:
             self._provided("backend", backend, f"{path}", self.v.regs.backends, used)
             key = model.api_key
             match = ENV_REFERENCE_RE.match(key) if key else None
-            if match and self.v.check_env and used and match.group(1) not in os.environ:
-                self.v.warn(
+            if match and used and match.group(1) not in os.environ:
+                # a run stops here before its first model call; without secrets checks, a note
+                report = self.v.error if self.v.check_env else self.v.warn
+                report(
                     f"{path}.api-key",
                     f"environment variable {match.group(1)} is not set",
                     f"export {match.group(1)}=... before running",

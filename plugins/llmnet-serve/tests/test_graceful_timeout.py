@@ -56,6 +56,15 @@ def read_all(sock: socket.socket) -> bytes:
     return data
 
 
+async def until(condition: Any, deadline: float = 20.0) -> None:
+    """Wait for `condition()` to hold (a generous deadline against a hang, not a measure of speed)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while not condition():
+        assert loop.time() < end, "the condition never held"
+        await asyncio.sleep(0.01)
+
+
 def expected_error(error: dict[str, Any]) -> None:
     assert error["type"] == "server_error"
     assert error["code"] == "server_stopping"
@@ -85,6 +94,7 @@ async def test_clients_get_an_error_when_the_grace_period_runs_out(stuck_server,
         slow = socket.create_connection(("127.0.0.1", port), timeout=15)
         slow.sendall(f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{".encode())
         await server_status(client, server.url, lambda d: d["requests"]["total"] >= 3)
+        await until(lambda: bool(received))  # the stream has begun: it must end with an SSE error event
         server.process.send_signal(signal.SIGTERM)
         reply = await waiting
     assert reply.status_code == 503

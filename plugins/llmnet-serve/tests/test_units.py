@@ -55,11 +55,13 @@ async def test_a_usage_error_is_the_clients_mistake_before_the_pipeline_and_not_
     status, message, code = describe_failure(refused.value, same)
     assert (status, code) == (400, "invalid_request")
     assert message.startswith("parameters.top_p must be a number above 0")
-    monkeypatch.delenv("LLMNET_SERVE_TEST_UNSET_KEY", raising=False)
     unset_key = composition()
     unset_key["models"]["m"]["api-key"] = "$LLMNET_SERVE_TEST_UNSET_KEY"
+    monkeypatch.setenv("LLMNET_SERVE_TEST_UNSET_KEY", "set-while-loading")  # loading refuses it unset
+    pipeline = Pipeline.from_dict(unset_key)
+    monkeypatch.delenv("LLMNET_SERVE_TEST_UNSET_KEY")
     with pytest.raises(UsageError) as misconfigured:  # the server's configuration, found at a node
-        await Pipeline.from_dict(unset_key).run("hi")
+        await pipeline.run("hi")
     status, message, code = describe_failure(misconfigured.value, same)
     assert (status, code) == (502, "usage_error")
     assert "LLMNET_SERVE_TEST_UNSET_KEY is not set" in message
