@@ -195,6 +195,7 @@ class Pipeline:
         on_token: TokenCallback | None = None,
         request_id: str | None = None,
         parameters: Mapping[str, Any] | None = None,
+        route_only: bool = False,
     ) -> RunResult:
         """Send one request through the pipeline and return the final output and the trace.
 
@@ -202,10 +203,12 @@ class Pipeline:
         message; answering nodes get the whole history (system prompts and earlier turns before it,
         any later messages after it, in order). `parameters` (temperature, top_p, max_tokens, stop,
         seed) apply to the model call of every node whose answer can be the output. `on_token`
-        receives the final answer's pieces as they are generated.
+        receives the final answer's pieces as they are generated. `route_only` takes every routing
+        decision without asking any handler or delegated node to answer (each passes its input on, and the
+        trace marks it `skipped`): what `llmnet eval` measures.
         """
         before, text, after = split_messages(prompt)
-        request = RequestState(before, after, request_parameters(parameters), on_token)
+        request = RequestState(before, after, request_parameters(parameters), on_token, route_only=route_only)
         await self.start()
         trace = Trace(request_id=request_id or os.urandom(16).hex())
         scope = VariableScope(
@@ -264,7 +267,10 @@ class Pipeline:
                 if post:
                     data = await self._hooks(post, "post", node, data, scope, hop)
                 return data, choice
-        if kind is not None:
+        if request.route_only:
+            hop.role = "skipped"
+            output = data
+        elif kind is not None:
             hop.role = node.adapter
             output = await self._delegate(node, kind, data, scope)
             request.finish_reason = None

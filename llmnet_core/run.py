@@ -50,6 +50,8 @@ class RequestState:
     parameters: dict[str, Any] = field(default_factory=dict)
     on_token: TokenCallback | None = None
     finish_reason: str | None = None
+    #: decide routes only: handlers and delegated nodes pass their input on instead of answering
+    route_only: bool = False
 
 
 def split_messages(

@@ -30,7 +30,7 @@ class Hop:
     index: int
     node: str
     layer: int
-    role: str  # router | handler | output | ws
+    role: str  # router | handler | output | skipped (route_only) | a node kind (ws, ...)
     chosen_by: str = "entry"
     decision: dict[str, Any] | None = None
     hooks: list[HookOutcome] = field(default_factory=list)

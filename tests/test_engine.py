@@ -309,3 +309,14 @@ async def test_custom_variables_feed_conditions(host, fake_server):
     }
     assert (await run(data, "x", variables={"TIER": "gold"})).trace.path[1] == "vip"
     assert (await run(data, "x", variables={"TIER": "free"})).trace.path[1] == "std"
+
+
+async def test_route_only_takes_the_decision_without_asking_the_handler(host, fake_server):
+    router = fake_server(keyword_router)
+    servers = {name: fake_server(f"answer from {name}") for name in ("billing", "tech", "sales")}
+    result = await run(three_handlers(router, *servers.values()), "The app crashes", route_only=True)
+    assert [h.node for h in result.trace.hops] == ["router", "tech", "output"]
+    assert result.trace.hops[1].role == "skipped"
+    assert result.output == "The app crashes"  # the handler passed its input on
+    assert len(router.chat_requests) == 1
+    assert all(not s.chat_requests for s in servers.values())
