@@ -366,7 +366,9 @@ class Pipeline:
             embed=model.embed,
             score=model.score if has_model else None,
         )
+        started = time.perf_counter()
         decision: RouteDecision = await router.choose(request)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         if decision.target not in targets:
             raise RoutingError(
                 f'node "{node.name}": routing strategy "{strategy}" chose "{decision.target}", '
@@ -378,6 +380,7 @@ class Pipeline:
             "reason": decision.reason,
             "answer": decision.answer,
             "scores": dict(decision.scores),
+            "ms": elapsed_ms,
         }
         if conditions:
             detail["conditions"] = conditions
