@@ -69,6 +69,8 @@ _EXPORTS: dict[str, str] = {
     "parse_options": "options",
     "parameter_problem": "run",
     "parse_vars": "cli",
+    "env_file_option": "cli",
+    "load_env_files": "cli",
     "REQUEST_VARIABLES": "variables",
     # library use
     "load_composition": "composition",
@@ -94,7 +96,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .base import Backend, NodeKind, Router, SecretProvider, Transport
-    from .cli import parse_vars
+    from .cli import env_file_option, load_env_files, parse_vars
     from .composition import load_composition
     from .engine import Pipeline
     from .envfile import parse_env_file

@@ -138,8 +138,33 @@ def _split_args(args: tuple[str, ...]) -> tuple[str | None, str | None]:
     return None, " ".join(args)
 
 
+def _server_option(name: str, instead: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A hidden `run` option the earlier llmnet's `run` took (it started a server): a usage error that
+    says what to type instead."""
+
+    def refuse(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None or value is False:
+            return
+        file = (ctx.params.get("args") or ("COMPOSITION",))[0]
+        shown = "" if isinstance(value, bool) else f" {value}"
+        raise click.UsageError(
+            f"llmnet run answers one prompt and takes no {name}; {instead.format(file=file, value=shown)}"
+        )
+
+    is_flag = name == "--dry-run"
+    return click.option(name, is_flag=is_flag, default=None, hidden=True, expose_value=False, callback=refuse)
+
+
+_SERVE_INSTEAD = (
+    "to serve the pipeline as an API (what the earlier llmnet's `run FILE` did): llmnet serve {file}"
+)
+
+
 @cli.command()
-@click.argument("args", nargs=-1, metavar="[COMPOSITION] [PROMPT]")
+@click.argument("args", nargs=-1, metavar="[COMPOSITION] [PROMPT]", is_eager=True)
+@_server_option("--port", _SERVE_INSTEAD + " --port{value}")
+@_server_option("--bind-addr", _SERVE_INSTEAD + " --host{value}")
+@_server_option("--dry-run", "to check the file without running it: llmnet validate {file}")
 @click.option(
     "--format",
     "fmt",
@@ -208,17 +233,28 @@ def _composition_and_prompt(args: tuple[str, ...]) -> tuple[str, str]:
     """The composition file (the bundled default when none is named) and the prompt (standard input
     when none is given); an empty prompt is a usage error."""
     composition, prompt = _split_args(args)
+    named = composition
     if composition is None:
         from .composition import default_composition_path
 
         composition = str(default_composition_path())
     if prompt is None:
         if sys.stdin is None or sys.stdin.isatty():
-            raise click.UsageError("give a prompt, or pipe one on standard input")
+            raise click.UsageError("give a prompt, or pipe one on standard input" + _serve_hint(named))
         prompt = sys.stdin.read().strip()
     if not prompt:
-        raise click.UsageError("the prompt is empty")
+        raise click.UsageError("the prompt is empty" + _serve_hint(named))
     return composition, prompt
+
+
+def _serve_hint(composition: str | None) -> str:
+    """For `llmnet run FILE` with no prompt: the earlier llmnet's `run FILE` started a server."""
+    if composition is None:
+        return ""
+    return (
+        f'; write llmnet run {composition} "your question", or, to serve the pipeline as an API '
+        f"(what the earlier llmnet's `run FILE` did), llmnet serve {composition}"
+    )
 
 
 def _execute(pipeline: Any, prompt: str, *, stream: bool) -> tuple[Any, BaseException | None, Any]:

@@ -242,7 +242,7 @@ class Pipeline:
                     hint="add a $HOP_COUNT condition to end the loop, or raise --max-hops",
                 )
             started = time.perf_counter()
-            scope.enter(node, data, visits)
+            scope.enter(node, data, visits - 1)
             data, (current, chosen_by, decision) = await self._visit(node, request, data, scope, hop)
             hop.ms = (time.perf_counter() - started) * 1000
 

@@ -12,7 +12,7 @@ import difflib
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -46,21 +46,37 @@ def known_fields(model: type[BaseModel]) -> list[str]:
 
 
 def option_problems(
-    model: type[M], data: Mapping[str, Any], where: Where, *, hint: str | None = None
+    model: type[M],
+    data: Mapping[str, Any],
+    where: Where,
+    *,
+    hint: str | None = None,
+    unknown: Literal["error", "warn"] = "error",
 ) -> tuple[M | None, list[Problem]]:
     """Validate `data` with `model`: the options, or every problem at its place.
 
     `hint` (default "known fields: {known}") goes with unknown and missing fields; `{known}` in it
-    becomes the list of accepted keys.
+    becomes the list of accepted keys. `unknown="warn"`: an unknown key of the entry itself (not of a
+    nested object) is a warning, and the options are read without it, as the earlier llmnet read them.
     """
+    data = dict(data) if isinstance(data, Mapping) else data
     try:
-        return model.model_validate(dict(data) if isinstance(data, Mapping) else data), []
+        return model.model_validate(data), []
     except ValidationError as exc:
         found: dict[tuple[str, str], Problem] = {}
-        for error in _relevant(model, exc.errors()):
-            problem = _problem(error, where, _hint(model, hint))
+        ignored: set[str] = set()
+        for item in _relevant(model, exc.errors()):
+            problem = _problem(item, where, _hint(model, hint))
+            error, loc = item[0], item[0].get("loc", ())
+            if unknown == "warn" and error.get("type") == "extra_forbidden" and len(loc) == 1:
+                ignored.add(str(loc[0]))
+                problem = Problem(problem.path, f"{problem.message}, ignored", problem.hint, "warning")
             found.setdefault((problem.path, problem.message), problem)
-        return None, list(found.values())
+        problems = list(found.values())
+        if ignored and isinstance(data, dict) and all(p.severity == "warning" for p in problems):
+            kept = {k: v for k, v in data.items() if k not in ignored}
+            return model.model_validate(kept), problems
+        return None, problems
 
 
 def parse_options(
@@ -70,11 +86,14 @@ def parse_options(
     *,
     error: type[LLMNetError] = TransportError,
     hint: str | None = None,
+    unknown: Literal["error", "warn"] = "error",
 ) -> M:
-    """Validate `data` with `model`; problems become one `error` (every problem on one line) with `hint`."""
-    options, problems = option_problems(model, data, where, hint=hint)
+    """Validate `data` with `model`; problems become one `error` (every problem on one line) with `hint`.
+    With `unknown="warn"`, unknown keys of the entry are left out (validate reports them)."""
+    options, problems = option_problems(model, data, where, hint=hint, unknown=unknown)
     if options is None:
-        raise error("; ".join(f"{p.path}: {p.message}" for p in problems), hint=_hint(model, hint))
+        errors = [p for p in problems if p.severity == "error"]
+        raise error("; ".join(f"{p.path}: {p.message}" for p in errors), hint=_hint(model, hint))
     return options
 
 

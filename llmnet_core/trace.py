@@ -29,7 +29,7 @@ class Hop:
 
     index: int
     node: str
-    layer: int
+    layer: int | None  # None: a node placed in no layer (reached by name)
     role: str  # router | handler | output | skipped (route_only) | a node kind (ws, ...)
     chosen_by: str = "entry"
     decision: dict[str, Any] | None = None
@@ -96,7 +96,7 @@ class Trace:
         for hop in self.hops:
             tokens = str(hop.usage.total_tokens) if hop.usage else "–"
             ms = f"{hop.ms:.0f}" if hop.role != "output" else "–"
-            layer = str(hop.layer) if hop.role != "output" else "–"
+            layer = str(hop.layer) if hop.role != "output" and hop.layer is not None else "–"
             rows.append((str(hop.index), hop.node, layer, hop.chosen_by, ms, tokens))
         widths = [max(len(r[i]) for r in rows) for i in range(6)]
         lines = []

@@ -49,17 +49,18 @@ class VariableScope:
         self.nodes = nodes
         self.node: str | None = None
         self.layer: int | None = None
-        self.prev_node: str | None = None
-        self.prev_layer: int | None = None
         self.hop_count = 0
         self.route_decision: str | None = None
         self.last_conditions: dict[str, bool] = {}
 
-    def enter(self, node: NodeConfig, data: str, visits: int) -> None:
-        """The request arrives at `node` (the node it leaves becomes PREV_NODE)."""
-        self.prev_node, self.prev_layer = self.node, self.layer
-        self.node, self.layer = node.name, node.layer
-        self.hop_count = visits
+    def enter(self, node: NodeConfig, data: str, hops: int) -> None:
+        """The request arrives at `node`, its `hops`-th handler hop (0 for the entry, which is no hop).
+
+        As in the earlier llmnet, a hop is recorded as it is taken: from then on, in the node's hooks and
+        while it chooses the next one, PREV_NODE/PREV_LAYER name the node itself and HOP_COUNT includes it.
+        """
+        self.node, self.layer = node.name, node.level
+        self.hop_count = hops
         self.current_input = data
         self.last_conditions = {}
 
@@ -78,12 +79,12 @@ class VariableScope:
             "CURRENT_INPUT": text,
             "INPUT": text,
             "NODE": self.node,
-            "PREV_NODE": self.prev_node,
-            "PREV_LAYER": self.prev_layer,
+            "PREV_NODE": self.node if self.hop_count else None,
+            "PREV_LAYER": self.layer if self.hop_count else None,
             "CURRENT_LAYER": self.layer,
             "HOP_COUNT": self.hop_count,
             "WORD_COUNT": len(text.split()),
-            "INPUT_LENGTH": len(text),
+            "INPUT_LENGTH": len(text.encode("utf-8", "surrogatepass")),
             "REQUEST_ID": self.request_id,
             "TIMESTAMP": self.timestamp,
             "ROUTE_DECISION": self.route_decision,
@@ -94,10 +95,10 @@ class VariableScope:
         return values
 
     def for_target(self, target: str) -> dict[str, Any]:
-        """Variables while deciding whether `target` may follow the node that just ran."""
+        """Variables while the current node decides whether `target` may follow it: the node's own, with
+        NODE naming the candidate (CURRENT_LAYER stays the choosing node's layer)."""
         values = self.values()
-        values["PREV_NODE"], values["PREV_LAYER"] = self.node, self.layer
-        values["NODE"], values["CURRENT_LAYER"] = target, self.nodes[target].layer
+        values["NODE"] = target
         return values
 
     def strings(self) -> dict[str, str]:

@@ -103,7 +103,7 @@ STRUCTURE: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "two-entries",
-        changed(lambda d: d["architecture"].insert(1, {"name": "second", "model": "m"})),
+        changed(lambda d: d["architecture"].insert(1, {"name": "second", "layer": 0, "model": "m"})),
         "architecture[1].layer: a second layer-0 node",
     ),
     ("no-output-node", changed(lambda d: d["architecture"].pop()), "architecture: no output node"),
@@ -140,7 +140,6 @@ STRUCTURE: list[tuple[str, dict[str, Any], str]] = [
     ("function-timeout", changed(shell(timeout=0)), "functions.f.timeout:"),
     ("function-type", changed(shell(type="smoke-signal")), "functions.f.type:"),
     ("shell-command-variable", changed(shell(command="$INPUT")), "functions.f.command:"),
-    ("shell-unknown-option", changed(shell(stdinn="text")), "functions.f.stdinn:"),
     (
         "ws-node-without-url",
         changed(ws_peer_without_url),

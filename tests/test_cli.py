@@ -225,3 +225,30 @@ def test_plugins_lists_the_commands_a_plugin_adds(host, register_plugin):
         "commands": ["hello-test"]
     }
     assert host.commands()["command-plugin"] == ["hello-test"]
+
+
+# -- what users of the earlier llmnet type ---------------------------------------------------------
+
+
+def test_run_with_a_file_and_no_prompt_says_how_to_ask_and_how_to_serve(host, write_composition):
+    path = str(write_composition({"architecture": []}, "pipeline.json"))
+    result = invoke("run", path, input="")
+    assert result.exit_code == 2
+    assert f'llmnet run {path} "your question"' in result.stderr
+    assert f"llmnet serve {path}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "instead"),
+    [
+        (["--port", "9000"], "llmnet serve {path} --port 9000"),
+        (["--bind-addr", "0.0.0.0"], "llmnet serve {path} --host 0.0.0.0"),
+        (["--dry-run"], "llmnet validate {path}"),
+    ],
+)
+def test_server_options_of_the_earlier_run_say_what_to_type(host, write_composition, option, instead):
+    path = str(write_composition({"architecture": []}, "pipeline.json"))
+    result = invoke("run", path, *option)
+    assert result.exit_code == 2
+    assert "takes no " + option[0] in result.stderr
+    assert instead.format(path=path) in result.stderr

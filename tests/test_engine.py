@@ -135,7 +135,7 @@ def conditional(router: Any, handler: Any, form: str) -> dict[str, Any]:
                 "name": "refiner",
                 "layer": 2,
                 "model": "handler",
-                "if": '$PREV_NODE == "long" && $HOP_COUNT == 2',
+                "if": '$PREV_NODE == "long" && $HOP_COUNT == 1',
                 "output-to": ["output"],
             },
             {
@@ -196,8 +196,8 @@ def loop(server: Any, condition: bool) -> dict[str, Any]:
     refine: dict[str, Any] = {"name": "refine", "layer": 1, "model": "m", "output-to": ["refine", "output"]}
     output: dict[str, Any] = {"name": "output", "adapter": "output"}
     if condition:
-        refine["if"] = "$HOP_COUNT < 4"
-        output["if"] = "$HOP_COUNT >= 4"
+        refine["if"] = "$HOP_COUNT < 3"
+        output["if"] = "$HOP_COUNT >= 3"
     return {
         "models": {"m": model(server)},
         "architecture": [

@@ -37,3 +37,8 @@ def container_runners() -> frozenset[str]:
 def runners() -> dict[str, dict[str, str]]:
     """Each runner llmnet can use, with the backend that serves it."""
     return catalogue()["runners"]
+
+
+def type_runners() -> dict[str, str]:
+    """A model `type` other than "external" that names a runner (`"type": "ollama"`), with that runner."""
+    return {k: v for k, v in catalogue()["model-types"].items() if k != "about"}

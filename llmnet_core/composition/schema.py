@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from .catalogue import type_runners
+
 
 def _kebab(name: str) -> str:
     return name.rstrip("_").replace("_", "-")
@@ -28,7 +30,9 @@ LEGACY_MODEL_KEYS = frozenset({"docker"})
 class ModelConfig(_Base):
     """A `models` entry: how to reach one model."""
 
-    type: Literal["external"] | None = Field(None, description='"external": a server reached at `url`')
+    type: str | None = Field(
+        None, description='"external": a server reached at `url`; a runner\'s name stands for that runner'
+    )
     runner: str | None = Field(None, description="external, ollama, vllm or llama-cpp")
     interface: str | None = Field(None, description="wire protocol of an external model (openai-api)")
     backend: str | None = Field(None, description="backend plugin to use, overriding runner/interface")
@@ -42,6 +46,14 @@ class ModelConfig(_Base):
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="sampling parameters passed to the backend (temperature, ...)"
     )
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str | None) -> str | None:
+        allowed = ["external", *type_runners()]
+        if value is not None and value not in allowed:
+            raise ValueError(f"{value!r} is not a model type; use {' or '.join(map(repr, allowed))}")
+        return value
 
 
 class HookConfig(_Base):
@@ -71,7 +83,9 @@ class NodeConfig(_Base):
     adapter: str = Field(
         "openai-api", description="openai-api (a model node), output, or a node kind a plugin provides (ws)"
     )
-    layer: int = 0
+    layer: int | None = Field(
+        None, ge=0, description="the node's layer; 0 is the entry; left out: a node reached by name"
+    )
     model: str | None = Field(None, description="key of `models`")
     output_to: list[int | str] | None = Field(
         None, description="where the result goes: all layer numbers or all node names"
@@ -85,6 +99,12 @@ class NodeConfig(_Base):
     url: str | None = Field(None, description="the peer of a node a plugin's node kind runs (`ws`)")
     router: str | None = Field(None, description="routing strategy when this node has several targets")
     router_options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def level(self) -> int:
+        """The layer the node counts in for layer targets and `$CURRENT_LAYER` (no layer: 0, as the
+        earlier llmnet counted it)."""
+        return self.layer or 0
 
     @field_validator("name")
     @classmethod

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import UsageError
 from ..interpolate import ENV_REFERENCE_RE, resolve_secrets
 from ..types import FunctionSpec, ModelSpec, NodeSpec
-from .catalogue import container_runners, runners
+from .catalogue import container_runners, runners, type_runners
 from .schema import FunctionConfig, ModelConfig, NodeConfig
 
 Secrets = Mapping[str, Mapping[str, str]]
@@ -81,7 +81,7 @@ def resolve_backend(model: ModelConfig) -> tuple[str | None, str | None]:
     """Which backend plugin serves a model entry; returns (backend, reason it cannot be used)."""
     if model.backend:
         return model.backend, None
-    runner = model.runner
+    runner = model.runner or type_runners().get(model.type or "")
     if runner in container_runners():
         return None, (
             f'runner "{runner}" starts a container, which llmnet does not do; start the server yourself '

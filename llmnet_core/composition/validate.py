@@ -246,9 +246,9 @@ class SemanticChecks:
                 self.index[node.name] = i
 
     def _adapters_and_targets(self) -> None:
-        layers: dict[int, list[str]] = {}
+        layers: dict[int, list[NodeConfig]] = {}
         for node in self.nodes:
-            layers.setdefault(node.layer, []).append(node.name)
+            layers.setdefault(node.level, []).append(node)
         outputs = [n.name for n in self.nodes if n.adapter == OUTPUT_ADAPTER]
         for node in self.nodes:
             self._adapter(node)
@@ -288,12 +288,15 @@ class SemanticChecks:
             return False
         return True
 
-    def _resolve_targets(self, node: NodeConfig, layers: dict[int, list[str]]) -> list[str]:
+    def _resolve_targets(self, node: NodeConfig, layers: dict[int, list[NodeConfig]]) -> list[str]:
+        """Node names stay as written; a layer number stands for that layer's handlers (the node itself
+        included: a loop), or for its output nodes when it has no handlers."""
         resolved: list[str] = []
         for j, target in enumerate(node.output_to or []):
             here = self.path(node, f".output-to[{j}]")
             if isinstance(target, int):
-                names = [n for n in layers.get(target, []) if n != node.name or target != node.layer]
+                members = layers.get(target, [])
+                names = [n.name for n in members if n.adapter != OUTPUT_ADAPTER] or [n.name for n in members]
                 if not names:
                     self.v.error(here, f"no nodes in layer {target}", f"layers used: {sorted(layers)}")
                 resolved += names
@@ -306,6 +309,15 @@ class SemanticChecks:
 
     def _entry_and_outputs(self) -> None:
         entries = [n for n in self.nodes if n.layer == 0 and n.adapter == MODEL_ADAPTER]
+        if not entries:
+            # a file that gives no layers at all: its entry is the one model node nothing targets
+            named = {t for n in self.nodes for t in (n.output_to or []) if isinstance(t, str)}
+            unplaced = [
+                n
+                for n in self.nodes
+                if n.layer is None and n.adapter == MODEL_ADAPTER and n.name not in named
+            ]
+            entries = unplaced if len(unplaced) == 1 else []
         if not entries:
             self.v.error(
                 "architecture",

@@ -44,7 +44,9 @@ class GrpcTransport(Transport):
 
     def __init__(self, spec: FunctionSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
-        self.options = parse_options(GrpcOptions, spec.options, f"functions.{spec.name}", hint=HINT)
+        self.options = parse_options(
+            GrpcOptions, spec.options, f"functions.{spec.name}", hint=HINT, unknown="warn"
+        )
         options, where = self.options, f"functions.{spec.name}"
         base = Path(spec.base_dir)  # relative paths start at the composition's folder
         self._pool: Any = None
@@ -72,7 +74,9 @@ class GrpcTransport(Transport):
     @classmethod
     def check(cls, spec: FunctionSpec) -> list[Problem]:
         """The problems of the function's fields (the same checks as when it is first used)."""
-        return option_problems(GrpcOptions, spec.options, f"functions.{spec.name}", hint=HINT)[1]
+        return option_problems(
+            GrpcOptions, spec.options, f"functions.{spec.name}", hint=HINT, unknown="warn"
+        )[1]
 
     def channel(self) -> Channel:
         """The pipeline-wide channel to this function's address (with its TLS settings)."""

@@ -210,7 +210,6 @@ async def test_a_broken_proto_file_is_reported_with_protocs_message(tmp_path, re
             {"proto": "a.proto", "descriptor-set": "a.pb"},
             "functions.enrich: give either proto or descriptor-set",
         ),
-        ({"requets": {}}, "functions.enrich.requets: unknown field"),
     ],
 )
 def test_bad_options_are_reported_with_their_place(resources, options, expected) -> None:

@@ -88,7 +88,9 @@ class RestTransport(Transport):
 
     def __init__(self, spec: FunctionSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
-        options = parse_options(RestOptions, spec.options, f"functions.{spec.name}", hint=HINT)
+        options = parse_options(
+            RestOptions, spec.options, f"functions.{spec.name}", hint=HINT, unknown="warn"
+        )
         self.method = options.method
         self.url = options.url
         self.headers = {"User-Agent": USER_AGENT, **options.headers}
@@ -101,7 +103,9 @@ class RestTransport(Transport):
     @classmethod
     def check(cls, spec: FunctionSpec) -> list[Problem]:
         """The problems of the function's fields (the same checks as when it is first used)."""
-        return option_problems(RestOptions, spec.options, f"functions.{spec.name}", hint=HINT)[1]
+        return option_problems(
+            RestOptions, spec.options, f"functions.{spec.name}", hint=HINT, unknown="warn"
+        )[1]
 
     # -- construction --------------------------------------------------------------------------
 

@@ -127,11 +127,12 @@ async def test_json_special_characters_survive_into_the_body(host, echo_model, p
 
 
 def test_the_command_line_reports_a_bad_field_without_a_traceback(host, echo_model, peer, write_composition):
-    data = composition(echo_model.url, [transform("audit")], [], audit={"url": peer.url("/x"), "heders": {}})
+    audit = {"url": peer.url("/x"), "headers": {"X-A": ["x"]}}
+    data = composition(echo_model.url, [transform("audit")], [], audit=audit)
     result = CliRunner().invoke(cli, ["run", str(write_composition(data)), "hi"])
     assert result.exit_code == 2  # found when the composition is loaded, before anything runs
     assert "Traceback" not in result.output + result.stderr
-    assert "functions.audit.heders: unknown field" in result.stderr
+    assert "functions.audit.headers.X-A: Input should be" in result.stderr
     assert peer.received == [] and echo_model.chat_requests == []
 
 
@@ -141,3 +142,17 @@ def test_the_command_line_runs_a_transform_hook(host, echo_model, peer, write_co
     result = CliRunner().invoke(cli, ["run", str(write_composition(data)), "original", "--no-stream"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "model saw: rewritten\n"
+
+
+def test_an_unknown_function_key_is_a_warning_and_the_hook_still_runs(
+    host, echo_model, peer, write_composition
+):
+    url = peer.on("/rewrite", body="rewritten")
+    data = composition(echo_model.url, [transform("rewrite")], [], rewrite={"url": url, "retries": 3})
+    path = str(write_composition(data))
+    checked = CliRunner().invoke(cli, ["validate", path])
+    assert checked.exit_code == 0, checked.output
+    assert "warning functions.rewrite.retries: unknown field, ignored" in checked.stdout
+    result = CliRunner().invoke(cli, ["run", path, "hi"])
+    assert result.exit_code == 0, result.stderr
+    assert len(peer.at("/rewrite")) == 1

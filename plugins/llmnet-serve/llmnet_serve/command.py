@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from llmnet_core import parse_vars
+from llmnet_core import env_file_option, load_env_files, parse_vars
 
 from .defaults import DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT
 
@@ -74,7 +74,10 @@ from .defaults import DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT
     show_default=True,
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
-def serve(composition: str, variables: tuple[str, ...], **options: object) -> None:
+@env_file_option
+def serve(
+    composition: str, variables: tuple[str, ...], env_files: tuple[str, ...], **options: object
+) -> None:
     """Serve the pipeline in COMPOSITION as an OpenAI-compatible API.
 
     POST /v1/chat/completions (plain or streamed), GET /v1/models, /health and /status.
@@ -83,5 +86,6 @@ def serve(composition: str, variables: tuple[str, ...], **options: object) -> No
     from .server import run_server
     from .settings import make_settings
 
+    load_env_files(env_files)
     settings = make_settings(composition=composition, variables=parse_vars(variables), **options)
     run_server(settings)

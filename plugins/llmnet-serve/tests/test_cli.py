@@ -154,3 +154,20 @@ async def test_a_pipeline_that_cannot_start_is_one_log_line(host, register_plugi
     assert "error: secrets.vault: the vault at 127.0.0.1:1 is unreachable (start it)" in errors
     assert not any("Traceback" in message for message in errors)
     assert all(record.exc_info is None for record in caplog.records)
+
+
+def test_env_file_provides_what_the_composition_needs(write_composition, tmp_path):
+    """`--env-file` loads before the composition is read: without it the $ENV api-key is missing; with
+    it, serve gets as far as binding its port (taken here, so it stops there)."""
+    path = write_composition(one_node("http://127.0.0.1:9", **{"api-key": "$SERVE_ENV_FILE_KEY"}))
+    missing = llmnet("serve", path, "--port", "0")
+    assert missing.returncode == 2 and "SERVE_ENV_FILE_KEY is not set" in missing.stderr
+    env_file = tmp_path / "serve.env"
+    env_file.write_text("SERVE_ENV_FILE_KEY=sk-env-file-canary\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        loaded = llmnet("serve", path, "--env-file", env_file, "--port", port)
+    assert loaded.returncode != 0 and "SERVE_ENV_FILE_KEY" not in loaded.stderr
+    assert str(port) in loaded.stderr and "sk-env-file-canary" not in loaded.stderr

@@ -96,7 +96,9 @@ class ShellTransport(Transport):
 
     def __init__(self, spec: FunctionSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
-        self.options = parse_options(ShellOptions, spec.options, f"functions.{spec.name}", hint=HINT)
+        self.options = parse_options(
+            ShellOptions, spec.options, f"functions.{spec.name}", hint=HINT, unknown="warn"
+        )
         self.cwd = self._directory(self.options.cwd)
         base = minimal_environment(self.options.pass_env)
         base.update({k: v for k, v in self.options.env.items() if "$" not in v})
@@ -110,7 +112,7 @@ class ShellTransport(Transport):
         """The problems of the function's fields (the same checks as when it is first used), and a
         warning when it hands a request's text to an interpreter as code (`sh -c "... $INPUT"`)."""
         place = f"functions.{spec.name}"
-        options, problems = option_problems(ShellOptions, spec.options, place, hint=HINT)
+        options, problems = option_problems(ShellOptions, spec.options, place, hint=HINT, unknown="warn")
         return problems if options is None else code_problems(options, place)
 
     # -- construction --------------------------------------------------------------------------

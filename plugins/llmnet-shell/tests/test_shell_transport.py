@@ -73,7 +73,6 @@ def hook(data: str = "hello world", **variables: str) -> HookCall:
         ({"command": "true", "pass-env": ["1X"]}, "functions.tool.pass-env: '1X' is not an environment"),
         ({"command": "true", "stdin": "yaml"}, "functions.tool.stdin: Input should be 'json', 'text' or"),
         ({"command": "true", "max-output": 0}, "functions.tool.max-output: Input should be greater than 0"),
-        ({"command": "true", "shell": True}, "functions.tool.shell: unknown field"),
         (
             {"command": "no-such-program-xyz"},
             'functions.tool.command: program "no-such-program-xyz" not found',
@@ -123,7 +122,9 @@ def test_check_reports_each_bad_field_at_its_path():
     spec = FunctionSpec("tool", "shell", {"command": "$X", "stdin": "yaml", "shel": True})
     problems = {p.path: p.message for p in ShellTransport.check(spec)}
     assert problems.keys() == {"functions.tool.command", "functions.tool.stdin", "functions.tool.shel"}
-    assert problems["functions.tool.shel"] == "unknown field"
+    assert problems["functions.tool.shel"] == "unknown field, ignored"
+    shel = next(p for p in ShellTransport.check(spec) if p.path == "functions.tool.shel")
+    assert shel.severity == "warning"  # an unknown key is ignored, as the earlier llmnet ignored it
     assert "cannot come from a $VARIABLE" in problems["functions.tool.command"]
     assert ShellTransport.check(FunctionSpec("tool", "shell", {"command": "no-such-program-xyz"})) == []
 

@@ -35,7 +35,9 @@ class WebSocketTransport(Transport):
 
     def __init__(self, spec: FunctionSpec, resources: Resources) -> None:
         super().__init__(spec, resources)
-        self.options = parse_options(WebSocketOptions, spec.options, partial(place_of, spec.name), hint=HINT)
+        self.options = parse_options(
+            WebSocketOptions, spec.options, partial(place_of, spec.name), hint=HINT, unknown="warn"
+        )
         template = self.options.message
         self._template: Any = _json_template(template) if isinstance(template, str) else template
         self._shown_url = display_url(self.options.url)
@@ -43,7 +45,9 @@ class WebSocketTransport(Transport):
     @classmethod
     def check(cls, spec: FunctionSpec) -> list[Problem]:
         """The problems of the function's fields (the same checks as when it is first used)."""
-        return option_problems(WebSocketOptions, spec.options, partial(place_of, spec.name), hint=HINT)[1]
+        return option_problems(
+            WebSocketOptions, spec.options, partial(place_of, spec.name), hint=HINT, unknown="warn"
+        )[1]
 
     @property
     def peer(self) -> Peer:
