@@ -76,6 +76,7 @@ _EXPORTS: dict[str, str] = {
     "load_composition": "composition",
     "Pipeline": "engine",
     "RunResult": "run",
+    "node_embedder": "embeddings",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -98,6 +99,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .base import Backend, NodeKind, Router, SecretProvider, Transport
     from .cli import env_file_option, load_env_files, parse_vars
     from .composition import load_composition
+    from .embeddings import node_embedder
     from .engine import Pipeline
     from .envfile import parse_env_file
     from .errors import (

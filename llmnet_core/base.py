@@ -69,6 +69,12 @@ class Backend(ABC):
         Must return quickly; errors belong to the first real call, which reports them.
         """
 
+    def constrains_choices(self) -> bool:
+        """True when `complete` restricts an answer to `request.choices` (a grammar, a JSON schema, a
+        server's guided choice) and answers the choice itself; the default says no, and a request with
+        `choices` then reaches `complete` with a small `max_tokens` (`ChatRequest.choice_max_tokens()`)."""
+        return False
+
     async def embed(self, texts: Sequence[str], *, persist: bool = False) -> list[list[float]]:
         """One vector per text, for similarity routing; backends that cannot embed keep this default.
 

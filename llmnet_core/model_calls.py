@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from .base import Backend
@@ -43,14 +43,23 @@ async def call_model(
     hop: Hop,
     request_id: str,
     on_token: TokenCallback | None = None,
+    choices: Sequence[str] | None = None,
 ) -> ChatResponse:
     """One chat call of `node`'s model, streamed to `on_token` when given; the hop records the model
-    and the tokens."""
+    and the tokens. With `choices`, a backend that cannot restrict its answer to them gets a small
+    `max_tokens` instead (unless `params` has one)."""
     override = node.extra_options.get("model_override")
     wire = override or backend.spec.wire_model or backend.spec.name
     request = ChatRequest(
-        messages=tuple(messages), model=wire, parameters=dict(params), node=node.name, request_id=request_id
+        messages=tuple(messages),
+        model=wire,
+        parameters=dict(params),
+        node=node.name,
+        request_id=request_id,
+        choices=tuple(choices) if choices else None,
     )
+    if request.choices and "max_tokens" not in params and not backend.constrains_choices():
+        request = replace(request, parameters={**params, "max_tokens": request.choice_max_tokens()})
     hop.model, hop.backend = wire, backend.spec.backend
     if on_token is None:
         response = await guarded(node, backend, backend.complete(request))
@@ -102,9 +111,14 @@ class NodeModel:
     request_id: str
     backend_for: Callable[[NodeConfig, str | None], Backend]
 
-    async def complete(self, messages: Sequence[Message], **params: Any) -> ChatResponse:
+    async def complete(
+        self, messages: Sequence[Message], *, choices: Sequence[str] | None = None, **params: Any
+    ) -> ChatResponse:
+        """One call of the node's model; with `choices`, its answer is meant to be exactly one of them."""
         backend = self.backend_for(self.node, None)
-        return await call_model(self.node, backend, messages, params, self.hop, self.request_id)
+        return await call_model(
+            self.node, backend, messages, params, self.hop, self.request_id, choices=choices
+        )
 
     async def score(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
         backend = self.backend_for(self.node, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,15 +63,52 @@ class ModelSpec:
     base_dir: Path = field(default_factory=Path.cwd)
 
 
+#: the tokens a plain answer may spend beyond the longest choice (a leading space, an end token, a word)
+CHOICE_TOKEN_MARGIN = 8
+
+
 @dataclass(frozen=True)
 class ChatRequest:
-    """One model call: the messages, the model name to send on the wire and the sampling parameters."""
+    """One model call: the messages, the model name to send on the wire and the sampling parameters.
+
+    `choices`, when given, says the answer must be exactly one of these texts: a backend that
+    `constrains_choices()` restricts generation to them and answers the choice itself; any other is sent
+    a capped `max_tokens` (see `choice_max_tokens`) and its answer is read by the caller.
+    """
 
     messages: tuple[Message, ...]
     model: str | None = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
     node: str | None = None
     request_id: str | None = None
+    choices: tuple[str, ...] | None = None
+
+    def choice_max_tokens(self, overhead: int = 0) -> int:
+        """A bound on the tokens of an answer that is one of `choices`: the longest choice's UTF-8 bytes
+        (no tokenizer makes more tokens than bytes), a small margin, and `overhead`, the tokens a wire
+        format wraps the choice in (`{"choice": ...}`)."""
+        longest = max((len(c.encode("utf-8")) for c in self.choices or ()), default=0)
+        return longest + CHOICE_TOKEN_MARGIN + overhead
+
+    def choice_schema(self) -> dict[str, Any]:
+        """A JSON schema whose only valid documents are `{"choice": <one of choices>}` (an object at the
+        top, as OpenAI's strict structured outputs require)."""
+        return {
+            "type": "object",
+            "properties": {"choice": {"type": "string", "enum": list(self.choices or ())}},
+            "required": ["choice"],
+            "additionalProperties": False,
+        }
+
+    def choice_from_json(self, text: str) -> str | None:
+        """The choice in an answer written to `choice_schema()`; None when the text is not such a document
+        or names something that is not one of `choices`."""
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return None
+        value = document.get("choice") if isinstance(document, dict) else None
+        return value if isinstance(value, str) and value in (self.choices or ()) else None
 
 
 @dataclass(frozen=True)
@@ -173,6 +211,7 @@ class Candidate:
     is_output: bool = False
 
 
+#: `complete(messages, choices=None, **parameters)`: one chat call of the node's model
 CompleteFn = Callable[..., Awaitable[ChatResponse]]
 #: `embed(texts, model=None, persist=False)`: vectors from the node's model, or from the composition model
 #: named `model`; `persist=True` only for texts of the configuration, whose vectors may be kept on disk
@@ -185,9 +224,11 @@ ScoreFn = Callable[..., Awaitable[dict[str, float]]]
 class RouteRequest:
     """What a routing strategy decides on: the text, the candidates, and a way to call the node's model.
 
-    `complete(messages, **parameters)` calls the routing node's model through the engine, so usage and
-    timing are recorded; it is None when the node has no model. `embed` and `score` reach the model's
-    embedding and choice-scoring capabilities (backends without them raise `BackendError`).
+    `complete(messages, choices=None, **parameters)` calls the routing node's model through the engine, so
+    usage and timing are recorded; it is None when the node has no model. With `choices` (candidate names),
+    the answer is restricted to one of them where the backend can, and its tokens are capped where it
+    cannot. `embed` and `score` reach the model's embedding and choice-scoring capabilities (backends
+    without them raise `BackendError`).
     """
 
     text: str

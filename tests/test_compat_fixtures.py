@@ -55,7 +55,7 @@ class Validator(BaseHTTPRequestHandler):
 
     calls: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server spelling
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         Validator.calls.append(body)
         reply = json.dumps({"valid": True, "result": body["result"]}).encode()
@@ -165,7 +165,7 @@ def test_multiplication_example_validates_each_answer_through_its_hook(
     out = json.loads(result.stdout)
     assert [h["node"] for h in out["trace"]["hops"]] == ["router", "initial-calc", "doubler", "output"]
     # each handler's answer went through validate-math, which saw the node's input and its answer
-    assert [c["expression"] for c in Validator.calls][0] == "What is 6 times 7?"
+    assert Validator.calls[0]["expression"] == "What is 6 times 7?"
     assert all(json.loads(c["result"]) == {"result": 42} for c in Validator.calls)
     assert len(Validator.calls) == 2
     systems = [r.json["messages"][0]["content"] for r in server.chat_requests]

@@ -108,12 +108,34 @@ async def test_router_chooses_among_three_handlers(host, fake_server, prompt, ex
     assert hop.decision["answer"] == keyword_router(router.chat_requests[0].json)
 
 
-async def test_unparseable_router_answer_falls_back_to_first_and_says_so(host, fake_server):
-    router = fake_server("I cannot decide")
+@pytest.mark.parametrize(("no_match", "output"), [(None, "h0"), ("error", None), ("sales", "h2")])
+async def test_an_answer_naming_no_candidate_follows_no_match_and_says_so(
+    host, fake_server, no_match, output
+):
+    router = fake_server("I cannot decide")  # a server that ignores response_format: a plain answer
     servers = [fake_server(f"h{i}") for i in range(3)]
-    result = await run(three_handlers(router, *servers), "anything")
-    assert result.output == "h0"
-    assert "fell back" in result.trace.hops[1].decision["reason"]
+    data = three_handlers(router, *servers)
+    if no_match is not None:
+        data["architecture"][0]["router-options"] = {"no-match": no_match}
+    if output is None:
+        with pytest.raises(RoutingError) as caught:
+            await run(data, "anything")
+        assert caught.value.message.startswith('node "router": the model answered "I cannot decide"')
+        assert caught.value.trace.error == caught.value.message
+        assert not any(server.chat_requests for server in servers)
+    else:
+        result = await run(data, "anything")
+        assert result.output == output
+        target = result.trace.hops[1].node
+        reason = f'the answer named no candidate; no-match "{no_match or "first"}" chose {target}'
+        assert result.trace.hops[1].decision["reason"] == reason
+    asked = router.chat_requests[0].json  # the names as the only answers, and a name's worth of tokens
+    assert asked["response_format"]["json_schema"]["schema"]["properties"]["choice"]["enum"] == [
+        "billing",
+        "tech",
+        "sales",
+    ]
+    assert asked["max_tokens"] <= 32
 
 
 def conditional(router: Any, handler: Any, form: str) -> dict[str, Any]:

@@ -75,6 +75,10 @@ def answer(request: dict[str, Any]) -> str:
     return next((name for name in wanted if name in names), "none of them")
 
 
+#: a router whose answer names no candidate takes the first one (with a warning quoting the answer)
+FIRST_ON_NO_MATCH = {"router-options": {"no-match": "first"}}
+
+
 def model(url: str) -> dict[str, Any]:
     return {"type": "external", "url": url, "api-key": "$CANARY_KEY", "retries": 0, "timeout": 1}
 
@@ -85,7 +89,7 @@ def run_composition(router_url: str, handler_url: str) -> dict[str, Any]:
     return {
         "models": {"router-model": model(router_url), "handler-model": model(handler_url)},
         "architecture": [
-            {"name": "router", "layer": 0, "model": "router-model", "output-to": [1]},
+            {"name": "router", "layer": 0, "model": "router-model", "output-to": [1], **FIRST_ON_NO_MATCH},
             {"name": "alpha", "use-case": "questions about alpha", **handler},
             {"name": "beta", "use-case": "questions about beta", **handler},
             {"name": "output", "adapter": "output"},
@@ -100,7 +104,8 @@ def serve_composition(server: FakeOpenAIServer, urls: dict[str, str]) -> dict[st
     models = {"good": model(server.url)} | {f"m-{fault}": model(url) for fault, url in urls.items()}
     nodes: list[dict[str, Any]] = [{"name": "front", "layer": 0, "model": "good", "output-to": [1]}]
     for fault in FAULTS:
-        nodes.append({"name": f"r-{fault}", "layer": 1, "model": f"m-{fault}", "output-to": ["ok-a", "ok-b"]})
+        router = {"name": f"r-{fault}", "layer": 1, "model": f"m-{fault}", "output-to": ["ok-a", "ok-b"]}
+        nodes.append({**router, **FIRST_ON_NO_MATCH})
         nodes.append({"name": f"h-{fault}", "layer": 1, "model": f"m-{fault}", "output-to": ["output"]})
     for name in ("ok-a", "ok-b"):
         nodes.append({"name": name, "layer": 2, "model": "good", "output-to": ["output"]})

@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/routing/run.py [--strategies llm,semantic] [--limit N] [--show-misses]
 
 Every labelled request in requests.jsonl goes through composition.json (a router and four handlers) with
-the router's strategy switched; the handlers answer with a single token so that the run measures routing.
-The time per decision is the router hop's time from the trace, after one warm-up request per strategy.
+the router's strategy switched. Requests run with `route_only`, so handlers never answer and the run
+measures routing alone; the router's model keeps the composition's parameters. The time per decision is
+the router hop's time from the trace, after one warm-up request per strategy.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import statistics
 import sys
 import time
@@ -21,23 +23,27 @@ from llmnet_core import Pipeline
 from llmnet_core.composition import read_composition
 
 HERE = Path(__file__).resolve().parent
+STRATEGIES = "llm,constrained,semantic"
 
 
-def load_requests(limit: int | None) -> list[dict[str, str]]:
-    lines = (HERE / "requests.jsonl").read_text(encoding="utf-8").splitlines()
+def load_requests(path: Path, limit: int | None) -> list[dict[str, str]]:
+    """The labelled requests (`{"label", "text"}` per line), the first `limit` of them when given."""
+    lines = path.read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
     return rows[:limit] if limit else rows
 
 
-async def measure(strategy: str, requests: list[dict[str, str]], show_misses: bool) -> dict[str, float]:
-    data, _ = read_composition(HERE / "composition.json")
+async def measure(
+    composition: Path, strategy: str, requests: list[dict[str, str]], show_misses: bool
+) -> dict[str, float]:
+    """Accuracy and time per decision of `strategy` over `requests`."""
+    data, _ = read_composition(composition)
     data["architecture"][0]["router"] = strategy
-    data["models"]["local"]["parameters"]["max_tokens"] = 1
     correct, times = 0, []
     async with Pipeline.from_dict(data) as pipeline:
-        await pipeline.run("warm-up: what is two plus two?")
+        await pipeline.run("warm-up: what is two plus two?", route_only=True)
         for row in requests:
-            result = await pipeline.run(row["text"])
+            result = await pipeline.run(row["text"], route_only=True)
             router, chosen = result.trace.hops[0], result.trace.hops[1].node
             times.append(router.ms)
             if chosen == row["label"]:
@@ -53,19 +59,52 @@ async def measure(strategy: str, requests: list[dict[str, str]], show_misses: bo
     }
 
 
-def main() -> int:
+def strategy_list(text: str) -> list[str]:
+    """`llm, constrained` → ["llm", "constrained"]; an empty list is a usage error."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one strategy, e.g. llm,semantic")
+    return names
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} is not a file")
+    return path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strategies", default="llm,constrained,semantic")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N requests")
+    parser.add_argument("--strategies", type=strategy_list, default=strategy_list(STRATEGIES))
+    parser.add_argument("--limit", type=positive, default=None, help="use only the first N requests")
     parser.add_argument("--show-misses", action="store_true", help="print every misrouted request")
-    args = parser.parse_args()
-    requests = load_requests(args.limit)
+    parser.add_argument("--requests", type=existing_file, default=HERE / "requests.jsonl")
+    parser.add_argument("--composition", type=existing_file, default=HERE / "composition.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # a router's warnings (an answer that named no candidate) would bury the table; --show-misses tells more
+    logging.getLogger("llmnet").setLevel(logging.ERROR)
+    requests = load_requests(args.requests, args.limit)
     labels = sorted({r["label"] for r in requests})
     print(f"{len(requests)} labelled requests over {len(labels)} handlers ({', '.join(labels)})")
     print(f"{'strategy':<12} {'accuracy':>9} {'correct':>8} {'ms/decision (median)':>21} {'p90 ms':>7}")
     started = time.perf_counter()
-    for strategy in args.strategies.split(","):
-        r = asyncio.run(measure(strategy, requests, args.show_misses))
+    for strategy in args.strategies:
+        r = asyncio.run(measure(args.composition, strategy, requests, args.show_misses))
         print(
             f"{strategy:<12} {r['accuracy']:>8.0%} {r['correct']:>5}/{len(requests):<3}"
             f" {r['median_ms']:>20.1f} {r['p90_ms']:>8.1f}",

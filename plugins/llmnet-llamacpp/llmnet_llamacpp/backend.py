@@ -1,4 +1,5 @@
-"""The `llama-cpp` backend: GGUF models in-process: generation, streaming, embeddings, choice scoring."""
+"""The `llama-cpp` backend: GGUF models in-process: generation (restricted to fixed choices on request),
+streaming, embeddings, choice scoring."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from llmnet_core import (
 )
 
 from .bundled import bundled_model_path
+from .choices import llama_grammar, without_prefix
 from .evaluation import evaluate
 from .generation import generate
 from .models import LoadSettings, LocalModel, shared_model
@@ -108,13 +110,21 @@ class LlamaCppBackend(Backend):
         prompt = self._prompter_for(llama)(messages)
         return prompt, llama.tokenize(prompt.text.encode("utf-8"), add_bos=not prompt.has_bos, special=True)
 
-    def _prepare(self, llama: Any, request: ChatRequest) -> tuple[list[int], dict[str, Any], list[str]]:
-        """Tokens of the prompt and the sampling arguments for one request (on the model's thread)."""
+    def _prepare(self, llama: Any, request: ChatRequest) -> tuple[list[int], dict[str, Any], list[str], str]:
+        """Tokens of the prompt, the sampling arguments, the stop sequences, and the text the answer starts
+        with that the caller does not get (the space before a choice), for one request (on the model's
+        thread). A request with `choices` is sampled under their grammar, within a few tokens."""
         prompt, tokens = self._prompt(llama, request.messages)
-        sampling = {**self.parameters.sampling(), **request_sampling(request.parameters)}
-        sampling.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+        asked = request_sampling(request.parameters)
+        sampling = {**self.parameters.sampling(), **asked}
         stop = sampling.pop("stop", None)
         stops = [*prompt.stops, *([stop] if isinstance(stop, str) else stop or [])]
+        skip = ""
+        if request.choices:
+            skip, stops = prompt.answer_prefix, []
+            sampling["grammar"] = llama_grammar(request.choices, skip)
+            sampling["max_tokens"] = asked.get("max_tokens") or request.choice_max_tokens(len(skip))
+        sampling.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         n_ctx = min(llama.n_ctx(), len(llama.input_ids))  # llama.cpp may pad its own figure
         room = n_ctx - len(tokens)
         if room < 1:
@@ -123,7 +133,7 @@ class LlamaCppBackend(Backend):
                 hint=f"raise models.{self.spec.name}.parameters.n_ctx, or send a shorter conversation",
             )
         sampling["max_tokens"] = min(sampling["max_tokens"], room)
-        return tokens, sampling, stops
+        return tokens, sampling, stops, skip
 
     # -- generation --------------------------------------------------------------------------------
 
@@ -135,7 +145,8 @@ class LlamaCppBackend(Backend):
         cancelled: threading.Event | None = None,
     ) -> tuple[Usage, str | None]:
         """Answer `request` on the model's thread, handing each piece of text to `emit`."""
-        tokens, sampling, stops = self._prepare(llama, request)
+        tokens, sampling, stops, skip = self._prepare(llama, request)
+        emit = without_prefix(emit, skip) if skip else emit
 
         def run() -> tuple[Usage, str | None]:
             evaluate(llama, tokens, last_run=False)
@@ -149,7 +160,8 @@ class LlamaCppBackend(Backend):
         def work(llama: Any) -> ChatResponse:
             parts: list[str] = []
             usage, finish = self._generate(llama, request, parts.append)
-            return ChatResponse("".join(parts).lstrip(), usage, request.model, finish)
+            text = "".join(parts)  # a choice is given exactly as it is
+            return ChatResponse(text if request.choices else text.lstrip(), usage, request.model, finish)
 
         return await model.generation.run(work)
 
@@ -177,7 +189,7 @@ class LlamaCppBackend(Backend):
             while True:
                 kind, item = await queue.get()
                 if kind == "text":
-                    text = item if started else item.lstrip()
+                    text = item if started or request.choices else item.lstrip()
                     if text:
                         started = True
                         yield StreamChunk(text=text)
@@ -191,6 +203,10 @@ class LlamaCppBackend(Backend):
             cancelled.set()
 
     # -- routing capabilities ----------------------------------------------------------------------
+
+    def constrains_choices(self) -> bool:
+        """Yes: a request with `choices` is sampled under a grammar of them (see `choices.py`)."""
+        return True
 
     async def embed(self, texts: Sequence[str], *, persist: bool = False) -> list[list[float]]:
         model = await self.model()

@@ -1,4 +1,5 @@
-"""The `ollama` backend: chat over Ollama's native API (`POST /api/chat`), whole or streamed as NDJSON.
+"""The `ollama` backend: chat over Ollama's native API (`POST /api/chat`), whole or streamed as NDJSON;
+answers among fixed choices through a JSON schema `format`.
 
 One pooled aiohttp session per server (`llmnet_http.Upstream`, shared through `Resources`), connect and
 read timeouts, retries with jittered exponential backoff on connection failures, 429 and 5xx (never
@@ -12,6 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -71,6 +73,8 @@ from .wire import (
 
 log = logging.getLogger("llmnet.ollama")
 USER_AGENT = "llmnet-ollama/0.1.0"
+#: tokens of the JSON around a choice (`{"choice": "` and `"}`), with room for whitespace between them
+JSON_OVERHEAD = 12
 
 
 def parameter_layers(spec: ModelSpec, settings: OllamaOptions) -> list[tuple[str, Mapping[str, Any]]]:
@@ -112,6 +116,7 @@ class OllamaBackend(UpstreamPoster, Backend):
         self._timeouts: Any = None  # aiohttp.ClientTimeout, made on first use (aiohttp loads lazily)
         self._layers = parameter_layers(spec, self.settings)
         split_parameters(self._layers)  # a bad parameter fails now, naming its place
+        self._constrain = True  # False once the server refused a JSON schema `format`
 
     @classmethod
     def check(cls, spec: ModelSpec) -> list[Problem]:
@@ -332,8 +337,14 @@ class OllamaBackend(UpstreamPoster, Backend):
         )
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        """Send the messages and return the whole answer, with token usage from Ollama's counts."""
-        body = self._body(request, stream=False)
+        """Send the messages and return the whole answer, with token usage from Ollama's counts; with
+        `request.choices`, an answer restricted to them (see `_complete_choice`)."""
+        if request.choices:
+            return await self._complete_choice(request)
+        return await self._exchange(self._body(request, stream=False))
+
+    async def _exchange(self, body: dict[str, Any]) -> ChatResponse:
+        """POST one whole (not streamed) chat request and read its answer."""
         part = self._parse_whole(await self._read(await self._send(body)))
         return ChatResponse(
             text=part.text,
@@ -341,6 +352,49 @@ class OllamaBackend(UpstreamPoster, Backend):
             model=part.model or body["model"],
             finish_reason=part.finish_reason,
         )
+
+    # -- answers restricted to fixed choices ------------------------------------------------------
+
+    def constrains_choices(self) -> bool:
+        """True until this server refuses a JSON schema `format` (an Ollama before 0.5 does)."""
+        return self._constrain
+
+    def _choice_body(self, request: ChatRequest, *, constrained: bool) -> dict[str, Any]:
+        """The request for an answer among `request.choices`: `format` a JSON schema of them when
+        `constrained`, and `num_predict` capped to what such an answer needs unless the caller set it."""
+        body = self._body(request, stream=False)
+        if "num_predict" not in split_parameters([("parameters", request.parameters or {})])[1]:
+            overhead = JSON_OVERHEAD if constrained else 0
+            body["options"] = {**body.get("options", {}), "num_predict": request.choice_max_tokens(overhead)}
+        if constrained:
+            body["format"] = request.choice_schema()
+        return body
+
+    async def _complete_choice(self, request: ChatRequest) -> ChatResponse:
+        """An answer among `request.choices`: asked with a JSON schema `format` and read back as the choice.
+        A server that refuses the schema (HTTP 400) is asked again once with a capped plain request, and,
+        when that one is answered, is never sent a schema again by this backend."""
+        refused: BackendError | None = None
+        if self._constrain:
+            try:
+                response = await self._exchange(self._choice_body(request, constrained=True))
+            except BackendError as exc:
+                if exc.status != 400:
+                    raise
+                refused = exc
+            else:
+                return replace(response, text=request.choice_from_json(response.text) or response.text)
+        response = await self._exchange(self._choice_body(request, constrained=False))
+        if refused is not None:
+            self._constrain = False
+            log.warning(
+                "models.%s: Ollama at %s refused a JSON schema format (%s); answers among fixed choices are "
+                "asked as capped plain text from now on",
+                self.spec.name,
+                self._shown_base,
+                refused.message,
+            )
+        return response
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         """Yield the answer as Ollama generates it; the last chunk carries usage and the finish reason.

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from llmnet_ollama.backend import JSON_OVERHEAD
 from llmnet_testing import FakeOllamaServer
 
 from llmnet_core import BackendError, Pipeline
@@ -75,7 +76,9 @@ async def test_router_and_handler_pipeline(host, server) -> None:
     assert other.trace.path == ["router", "tech", "output"]
     routed, answered = server.chat_requests[0].json, server.chat_requests[1].json
     assert routed["model"] == ROUTER_MODEL and routed["stream"] is False
-    assert routed["options"] == {"temperature": 0}  # the llm router's own parameter
+    # the llm router's own parameter, an answer's worth of tokens, and the candidates as the only answers
+    assert routed["options"] == {"temperature": 0, "num_predict": len("billing") + 8 + JSON_OVERHEAD}
+    assert routed["format"]["properties"]["choice"]["enum"] == ["billing", "tech"]
     assert routed["keep_alive"] == "1h"
     assert "billing: invoices and refunds" in routed["messages"][0]["content"]
     assert answered["model"] == "llama3.2" and answered["stream"] is True

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import difflib
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -50,6 +52,7 @@ from llmnet_core import (
     parse_options,
 )
 
+from .choices import REFUSED, capped, constrained
 from .wire import (
     DEFAULT_URLS,
     USER_AGENT,
@@ -62,6 +65,7 @@ from .wire import (
 )
 
 HINT = "an openai-api model takes url, api-key, model, parameters and: {known}"
+log = logging.getLogger("llmnet.openai")
 
 
 class OpenAIOptions(HTTPBackendOptions):
@@ -124,6 +128,8 @@ class OpenAIBackend(UpstreamPoster, Backend):
         # its own secrets, masked in every form (and in excerpts) even outside a pipeline
         self._redact = Redactor(secrets)
         self._timeouts: Any = None  # aiohttp.ClientTimeout, made on first use (aiohttp loads lazily)
+        self._runner = options.runner
+        self._constrain = True  # False once the server refused a structured-output request
 
     @classmethod
     def check(cls, spec: ModelSpec) -> list[Problem]:
@@ -305,10 +311,49 @@ class OpenAIBackend(UpstreamPoster, Backend):
         )
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        """Send the messages and return the whole answer, with token usage when the server reports it."""
-        body = self._body(request, stream=False)
+        """Send the messages and return the whole answer, with token usage when the server reports it;
+        with `request.choices`, an answer restricted to them (see `_complete_choice`)."""
+        if request.choices:
+            return await self._complete_choice(request)
+        return await self._exchange(self._body(request, stream=False))
+
+    async def _exchange(self, body: dict[str, Any]) -> ChatResponse:
+        """POST one whole (not streamed) chat completion request and read its answer."""
         exchange = await self._send(body)
         return self._parse_completion(await self._read(exchange), body["model"])
+
+    # -- answers restricted to fixed choices -----------------------------------------------------
+
+    def constrains_choices(self) -> bool:
+        """True until this server refuses a structured-output request (HTTP 400 or 422)."""
+        return self._constrain
+
+    async def _complete_choice(self, request: ChatRequest) -> ChatResponse:
+        """An answer among `request.choices`, asked as `choices.constrained` says for this server and read
+        back as the choice. A server that refuses that (HTTP 400 or 422) is asked again once with a capped
+        plain request, and, when that one is answered, is never sent a constraint again by this backend."""
+        refused: BackendError | None = None
+        if self._constrain:
+            body = constrained(self._body(request, stream=False), request, self._runner)
+            try:
+                response = await self._exchange(body)
+            except BackendError as exc:
+                if exc.status not in REFUSED:
+                    raise
+                refused = exc
+            else:
+                return replace(response, text=request.choice_from_json(response.text) or response.text)
+        response = await self._exchange(capped(self._body(request, stream=False), request))
+        if refused is not None:
+            self._constrain = False
+            log.warning(
+                "models.%s: %s refused an answer restricted to fixed choices (%s); such answers are asked "
+                "as capped plain text from now on",
+                self.spec.name,
+                self._shown_url,
+                refused.message,
+            )
+        return response
 
     def _stream_event(self, data: str) -> tuple[str, Usage | None, str | None, bool]:
         """The text, usage and finish reason carried by one SSE `data` payload, and whether it carried a

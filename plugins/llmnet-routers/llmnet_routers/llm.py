@@ -1,4 +1,11 @@
-"""The default `llm` routing strategy: ask the node's model to name a candidate, then parse robustly."""
+"""The default `llm` routing strategy: the node's model names a candidate.
+
+The call asks for one of the candidates' names: backends that can restrict an answer to fixed choices (a
+grammar, a JSON schema, a server's guided choice) answer one of them and nothing else, the others are held
+to a few tokens. An answer is then read robustly; one that names no candidate follows the node's
+`router-options.no-match`: the first candidate (the default), an error, or a candidate named there; a
+warning and the decision's reason say so either way.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,44 @@ import logging
 import re
 from collections.abc import Sequence
 
-from llmnet_core import Candidate, Message, RouteDecision, Router, RouteRequest, RoutingError
+from pydantic import ConfigDict, Field
+
+from llmnet_core import (
+    Candidate,
+    Message,
+    PluginOptions,
+    RouteDecision,
+    Router,
+    RouteRequest,
+    RoutingError,
+    excerpt,
+)
+
+from .options import router_options
 
 log = logging.getLogger("llmnet.routing")
 _THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
+#: how `no-match` names its two policies; any other value is a candidate's name
+FIRST, ERROR = "first", "error"
+
+
+class LLMOptions(PluginOptions):
+    """`router-options` of the llm router: `no-match`, and any other key is a sampling parameter of the
+    model call (`max-tokens` is sent as `max_tokens`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    no_match: str = Field(
+        FIRST,
+        description='an answer that names no candidate: "first" takes the first candidate (with a warning '
+        'and the reason in the trace), "error" fails the request, a candidate\'s name takes that one',
+    )
+
+    def sampling(self) -> dict[str, object]:
+        """The sampling parameters for the model call: `temperature: 0`, then the other keys given."""
+        extra = {k.replace("-", "_"): v for k, v in (self.model_extra or {}).items()}
+        extra.pop("choices", None)  # the router sets the choices itself
+        return {"temperature": 0, **extra}
 
 
 @functools.lru_cache(maxsize=256)
@@ -36,6 +77,8 @@ def parse_choice(answer: str, names: Sequence[str]) -> tuple[str | None, str]:
 
     Returns (name or None, how it matched).
     """
+    if answer in names:  # an answer restricted to the names is one of them, whatever it contains
+        return answer, "exact"
     text = _THINK_RE.sub("", answer).strip()
     cleaned = text.strip(" \t\r\n\"'`*.,:;!?()[]{}<>")
     if cleaned in names:
@@ -58,12 +101,40 @@ def parse_choice(answer: str, names: Sequence[str]) -> tuple[str | None, str]:
     return None, "no candidate named"
 
 
-class LLMRouter(Router):
-    """Asks the routing node's model to name the best candidate (prompt-and-parse)."""
+def no_match_decision(request: RouteRequest, policy: str, answer: str) -> RouteDecision:
+    """What an answer that names no candidate leads to under `router-options.no-match`: a decision whose
+    reason says so, or a RoutingError. A warning is logged either way."""
+    names = [c.name for c in request.candidates]
+    quoted = f'"{excerpt(answer, 80)}"' if answer.strip() else "nothing"
+    place = f'node "{request.node}"'
+    if policy == ERROR:
+        log.warning("%s: the model answered %s, which names no candidate; failing the request", place, quoted)
+        raise RoutingError(
+            f"{place}: the model answered {quoted}, which names none of {', '.join(names)}",
+            hint='set router-options.no-match to "first" (the default), or to a candidate\'s name, to '
+            "route such answers there",
+        )
+    target = names[0] if policy == FIRST else policy
+    if target not in names:
+        raise RoutingError(
+            f'{place}: router-options.no-match "{policy}" is not a candidate here',
+            hint=f'candidates here: {", ".join(names)}; or use "first" or "error"',
+        )
+    log.warning("%s: the model answered %s, which names no candidate; routing to %s", place, quoted, target)
+    return RouteDecision(
+        target=target,
+        reason=f'the answer named no candidate; no-match "{policy}" chose {target}',
+        answer=answer,
+    )
 
-    description = "asks the node's model to name a handler, then parses its answer"
+
+class LLMRouter(Router):
+    """Asks the routing node's model to name the best candidate (restricted to the names where it can)."""
+
+    description = "asks the node's model to name a handler, restricted to their names where the backend can"
 
     async def choose(self, request: RouteRequest) -> RouteDecision:
+        options = router_options(LLMOptions, request, "llm")
         if request.complete is None:
             raise RoutingError(
                 f'node "{request.node}" must choose between {", ".join(c.name for c in request.candidates)} '
@@ -75,14 +146,8 @@ class LLMRouter(Router):
             Message("system", router_prompt(request.candidates)),
             Message("user", request.text),
         ]
-        params = {"temperature": 0, **{k.replace("-", "_"): v for k, v in request.options.items()}}
-        response = await request.complete(messages, **params)
+        response = await request.complete(messages, choices=names, **options.sampling())
         target, how = parse_choice(response.text, names)
         if target is None:
-            log.warning("router %s answered %r, which names no candidate", request.node, response.text[:80])
-            return RouteDecision(
-                target=names[0],
-                reason=f"the answer named no candidate; fell back to the first ({names[0]})",
-                answer=response.text,
-            )
+            return no_match_decision(request, options.no_match, response.text)
         return RouteDecision(target=target, reason=f"llm answer ({how})", answer=response.text)

@@ -4,6 +4,8 @@ scriptable faults, for llmnet's tests and plugin authors'.
 - `FakeOpenAIServer`: `/v1/chat/completions` (JSON and SSE streaming) and `/v1/models`; `FAULTS` it can
   inject per model URL (`fault_url()`).
 - `FakeOllamaServer`: Ollama's native `/api/chat` (NDJSON streaming), `/api/tags`, `/api/version`.
+- Both follow structured-output requests (OpenAI `response_format`, vLLM's guided choice, Ollama's
+  `format`) or, as servers without support do, refuse or ignore them: `STRUCTURED_MODES`.
 - `FakeHTTPServer` and `FakeHTTPHandler`: the base both are built on, for fakes of other protocols.
 - `REPLY_CASES`: the replies every hook transport must read alike, with the data each means.
 - `free_port()`, `word_pieces()`, `count_words()`, `hook_composition()`: small helpers.
@@ -29,12 +31,14 @@ from .http import (
 from .ollama import FakeOllamaServer, OllamaScriptedResponse
 from .openai import FAULTS, FakeOpenAIServer, hook_composition
 from .replies import REPLY_CASES
+from .structured import STRUCTURED_MODES
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FAULTS",
     "REPLY_CASES",
+    "STRUCTURED_MODES",
     "FakeHTTPHandler",
     "FakeHTTPServer",
     "FakeOllamaServer",

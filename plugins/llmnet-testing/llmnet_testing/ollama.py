@@ -2,9 +2,10 @@
 
 `POST /api/chat` answers one JSON object with `"stream": false`, else (the default) NDJSON lines
 (`application/x-ndjson`, chunked): one object per token, then `"done": true` with `done_reason`,
-`prompt_eval_count`, `eval_count` and durations (ns). It honours `options.num_predict` ("length") and
-`options.stop`; empty `messages` load (or, with `keep_alive: 0`, unload) the model; an unknown model gets
-404 `{"error": "model \"x\" not found, try pulling it first"}`. `GET /api/tags`, `GET /api/version` and
+`prompt_eval_count`, `eval_count` and durations (ns). It honours `options.num_predict` ("length"),
+`options.stop` and `format` (JSON, or a JSON schema); empty `messages` load (or, with
+`keep_alive: 0`, unload) the model; an unknown model gets 404
+`{"error": "model \"x\" not found, try pulling it first"}`. `GET /api/tags`, `GET /api/version` and
 `GET /` ("Ollama is running") work too; other paths get 404 "404 page not found". Tokens are word
 pieces (`" world"`). It records requests, takes one-shot scripts (`push`, streams cut short among
 them) and can hold a stream until `resume()`. It is built on `FakeHTTPServer`, as `FakeOpenAIServer` is:
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from .http import CUT_STREAMS, FakeHTTPHandler, FakeHTTPServer, RecordedRequest, ScriptedResponse, word_pieces
+from .structured import STRUCTURED_MODES, Refusal, ollama_text
 
 __all__ = ["FakeOllamaServer", "OllamaScriptedResponse"]
 
@@ -108,6 +110,9 @@ class _Handler(FakeHTTPHandler):
             return
         try:
             tokens, reason = owner._tokens(request)
+        except Refusal as exc:  # a `format` this server does not take
+            self._send_json(400, {"error": str(exc)})
+            return
         except Exception as exc:  # noqa: BLE001 - a failing reply function is the server's 500
             self._send_json(500, {"error": f"reply function failed: {exc}"})
             return
@@ -177,7 +182,10 @@ class FakeOllamaServer(FakeHTTPServer):
     slept before each chat answer, `chunk_delay` between streamed tokens. With `pause_after=N`, a stream
     sends N tokens and waits for `resume()` (after which streams no longer pause); without it
     (`pause_timeout` s) the connection is cut, so a client that buffers the whole body fails the test.
-    `.url` is what a model's `url` holds.
+    `.url` is what a model's `url` holds. With `structured="follow"`, `format` (`"json"` or a JSON
+    schema) is followed as Ollama does, the reply made valid under it (see `llmnet_testing.structured`);
+    "reject" answers a schema with HTTP 400, as an Ollama before 0.5 does; "ignore" (the default)
+    answers the plain reply.
     """
 
     handler = _Handler
@@ -193,8 +201,12 @@ class FakeOllamaServer(FakeHTTPServer):
         pause_timeout: float = 20.0,
         version: str = VERSION,
         port: int = 0,
+        structured: str = "ignore",
     ) -> None:
         super().__init__(delay=delay, chunk_delay=chunk_delay, port=port)
+        if structured not in STRUCTURED_MODES:
+            raise ValueError(f"unknown structured mode {structured!r}; known: {', '.join(STRUCTURED_MODES)}")
+        self.structured = structured
         self.reply = reply
         self.models = [full_name(m) for m in models]
         self.pause_after = pause_after
@@ -272,7 +284,7 @@ class FakeOllamaServer(FakeHTTPServer):
     def _tokens(self, request: dict[str, Any]) -> tuple[list[str], str]:
         """The answer's tokens after `num_predict` and `stop`, and the done_reason."""
         text = self.reply(request) if callable(self.reply) else self.reply
-        text = text if isinstance(text, str) else str(text)
+        text = self._structured(request, text if isinstance(text, str) else str(text))
         options = request.get("options") if isinstance(request.get("options"), dict) else {}
         stops = options.get("stop") or []
         cut = min((text.find(s) for s in stops if isinstance(s, str) and s and s in text), default=-1)
@@ -281,6 +293,17 @@ class FakeOllamaServer(FakeHTTPServer):
         if isinstance(limit, int) and 0 <= limit < len(tokens):
             return tokens[:limit], "length"
         return tokens, "stop"
+
+    def _structured(self, request: dict[str, Any], text: str) -> str:
+        """The reply under the request's `format`, as `structured` says this server treats it; raises
+        Refusal for a request it answers with HTTP 400 (an Ollama before 0.5 takes no schema)."""
+        if self.structured == "ignore" or request.get("format") in (None, ""):
+            return text
+        if self.structured == "reject" and isinstance(request.get("format"), dict):
+            raise Refusal(
+                "json: cannot unmarshal object into Go struct field ChatRequest.format of type string"
+            )
+        return ollama_text(request, text)
 
     def _final(
         self, request: dict[str, Any], text: str, tokens: list[str], reason: str, *, with_counts: bool = True

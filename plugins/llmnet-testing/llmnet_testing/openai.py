@@ -31,6 +31,7 @@ from .http import (
     free_port,
     word_pieces,
 )
+from .structured import STRUCTURED_MODES, Refusal, asks_structured_openai, openai_text
 
 __all__ = ["FAULTS", "STREAM_FAULTS", "FakeOpenAIServer", "hook_composition"]
 
@@ -157,7 +158,10 @@ class _OpenAIHandler(FakeHTTPHandler):
             self._send_error(400, "the request body must be a JSON object with a 'messages' list")
             return
         try:
-            text = owner._reply_for(request)
+            text = owner._structured(request, owner._reply_for(request))
+        except Refusal as exc:  # a structured-output request this server refuses
+            self._send_error(400, str(exc))
+            return
         except Exception as exc:  # noqa: BLE001 - a failing reply function becomes a 500
             self._send_error(500, f"reply function failed: {exc}", "server_error")
             return
@@ -331,6 +335,12 @@ class FakeOpenAIServer(FakeHTTPServer):
     `"reset"` cut a stream (or a plain body half-way), the `"echo-key*"` faults add the request's API key
     to the reply as is, JSON-escaped, in base64 (also as HTTP basic auth) or streamed in 3-character
     pieces.
+
+    Structured outputs (`structured`): "follow" answers `response_format` (`json_object`, `json_schema`,
+    strict schemas checked as OpenAI does) and vLLM's `guided_choice` / `structured_outputs.choice` as a
+    server that supports them does, the reply made valid under them (see `llmnet_testing.structured`);
+    "reject" refuses such requests with HTTP 400, as a server without support does; "ignore" (the
+    default) answers the plain reply, as a server that drops fields it does not know does.
     """
 
     handler = _OpenAIHandler
@@ -348,10 +358,14 @@ class FakeOpenAIServer(FakeHTTPServer):
         slow_delay: float = 30.0,
         retry_after: int = 120,
         huge_size: int = 1_000_000,
+        structured: str = "ignore",
     ) -> None:
         super().__init__(delay=delay, chunk_delay=chunk_delay, port=port)
         if isinstance(fault, str) and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+        if structured not in STRUCTURED_MODES:
+            raise ValueError(f"unknown structured mode {structured!r}; known: {', '.join(STRUCTURED_MODES)}")
+        self.structured = structured
         self.reply = reply
         self.name = name
         self.pieces = pieces
@@ -402,6 +416,18 @@ class FakeOpenAIServer(FakeHTTPServer):
     def _reply_for(self, request: dict[str, Any]) -> str:
         reply = self.reply(request) if callable(self.reply) else self.reply
         return reply if isinstance(reply, str) else str(reply)
+
+    def _structured(self, request: dict[str, Any], text: str) -> str:
+        """The reply under the request's structured-output fields, as `structured` says this server
+        treats them; raises Refusal for a request it answers with HTTP 400."""
+        if self.structured == "ignore" or not asks_structured_openai(request):
+            return text
+        if self.structured == "reject":
+            raise Refusal(
+                "Unrecognized request arguments: this server does not support structured outputs "
+                "(response_format json_schema, guided_choice, structured_outputs)"
+            )
+        return openai_text(request, text)
 
     def _usage(self, request: dict[str, Any], text: str) -> dict[str, int]:
         prompt = sum(

@@ -1,0 +1,155 @@
+"""Answers restricted to fixed choices: a GBNF grammar whose only sentences are the choices, each after the
+prompt's answer prefix (the space after "Answer:"), the way the model would write it unconstrained.
+
+llama.cpp's grammar sampler checks every token it is shown, and over Gemma's 262,144 tokens that costs
+~70 ms a step, more than the model's own step. Only a token whose text occurs in a sentence can ever be
+accepted, so the grammar is shown those alone (found once per model and set of choices) and the likeliest
+it accepts is taken (or one drawn at the request's temperature). Once the text can only end one way (a
+single sentence still begins with it), the rest is written without asking the model: choices that differ
+in their first token cost one step.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import random
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llmnet_core import BackendError, Usage
+
+from .evaluation import evaluate
+from .scoring import _last_logits
+
+#: llama-cpp-python's temperature when a request gives none
+DEFAULT_TEMPERATURE = 0.8
+
+#: per context, each token's text as the grammar sees it (special tokens rendered)
+_pieces: weakref.WeakKeyDictionary[Any, list[bytes]] = weakref.WeakKeyDictionary()
+#: per context, the tokens a grammar of these sentences may accept, by sentences
+_shortlists: weakref.WeakKeyDictionary[Any, dict[tuple[bytes, ...], list[int]]] = weakref.WeakKeyDictionary()
+
+
+def gbnf_literal(text: str) -> str:
+    """`text` as a GBNF string literal: quotes and backslashes escaped, anything outside printable ASCII
+    written as `\\uXXXX` or `\\UXXXXXXXX`, so that any name gives a grammar llama.cpp parses."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(f"\\U{code:08X}")
+    return '"' + "".join(out) + '"'
+
+
+def choice_grammar(choices: Sequence[str], prefix: str = "") -> str:
+    """The GBNF grammar of `prefix` followed by exactly one of `choices`."""
+    alternatives = " | ".join(gbnf_literal(choice) for choice in dict.fromkeys(choices))
+    lead = f"{gbnf_literal(prefix)} " if prefix else ""
+    return f"root ::= {lead}({alternatives})\n"
+
+
+def token_pieces(llama: Any) -> list[bytes]:
+    """Every token's text as llama.cpp's grammar sees it (computed once per context, ~0.5 s)."""
+    if llama not in _pieces:
+        import llama_cpp
+
+        vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        buffer = ctypes.create_string_buffer(256)
+        pieces = []
+        for token in range(llama.n_vocab()):
+            size = llama_cpp.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, True)
+            pieces.append(buffer.raw[:size] if size > 0 else b"")
+        _pieces[llama] = pieces
+    return _pieces[llama]
+
+
+def shortlist(llama: Any, sentences: tuple[bytes, ...]) -> list[int]:
+    """The tokens a grammar of `sentences` may ever accept: those whose text is a part of a sentence,
+    and the end-of-generation tokens."""
+    known = _shortlists.setdefault(llama, {})
+    if sentences not in known:
+        import llama_cpp
+
+        vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        parts = {s[i:j] for s in sentences for i in range(len(s)) for j in range(i + 1, len(s) + 1)}
+        known[sentences] = [
+            token
+            for token, piece in enumerate(token_pieces(llama))
+            if piece in parts or llama_cpp.llama_vocab_is_eog(vocab, token)
+        ]
+    return known[sentences]
+
+
+def _accepted(grammar: Any, logits: Any, tokens: list[int]) -> list[tuple[float, int]]:
+    """(logit, token) of each of `tokens` the grammar accepts next."""
+    import llama_cpp
+
+    data = (llama_cpp.llama_token_data * len(tokens))()
+    for slot, token in zip(data, tokens, strict=True):
+        slot.id, slot.logit, slot.p = token, float(logits[token]), 0.0
+    array = llama_cpp.llama_token_data_array(data=data, size=len(tokens), selected=-1, sorted=False)
+    llama_cpp.llama_sampler_apply(grammar, ctypes.byref(array))
+    return [(slot.logit, slot.id) for slot in data if slot.logit != -math.inf]
+
+
+def _pick(accepted: list[tuple[float, int]], temperature: float, rng: random.Random) -> int:
+    """The likeliest token, or at a temperature above 0 one drawn from the accepted tokens' softmax."""
+    if temperature <= 0:
+        return max(accepted)[1]
+    top = max(logit for logit, _ in accepted)
+    weights = [math.exp((logit - top) / temperature) for logit, _ in accepted]
+    return rng.choices([token for _, token in accepted], weights)[0]
+
+
+def _settled(text: bytes, sentences: Sequence[bytes]) -> bytes | None:
+    """The whole sentence when `text` can only end one way, else None."""
+    possible = [s for s in sentences if s.startswith(text)]
+    return possible[0] if len(possible) == 1 else None
+
+
+def choose(
+    llama: Any, tokens: list[int], choices: Sequence[str], prefix: str, sampling: Mapping[str, Any]
+) -> tuple[str, Usage, str]:
+    """Answer one of `choices` after the prompt `tokens` (on the model's thread): the choice (without
+    `prefix`), the usage (the tokens the model chose) and the finish reason ("length" when
+    `sampling["max_tokens"]` ran out first)."""
+    import llama_cpp
+
+    sentences = tuple((prefix + choice).encode("utf-8") for choice in dict.fromkeys(choices))
+    listed = shortlist(llama, sentences)
+    pieces = token_pieces(llama)
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    grammar = llama_cpp.llama_sampler_init_grammar(vocab, choice_grammar(choices, prefix).encode(), b"root")
+    if not grammar:
+        raise BackendError(f"llama.cpp could not parse the grammar of the choices {list(choices)}")
+    temperature = sampling.get("temperature")
+    temperature = DEFAULT_TEMPERATURE if temperature is None else float(temperature)
+    rng = random.Random(sampling.get("seed"))
+    text, count, finish = b"", 0, "length"
+    try:
+        evaluate(llama, tokens)
+        while count < sampling["max_tokens"]:
+            accepted = _accepted(grammar, _last_logits(llama), listed)
+            token = _pick(accepted, temperature, rng) if accepted else None
+            if token is None or llama_cpp.llama_vocab_is_eog(vocab, token):
+                finish = "stop"
+                break
+            llama_cpp.llama_sampler_accept(grammar, token)
+            text, count = text + pieces[token], count + 1
+            if (whole := _settled(text, sentences)) is not None:
+                text, finish = whole, "stop"
+                break
+            llama.eval([token])
+    finally:
+        llama_cpp.llama_sampler_free(grammar)
+        llama.n_tokens = len(tokens)  # what was evaluated after the prompt is dropped by the next call
+    answer = text[len(prefix.encode("utf-8")) :] if text.startswith(prefix.encode("utf-8")) else text
+    return answer.decode("utf-8", "replace"), Usage(len(tokens), count), finish
