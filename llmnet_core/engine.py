@@ -262,7 +262,7 @@ class Pipeline:
             targets = self._filter_targets(node, scope)
             if not (len(targets) == 1 and self.composition.is_output(targets[0])):
                 hop.role = "router"
-                choice = await self._choose(node, targets, data, scope, hop)
+                choice = await self._choose(node, targets, data, scope, hop, request.before)
                 scope.decided(choice[0])
                 if post:
                     data = await self._hooks(post, "post", node, data, scope, hop)
@@ -281,7 +281,7 @@ class Pipeline:
             output = await self._hooks(post, "post", node, output, scope, hop)
         scope.set_input(output)
         targets = self._filter_targets(node, scope)
-        choice = await self._choose(node, targets, output, scope, hop)
+        choice = await self._choose(node, targets, output, scope, hop, request.before)
         scope.decided(choice[0])
         return output, choice
 
@@ -336,7 +336,13 @@ class Pipeline:
         )
 
     async def _choose(
-        self, node: NodeConfig, targets: list[str], text: str, scope: VariableScope, hop: Hop
+        self,
+        node: NodeConfig,
+        targets: list[str],
+        text: str,
+        scope: VariableScope,
+        hop: Hop,
+        history: Sequence[Message] = (),
     ) -> Choice:
         """Pick the next node among `targets`: one left needs no model call; several ask the router."""
         conditions = dict(scope.last_conditions)
@@ -365,6 +371,7 @@ class Pipeline:
             options=node.router_options,
             embed=model.embed,
             score=model.score if has_model else None,
+            history=tuple(history),
         )
         started = time.perf_counter()
         decision: RouteDecision = await router.choose(request)

@@ -228,7 +228,8 @@ class RouteRequest:
     usage and timing are recorded; it is None when the node has no model. With `choices` (candidate names),
     the answer is restricted to one of them where the backend can, and its tokens are capped where it
     cannot. `embed` and `score` reach the model's embedding and choice-scoring capabilities (backends
-    without them raise `BackendError`).
+    without them raise `BackendError`). `history` is the conversation before the routed message (system
+    prompts, earlier turns), for strategies that keep a conversation with the handler that answered it.
     """
 
     text: str
@@ -239,6 +240,7 @@ class RouteRequest:
     options: Mapping[str, Any] = field(default_factory=dict)
     embed: EmbedFn | None = None
     score: ScoreFn | None = None
+    history: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True)

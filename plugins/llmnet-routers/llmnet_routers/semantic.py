@@ -33,6 +33,12 @@ class SemanticOptions(PluginOptions):
     template: str = Field("{text}", description="how each text is presented to the embedding model")
     min_score: float | None = Field(None, description="below this similarity, route to `fallback`")
     fallback: str | None = Field(None, description="candidate used when no score reaches min-score")
+    sticky: float | None = Field(
+        None,
+        ge=0,
+        description="in a conversation, keep the handler the previous user message routes to unless "
+        "another leads it by at least this much similarity",
+    )
 
     @field_validator("template")
     @classmethod
@@ -90,20 +96,54 @@ class SemanticRouter(Router):
         if request.embed is None:
             raise RoutingError(f'node "{request.node}": this llmnet cannot compute embeddings for routing')
         index = await self._index(request, options)
-        (raw,) = await request.embed([options.template.format(text=request.text)], options.embedding_model)
-        query = centred(normalise(raw), index.centre)
-        scores = {
-            name: _aggregate([dot(query, v) for v in vectors], options.aggregate, query, vectors)
-            for name, vectors in zip(index.names, index.vectors, strict=True)
-        }
+        scores = await self._scores(request, options, index, request.text)
         best = max(scores, key=lambda n: scores[n])
         rounded = {n: round(s, 4) for n, s in scores.items()}
         if options.min_score is not None and scores[best] < options.min_score and options.fallback:
             reason = f"best similarity {scores[best]:.2f} ({best}) is below min-score {options.min_score}"
             return RouteDecision(options.fallback, reason, scores=rounded)
+        kept = await self._sticky(request, options, index, scores, best)
+        if kept is not None:
+            return kept
         ranked = sorted(scores.values(), reverse=True)
         margin = ranked[0] - ranked[1] if len(ranked) > 1 else ranked[0]
         return RouteDecision(best, f"most similar ({options.aggregate}, margin {margin:.2f})", scores=rounded)
+
+    async def _scores(
+        self, request: RouteRequest, options: SemanticOptions, index: _Index, text: str
+    ) -> dict[str, float]:
+        """Each candidate's similarity to `text`."""
+        assert request.embed is not None
+        (raw,) = await request.embed([options.template.format(text=text)], options.embedding_model)
+        query = centred(normalise(raw), index.centre)
+        return {
+            name: _aggregate([dot(query, v) for v in vectors], options.aggregate, query, vectors)
+            for name, vectors in zip(index.names, index.vectors, strict=True)
+        }
+
+    async def _sticky(
+        self,
+        request: RouteRequest,
+        options: SemanticOptions,
+        index: _Index,
+        scores: dict[str, float],
+        best: str,
+    ) -> RouteDecision | None:
+        """With `sticky`, a follow-up stays with the handler the conversation's previous user message
+        routes to, unless `best` leads that handler by at least the margin; None when nothing is kept."""
+        previous = next((m.content for m in reversed(request.history) if m.role == "user"), None)
+        if options.sticky is None or previous is None:
+            return None
+        before = await self._scores(request, options, index, previous)
+        earlier = max(before, key=lambda n: before[n])
+        lead = scores[best] - scores[earlier]
+        if earlier == best or lead >= options.sticky:
+            return None
+        reason = (
+            f"sticky: the conversation was with {earlier}; {best} leads it by {lead:.2f}, "
+            f"under the margin {options.sticky:g}"
+        )
+        return RouteDecision(earlier, reason, scores={n: round(s, 4) for n, s in scores.items()})
 
     async def _index(self, request: RouteRequest, options: SemanticOptions) -> _Index:
         key = (options.embedding_model, options.template, request.candidates)

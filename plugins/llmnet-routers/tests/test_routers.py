@@ -197,3 +197,33 @@ async def test_constrained_shows_examples_to_the_model_when_asked(register_plugi
     roles = [m.role for m in seen[0]]
     assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
     assert seen[0][2].content == "billing" and seen[0][1].content == "I was charged twice on my card"
+
+
+def conversation(*turns: str) -> list[dict[str, str]]:
+    roles = ["user", "assistant"] * len(turns)
+    return [{"role": role, "content": text} for role, text in zip(roles, turns, strict=False)]
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "sticky", "expected"),
+    [
+        ("and what about my parcel", None, "shipping"),  # no sticky: the last message alone decides
+        ("and what about my parcel", 2.0, "billing"),  # a weak lead keeps the conversation's handler
+        ("track my parcel delivery with the courier", 0.3, "shipping"),  # a clear switch moves on
+    ],
+)
+async def test_semantic_sticky_keeps_a_follow_up_with_the_conversations_handler(follow_up, sticky, expected):
+    options = {} if sticky is None else {"sticky": sticky}
+    messages = conversation("I was charged twice, refund my invoice", "Refund issued.", follow_up)
+    async with Pipeline.from_dict(composition("semantic", options)) as pipeline:
+        hop = (await pipeline.run(messages)).trace.hops[1]
+    assert hop.node == expected
+    if sticky is not None and expected == "billing":
+        assert hop.decision["reason"].startswith("sticky: the conversation was with billing; shipping leads")
+    else:
+        assert "most similar" in hop.decision["reason"]
+
+
+async def test_semantic_sticky_is_off_for_a_single_message():
+    hop = await route(composition("semantic", {"sticky": 5.0}), "track my parcel")
+    assert hop.node == "shipping" and "most similar" in hop.decision["reason"]
