@@ -51,6 +51,7 @@ def strategy_list(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option(
     "--misroutes",
     type=click.IntRange(min=0),
+    metavar="N",
     default=20,
     show_default=True,
     help="Misrouted requests listed per strategy in the text report.",
@@ -58,6 +59,7 @@ def strategy_list(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 256),
+    metavar="N",
     default=1,
     show_default=True,
     help="Requests in flight at once.",
@@ -116,15 +118,23 @@ def eval_command(
     "--examples",
     "k",
     type=click.IntRange(min=1),
+    metavar="K",
     default=8,
     show_default=True,
     help="Examples to choose per handler.",
 )
 @click.option("--fallback", metavar="NODE", help="Fit min-score: below it the router sends requests to NODE.")
 @click.option(
-    "--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Cross-validation folds."
+    "--folds",
+    type=click.IntRange(min=2),
+    default=5,
+    show_default=True,
+    metavar="N",
+    help="Cross-validation folds.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds' shuffle.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, metavar="N", help="Seed of the folds' shuffle."
+)
 @click.option("--write", is_flag=True, help="Write the result into COMPOSITION (after showing the diff).")
 @click.option(
     "--output",

@@ -38,6 +38,12 @@ class Item:
         return self.kind or ("conversation" if self.messages else "single")
 
     @property
+    def before(self) -> tuple[Mapping[str, str], ...]:
+        """The messages before the routed one (the last user message): what a router gets as history."""
+        users = [i for i, m in enumerate(self.messages) if m["role"] == "user"]
+        return self.messages[: users[-1]] if users else ()
+
+    @property
     def prompt(self) -> str | list[dict[str, str]]:
         """What `Pipeline.run` gets: the text, or the whole conversation."""
         return [dict(m) for m in self.messages] if self.messages else self.text

@@ -109,7 +109,7 @@ class NodeTuner:
 
     async def decide(self, setting: Setting, sample: Sample) -> Any:
         """The router's decision for one sample under `setting`."""
-        from llmnet_core import RouteRequest
+        from llmnet_core import Message, RouteRequest
 
         request = RouteRequest(
             text=sample.item.text,
@@ -118,6 +118,7 @@ class NodeTuner:
             variables={},
             options=setting.options,
             embed=self.embeddings,
+            history=tuple(Message(m["role"], m["content"]) for m in sample.item.before),
         )
         return await self.router.choose(request)
 

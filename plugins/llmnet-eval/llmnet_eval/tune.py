@@ -22,6 +22,7 @@ from .report import percent
 from .writing import create_file, read_text, replace_file, unified_diff
 
 STRATEGY = "semantic"
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -168,9 +169,6 @@ async def learn_node(
     changed = {key: v for key, v in final.options.items() if options.get(key, _MISSING) != v}
     handlers = [t for t in targets if any(t == s.right[0] for s in samples)]
     return NodeResult(node, len(samples), handlers, before, after, examples, final.options, changed, fallback)
-
-
-_MISSING = object()
 
 
 def _claim_handlers(results: list[NodeResult]) -> None:

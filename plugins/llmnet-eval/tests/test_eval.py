@@ -257,12 +257,12 @@ def test_variables_of_a_request_feed_conditions(kit, host, fake_server, write_co
 
 
 def test_requests_that_fail_are_counted_apart(kit, host, support):
-    support.router.push(status=500, body='{"error": {"message": "overloaded"}}')
+    # the router's server fails every call about the first request, however often it is asked
+    support.router.fault = lambda request: "500" if kit.last_user(request) == "I was charged twice" else None
     (run,) = report(kit, support.composition, support.data)["runs"]
     assert (run["errors"], run["scored"], run["correct"]) == (1, 5, 3)
     (failed,) = run["failed"]
     assert failed["line"] == 1 and failed["type"] == "BackendError" and "500" in failed["error"]
-    support.router.push(status=500, body='{"error": {"message": "overloaded"}}')
     text = kit.invoke("eval", support.composition, support.data).stdout
     assert "errors    1 (not counted in accuracy; listed below)" in text
     assert "failed (1)" in text and "  line 1  BackendError:" in text

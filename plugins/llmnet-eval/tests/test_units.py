@@ -246,3 +246,45 @@ def test_examples_are_drawn_from_requests_that_stand_on_their_own():
     ]
     tuner = NodeTuner("router", None, Setting((), {}), train, None, is_secret=lambda t: "sk-1" in t)
     assert tuner.pools(train) == {"billing": ["refund please"], "code": ["and in Go?"]}
+
+
+def test_changes_to_router_options_merge_into_the_object_the_file_has():
+    from llmnet_eval.edits import Change, apply_to_data, apply_to_text
+
+    source = '{"architecture": [{"name": "r", "router_options": {"aggregate": "max"}}, {"name": "h"}]}'
+    changes = [Change("r", {"min-score": 0.2}, options=True), Change("h", {"examples": ["x"]})]
+    text, lost = apply_to_text(source, changes)
+    assert lost == []
+    assert json.loads(text) == apply_to_data(json.loads(source), changes)
+    assert json.loads(text)["architecture"][0] == {
+        "name": "r",
+        "router_options": {"aggregate": "max", "min-score": 0.2},
+    }
+    added, _ = apply_to_text('{"architecture": [{"name": "r"}]}', changes[:1])
+    assert json.loads(added)["architecture"][0]["router-options"] == {"min-score": 0.2}
+    with pytest.raises(EditError, match="router-options is not an object"):
+        apply_to_text('{"architecture": [{"name": "r", "router-options": 3}]}', changes[:1])
+
+
+async def test_decisions_while_tuning_get_the_conversation_before_the_routed_message():
+    from llmnet_eval.dataset import Item
+    from llmnet_eval.learn import NodeTuner, Sample, Setting
+
+    from llmnet_core import Message, RouteDecision
+
+    seen = []
+
+    class Capture:
+        async def choose(self, request):
+            seen.append((request.text, request.history))
+            return RouteDecision("math", "captured")
+
+    turns = (
+        {"role": "user", "content": "What is 15% of 240?"},
+        {"role": "assistant", "content": "36."},
+        {"role": "user", "content": "and 40%?"},
+    )
+    item = Item(1, "and 40%?", ("math",), turns)
+    tuner = NodeTuner("router", Capture(), Setting((), {}), [], None)
+    await tuner.decide(tuner.base, Sample(item, ("math",)))
+    assert seen == [("and 40%?", (Message("user", "What is 15% of 240?"), Message("assistant", "36.")))]
