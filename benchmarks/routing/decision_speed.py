@@ -1,16 +1,17 @@
 """Time and accuracy of the `semantic` router's decisions: llama.cpp embeddings against the sentence encoder.
 
-    .venv/bin/python benchmarks/routing/decision_speed.py [--rounds N] [--limit N] [--threads N] [--int8]
+    .venv/bin/python benchmarks/routing/decision_speed.py [--rounds N] [--limit N] [--threads N] [--float]
         [--requests PATH] [--composition PATH] [--llama-output-layer]
 
 Every labelled request goes through the composition twice, with `route_only` so that no handler answers:
 once with the router embedding through its own model (the bundled Gemma 3 270M on llama.cpp, the
 baseline) and once with `router-options.embedding-model` naming a `sentence-encoder` model (the bundled
-all-MiniLM-L6-v2). Both pipelines are open at once and each request goes to both, in alternating order,
-so that noise from other processes hits both alike. The time is the routing decision's own
-(`decision["ms"]` in the trace); accuracy counts the first round. `--int8` adds the encoder with
-`"quantize": true` as a third variant. With `--llama-output-layer`, it also estimates how much of a
-llama.cpp embedding goes to the model's output layer.
+all-MiniLM-L6-v2). The pipelines are open at once and take turns, all the requests at a time, in the
+opposite order every other round, so that noise from other processes hits each alike: on shared cores
+compare the medians and their ratio rather than single figures. The time is the routing decision's own
+(`decision["ms"]` in the trace); accuracy counts the first round. `--float` adds the encoder with
+`"quantize": false` (float arithmetic) as a third variant. With `--llama-output-layer`, it also
+estimates how much of a llama.cpp embedding goes to the model's output layer.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from _measure import percentile  # noqa: E402 - a sibling module of the benchmar
 
 BASELINE = "llama.cpp (router's model)"
 ENCODER = "sentence-encoder"
-INT8 = "sentence-encoder, int8"
+FLOAT = "sentence-encoder, float"
 ENCODER_MODEL = "enc"
 
 
@@ -55,13 +56,13 @@ def labels_of(row: dict[str, Any]) -> set[str]:
     return set(label) if isinstance(label, list) else {label}
 
 
-def compositions(path: Path, threads: int | None, int8: bool = False) -> dict[str, dict[str, Any]]:
-    """The composition with a `semantic` entry router: as written (the baseline), and with the encoder
-    (and with the int8 encoder)."""
+def compositions(path: Path, threads: int | None, floats: bool = False) -> dict[str, dict[str, Any]]:
+    """The composition with a `semantic` entry router: as written (the baseline), with the encoder, and
+    (with `floats`) with the encoder computing in float."""
     data, _ = read_composition(path)
     data["architecture"][0]["router"] = "semantic"
     variants = {BASELINE: data}
-    for name, quantize in [(ENCODER, False), (INT8, True)][: 2 if int8 else 1]:
+    for name, quantize in [(ENCODER, True), (FLOAT, False)][: 2 if floats else 1]:
         parameters: dict[str, Any] = {"quantize": quantize}
         if threads is not None:
             parameters["n_threads"] = threads
@@ -102,9 +103,11 @@ async def measure(
         for pipeline in pipelines.values():
             await pipeline.run("warm-up: what is two plus two?", route_only=True)
         for r in range(rounds):
-            for i, row in enumerate(rows):
+            # a variant's requests one after another: llama.cpp's threads stay busy for a moment after
+            # each decision, which would slow whatever ran right after it in this process
+            for name in names if r % 2 == 0 else names[::-1]:
                 gc.collect()
-                for name in names if (r + i) % 2 == 0 else names[::-1]:
+                for row in rows:
                     ms, cpu_ms, right = await decide(pipelines[name], row)
                     times[name].append(ms)
                     cpu[name].append(cpu_ms)
@@ -171,7 +174,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=positive, default=3, help="passes over the requests (default 3)")
     parser.add_argument("--limit", type=positive, default=None, help="use only the first N requests")
     parser.add_argument("--threads", type=positive, default=None, help="the encoder's n_threads")
-    parser.add_argument("--int8", action="store_true", help='also measure the encoder with "quantize"')
+    parser.add_argument(
+        "--float", action="store_true", help='also measure the encoder with "quantize": false'
+    )
     parser.add_argument("--requests", type=existing_file, default=HERE / "requests.jsonl")
     parser.add_argument("--composition", type=existing_file, default=HERE / "composition.json")
     parser.add_argument(
@@ -185,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.getLogger("llmnet").setLevel(logging.ERROR)
     rows = load_rows(args.requests, args.limit)
-    variants = compositions(args.composition, args.threads, args.int8)
+    variants = compositions(args.composition, args.threads, args.float)
     print(f"{len(rows)} labelled requests × {args.rounds} rounds, {args.composition.name}")
     started = time.perf_counter()
     results = asyncio.run(measure(variants, rows, args.rounds))

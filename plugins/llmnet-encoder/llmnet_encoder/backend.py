@@ -31,7 +31,8 @@ from .model import (
     source_path,
 )
 
-HINT = "a sentence-encoder model takes source, parameters and: {known}"
+HINT = "a sentence-encoder model takes source and parameters"
+PARAMETERS_HINT = "a sentence-encoder model's parameters: {known}"
 #: one thread per request: a short text gains little from more, and the cores are shared with the pipeline
 DEFAULT_THREADS = 1
 #: a single text up to this long (a request being routed: a few milliseconds of work) is embedded on the
@@ -56,9 +57,9 @@ class EncoderParameters(PluginOptions):
     max_length: int | None = Field(
         None, ge=2, strict=True, description="tokens kept of each text (default and most: the model's)"
     )
-    batch_size: int = Field(32, ge=1, le=4096, strict=True, description="texts per run")
+    batch_size: int = Field(32, ge=1, le=4096, strict=True, description="texts per run (float only)")
     quantize: bool = Field(
-        False, strict=True, description="int8 weights and arithmetic: about twice as fast (needs onnx)"
+        True, strict=True, description="int8 weights and arithmetic (about twice as fast); false: float"
     )
 
 
@@ -66,7 +67,9 @@ def entry_problems(spec: ModelSpec) -> tuple[LoadSettings | None, list[Problem]]
     """The settings of a model entry, or every problem with it at its JSON path (validate and run alike)."""
     place = f"models.{spec.name}"
     options, problems = option_problems(EncoderOptions, spec.options, place, hint=HINT)
-    parameters, found = option_problems(EncoderParameters, spec.parameters, f"{place}.parameters", hint=HINT)
+    parameters, found = option_problems(
+        EncoderParameters, spec.parameters, f"{place}.parameters", hint=PARAMETERS_HINT
+    )
     problems += found
     if spec.url:
         problems.append(

@@ -61,7 +61,7 @@ class LoadSettings:
     threads: int
     max_length: int
     batch_size: int
-    quantize: bool = False  #: run an int8 copy of the graph (see quantize.py)
+    quantize: bool = True  #: run an int8 copy of the graph (see quantize.py)
 
 
 # -- finding a model's files ------------------------------------------------------------------------------
@@ -200,11 +200,12 @@ class Encoder:
         self._output, self._pooled = _choose_output(self.session)
 
     def encode(self, texts: Sequence[str]) -> list[list[float]]:
-        """One unit-length vector per text; texts run in batches of similar length."""
+        """One unit-length vector per text; texts run in batches of similar length (one at a time when
+        quantized: int8 scales follow the values of each run, so a batch would change its texts' vectors)."""
         np = self._np
         encodings = self.tokenizer.encode_batch(list(texts))
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        size = self.settings.batch_size
+        size = 1 if self.settings.quantize else self.settings.batch_size
         batches = [order[start : start + size] for start in range(0, len(order), size)]
         pooled = [(batch, self._run([encodings[i] for i in batch])) for batch in batches]
         out = np.empty((len(encodings), pooled[0][1].shape[1]), dtype=np.float32)

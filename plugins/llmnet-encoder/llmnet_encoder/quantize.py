@@ -1,9 +1,10 @@
 """An int8 copy of a model's graph, made once per graph and kept in llmnet's cache folder.
 
 onnxruntime's dynamic quantization stores each weight matrix as int8 with a scale per output channel and
-multiplies in int8: about twice as fast as float on CPUs with int8 dot products (AVX-512 VNNI, AVX-VNNI,
-Arm dot product), for vectors within about 1 % of the float ones. Weights the graph stores in another form
-(as int8 converted to float while it runs, say) are folded into plain float weights first.
+multiplies in int8, about twice as fast as float, for vectors within about 1 % of the float ones. The
+weights keep 7 bits (`reduce_range`): CPUs without int8 dot-product instructions (plain AVX2) would
+otherwise saturate some sums, so the vectors are the same on every CPU. Weights the graph stores in
+another form (as int8 converted to float while it runs, say) are folded into plain float weights first.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from llmnet_core import BackendError, activity
 
 #: bump when the recipe changes, so that cached copies made the old way are not used
-RECIPE = "dynamic-int8-per-channel-1"
+RECIPE = "dynamic-int8-per-channel-7bit-1"
 _lock = threading.Lock()
 
 
@@ -55,12 +56,12 @@ def int8_graph(graph: Path, name: str, sha256: str | None = None) -> Path:
         except ImportError:
             raise BackendError(
                 "int8 quantization needs the onnx package",
-                hint='pip install onnx (or llmnet-encoder[int8]), or leave out "quantize"',
+                hint="pip install onnx, or set the model's parameters.quantize to false",
             ) from None
-        target.parent.mkdir(parents=True, exist_ok=True)
         folded = target.with_name(f".{target.stem}.{os.getpid()}.folded.onnx")
         partial = target.with_name(f".{target.stem}.{os.getpid()}.partial.onnx")
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             with activity(f"preparing int8 weights of {name} (first run only)"):
                 options = ort.SessionOptions()
                 # basic optimisations only (constant folding): the file stays valid on any CPU
@@ -69,14 +70,20 @@ def int8_graph(graph: Path, name: str, sha256: str | None = None) -> Path:
                 options.log_severity_level = 3
                 ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
                 with _quiet_logging():
-                    quantize_dynamic(str(folded), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+                    quantize_dynamic(
+                        str(folded),
+                        str(partial),
+                        weight_type=QuantType.QInt8,
+                        per_channel=True,
+                        reduce_range=True,
+                    )
             os.replace(partial, target)
         except BackendError:
             raise
         except Exception as exc:  # noqa: BLE001 - a graph the quantizer cannot handle, a full disk
             raise BackendError(
                 f"could not make an int8 copy of {graph}: {type(exc).__name__}: {exc}",
-                hint='leave out "quantize", or set LLMNET_CACHE_DIR to a writable folder',
+                hint="set LLMNET_CACHE_DIR to a writable folder, or the model's parameters.quantize to false",
             ) from None
         finally:
             for leftover in (folded, partial):
