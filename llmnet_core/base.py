@@ -175,6 +175,13 @@ class Router(ABC):
 
     description: ClassVar[str] = ""
 
+    @classmethod
+    def models(cls, options: Mapping[str, Any]) -> list[str]:
+        """Keys of `models` this strategy calls besides the node's own, given the node's `router-options`
+        (a semantic router's `embedding-model`): `validate` checks them as models in use, and a pipeline
+        loads them when it starts."""
+        return []
+
     @abstractmethod
     async def choose(self, request: RouteRequest) -> RouteDecision:
         """Return the chosen candidate (its name must be one of `request.candidates`)."""

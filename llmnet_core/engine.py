@@ -12,7 +12,7 @@ from typing import Any
 from .base import Backend, NodeKind, Router, Transport
 from .composition import Composition, NodeConfig, load_composition
 from .composition.schema import HookConfig
-from .composition.specs import node_spec
+from .composition.specs import node_models, node_spec
 from .conditions import parse_condition
 from .errors import (
     ConditionError,
@@ -110,11 +110,13 @@ class Pipeline:
                 for name, node in self._nodes.items()
             }
         self._started = True
+        default_router = self.composition.file.settings.router
         for node in self._nodes.values():
-            if node.model is not None and node.model not in self._backends:
-                # a failure here belongs to the first real call, which reports it with its context
-                with contextlib.suppress(Exception):
-                    await self._backend(node).prepare()
+            for model in node_models(node, default_router, self.registries.routers):
+                if model not in self._backends:
+                    # a failure here belongs to the first real call, which reports it with its context
+                    with contextlib.suppress(Exception):
+                        await self._backend(node, model).prepare()
 
     async def aclose(self, *, wait: bool = True) -> None:
         """Wait for observe hooks (`wait=False`: cancel them), then close backends, transports and pooled

@@ -13,7 +13,7 @@ from ..errors import Problem
 from ..interpolate import find_secret_references
 from ..registry import Registries
 from .schema import CompositionFile
-from .specs import function_spec, model_spec, node_spec, resolve_backend
+from .specs import function_spec, model_spec, node_models, node_spec, resolve_backend
 
 Secrets = Mapping[str, Mapping[str, str]]
 
@@ -76,7 +76,12 @@ def _entries(
     file: CompositionFile, registries: Registries, base_dir: Path, reachable: set[str]
 ) -> Iterator[_Entry]:
     """The functions, models and delegated nodes that an installed plugin can check."""
-    used_models = {n.model for n in file.architecture if n.name in reachable and n.model}
+    used_models = {
+        model
+        for n in file.architecture
+        if n.name in reachable
+        for model in node_models(n, file.settings.router, registries.routers)
+    }
     used_functions = {
         hook.function
         for node in file.architecture

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -75,6 +76,18 @@ def _resolved(config: FunctionConfig | ModelConfig | NodeConfig, secrets: Secret
 def node_spec(config: NodeConfig, base_dir: Path, secrets: Secrets | None = None) -> NodeSpec:
     """The `NodeSpec` of a node whose adapter a plugin provides: its fields, secrets filled in."""
     return NodeSpec(config.name, config.adapter, _resolved(config, secrets), base_dir=base_dir)
+
+
+def node_models(node: NodeConfig, default_router: str, routers: Any) -> list[str]:
+    """The `models` keys a node calls: its own model, and those its routing strategy names in its
+    `router-options` (`Router.models`); a strategy that is not installed, or that fails to say, adds none."""
+    names = [node.model] if node.model else []
+    cls = routers.get(node.router or default_router)
+    if cls is not None:
+        # a plugin's bug must not break validation or loading
+        with contextlib.suppress(Exception):
+            names += [m for m in cls.models(node.router_options) if isinstance(m, str) and m not in names]
+    return names
 
 
 def resolve_backend(model: ModelConfig) -> tuple[str | None, str | None]:

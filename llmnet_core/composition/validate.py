@@ -26,7 +26,7 @@ from .schema import (
     SecretConfig,
     SettingsConfig,
 )
-from .specs import resolve_backend
+from .specs import node_models, resolve_backend
 
 #: the adapters of the format itself; any other names a node kind that a plugin provides (`ws`)
 MODEL_ADAPTER = "openai-api"
@@ -352,7 +352,10 @@ class SemanticChecks:
         return seen
 
     def _used_by_reachable(self, model: str) -> bool:
-        return any(n.model == model and n.name in self.reachable for n in self.nodes)
+        return any(n.name in self.reachable and model in self._node_models(n) for n in self.nodes)
+
+    def _node_models(self, node: NodeConfig) -> list[str]:
+        return node_models(node, self.comp.settings.router, self.v.regs.routers)
 
     def _models(self) -> None:
         for name, model in self.comp.models.items():
@@ -418,7 +421,21 @@ class SemanticChecks:
                 hint = did_you_mean(node.model, self.comp.models)
                 defined = f"models defined: {_listing(self.comp.models)}"
                 self.v.error(self.path(node, ".model"), f'unknown model "{node.model}" ({defined})', hint)
-            if node.model is None and node.adapter == MODEL_ADAPTER and not self._passes_through(node):
+            for other in self._node_models(node)[1 if node.model else 0 :]:
+                if other not in self.comp.models:
+                    self.v.error(
+                        self.path(node, ".router-options"),
+                        f'names model "{other}", which is not defined in models',
+                        did_you_mean(other, self.comp.models)
+                        or f"models defined: {_listing(self.comp.models)}",
+                    )
+            routes_without_model = node.name == self.entry and len(self._node_models(node)) > 0
+            if (
+                node.model is None
+                and node.adapter == MODEL_ADAPTER
+                and not self._passes_through(node)
+                and not routes_without_model
+            ):
                 self.v.warn(
                     self.path(node),
                     f'node "{node.name}" has no model: a request that reaches it fails',

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from llmnet_testing import FakeOpenAIServer
 
-from llmnet_core import BackendError, Pipeline
+from llmnet_core import CompositionError, Pipeline
 from llmnet_core.composition import validate_composition
 
 HANDLERS = {
@@ -80,6 +80,7 @@ def test_validation_reports_a_bad_encoder_source_at_its_path(tmp_path: Path, hos
     assert len(found) == 1, problems
     assert f"{tmp_path / 'models' / 'no-such-encoder'} does not exist" in found[0].message
     assert "tokenizer.json" in (found[0].hint or "")
+    assert found[0].severity == "error"  # the router embeds with it: a model in use
     _, problems = validate_composition(
         routed(None, parameters={"n_thread": 2}), base_dir=tmp_path, registries=host.registries
     )
@@ -88,8 +89,8 @@ def test_validation_reports_a_bad_encoder_source_at_its_path(tmp_path: Path, hos
     ]
 
 
-async def test_running_with_a_bad_encoder_source_fails_with_its_path(tmp_path: Path):
+async def test_a_bad_encoder_source_is_refused_with_its_path_before_running(tmp_path: Path):
+    """The router's embedding model is a model in use: its problems stop the pipeline from loading."""
     data = routed(None, source=str(tmp_path / "missing"))
-    async with Pipeline.from_dict(data) as pipeline:
-        with pytest.raises(BackendError, match=r"models\.enc\.source: .*missing does not exist"):
-            await pipeline.run("Will it rain?", route_only=True)
+    with pytest.raises(CompositionError, match=r"models\.enc\.source: .*missing does not exist"):
+        Pipeline.from_dict(data)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -80,6 +80,12 @@ class SemanticRouter(Router):
     """Routes by embedding similarity between the request and each candidate's use-case and examples."""
 
     description = "embedding similarity to each handler's use-case and examples (fast, good with tiny models)"
+
+    @classmethod
+    def models(cls, options: Mapping[str, Any]) -> list[str]:
+        """The `embedding-model`, when the node's options name one."""
+        name = options.get("embedding-model", options.get("embedding_model"))
+        return [name] if isinstance(name, str) else []
 
     def __init__(self) -> None:
         self._indexes: dict[tuple[str | None, str, tuple[Candidate, ...]], _Index] = {}

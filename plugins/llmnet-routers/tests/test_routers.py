@@ -147,7 +147,6 @@ async def test_semantic_falls_back_below_min_score():
         ({"aggregate": "best"}, "router-options.aggregate"),
         ({"template": "no placeholder"}, "router-options.template"),
         ({"fallback": "nowhere"}, 'router-options.fallback "nowhere" is not a target'),
-        ({"embedding-model": "ghost"}, 'model "ghost" is not defined in models'),
     ],
 )
 async def test_bad_router_options_are_named(options: dict, expected: str):
@@ -227,3 +226,58 @@ async def test_semantic_sticky_keeps_a_follow_up_with_the_conversations_handler(
 async def test_semantic_sticky_is_off_for_a_single_message():
     hop = await route(composition("semantic", {"sticky": 5.0}), "track my parcel")
     assert hop.node == "shipping" and "most similar" in hop.decision["reason"]
+
+
+class CheckedWords(Words):
+    """Words with an option its check insists on, and a record of the models prepared at start."""
+
+    prepared: list[str] = []
+
+    @classmethod
+    def check(cls, spec: Any) -> list[Any]:
+        from llmnet_core import Problem
+
+        ok = spec.options.get("size") == 1
+        return [] if ok else [Problem(f"models.{spec.name}.size", "must be 1")]
+
+    async def prepare(self) -> None:
+        CheckedWords.prepared.append(self.spec.name)
+
+
+def with_embedder(embedder: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    data = composition("semantic", options)
+    data["models"]["embedder"] = embedder
+    return data
+
+
+def problems_of(data: dict[str, Any], registries: Any) -> list[Any]:
+    from llmnet_core.composition import validate_composition
+
+    return validate_composition(data, registries=registries)[1]
+
+
+async def test_the_embedding_model_is_a_model_in_use(host, register_plugin):
+    class More:
+        @hookimpl
+        def llmnet_register_backends(self, register: Any) -> None:
+            register("checked-words", CheckedWords)
+
+    register_plugin(More(), "checked-words-plugin")
+    CheckedWords.prepared = []
+    # a bad option of a model only the router embeds with is an error, as for any model in use
+    bad = with_embedder({"backend": "checked-words", "size": 2}, {"embedding-model": "embedder"})
+    found = problems_of(bad, host.registries)
+    assert [(p.path, p.severity) for p in found] == [("models.embedder.size", "error")]
+    # a model that does not exist is named at the router's options
+    missing = composition("semantic", {"embedding-model": "embeder"})
+    (problem,) = problems_of(missing, host.registries)
+    assert problem.path == "architecture[0].router-options" and 'names model "embeder"' in problem.message
+    assert problem.hint == 'did you mean "embedder"?'
+    # an entry that only routes needs no model of its own; the embedding model loads at start
+    good = with_embedder({"backend": "checked-words", "size": 1}, {"embedding-model": "embedder"})
+    del good["architecture"][0]["model"]
+    assert problems_of(good, host.registries) == []
+    async with Pipeline.from_dict(good) as pipeline:
+        assert CheckedWords.prepared == ["embedder"]
+        hop = (await pipeline.run("where is my refund")).trace.hops[1]
+    assert hop.node == "billing"
