@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,30 @@ def invoke(*args: str, **kwargs):
     return CliRunner().invoke(cli, list(args), obj={}, **kwargs)
 
 
-def test_the_default_pipeline_is_a_router_and_handlers_on_the_embedded_model():
+def test_the_default_pipeline_is_a_router_and_handlers_on_the_embedded_model_and_a_calculator():
     data, problems = read_composition(default_composition_path())
     assert not problems
     nodes = {n["name"]: n for n in data["architecture"]}
     handlers = [n for n in nodes.values() if n.get("layer") == 1]
     assert len(handlers) >= 2 and all(n.get("use-case") and n.get("examples") for n in handlers)
-    assert all(m.get("runner") == "llama-cpp" and "url" not in m for m in data["models"].values())
+    models = data["models"]
+    assert all(m.get("runner") in ("llama-cpp", "calculator") and "url" not in m for m in models.values())
+    # arithmetic goes to the calculator, and only when it finds something to compute
+    assert models[nodes["math"]["model"]]["runner"] == "calculator"
+    assert nodes["math"]["if"] == "calculable($INPUT)"
+    assert models[nodes["facts"]["model"]]["runner"] == "llama-cpp" and nodes["facts"].get("context")
+
+
+def test_the_default_pipeline_was_not_written_from_the_answer_set():
+    answer_set = Path(__file__).resolve().parent.parent / "benchmarks" / "answers" / "questions.jsonl"
+    if not answer_set.is_file():
+        pytest.skip("no answer set in this checkout")
+    lines = answer_set.read_text(encoding="utf-8").splitlines()
+    questions = {json.loads(line)["question"].casefold() for line in lines if line.strip()}
+    data, _ = read_composition(default_composition_path())
+    for node in data["architecture"]:
+        shown = [*node.get("examples", []), *re.findall(r"Question: (.*)", node.get("context", ""))]
+        assert not [text for text in shown if text.casefold() in questions], node["name"]
 
 
 def test_init_writes_the_default_pipeline_and_never_overwrites(tmp_path: Path, monkeypatch):
@@ -66,6 +84,17 @@ def test_run_without_a_composition_needs_the_llamacpp_plugin(monkeypatch):
     assert result.exit_code == 2
     assert "llama-cpp" in result.stderr and "pip install llmnet-llamacpp" in result.stderr
     assert "default.jsonc" in result.stderr
+
+
+def test_run_without_a_composition_needs_the_calc_plugin(monkeypatch):
+    monkeypatch.setenv("LLMNET_BLOCK_PLUGINS", "llmnet-calc")
+    previous = reset_host(PluginHost())
+    try:
+        result = invoke("run", "What", "is", "2", "+", "2?")
+    finally:
+        reset_host(previous)
+    assert result.exit_code == 2
+    assert '"calculator"' in result.stderr and "pip install llmnet-calc" in result.stderr
 
 
 def test_activity_reaches_listeners_with_its_duration():
