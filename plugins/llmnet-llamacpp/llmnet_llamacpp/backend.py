@@ -24,7 +24,7 @@ from llmnet_core import (
 )
 
 from .bundled import bundled_model_path
-from .choices import llama_grammar, without_prefix
+from .choices import choose
 from .evaluation import evaluate
 from .generation import generate
 from .models import LoadSettings, LocalModel, shared_model
@@ -110,20 +110,20 @@ class LlamaCppBackend(Backend):
         prompt = self._prompter_for(llama)(messages)
         return prompt, llama.tokenize(prompt.text.encode("utf-8"), add_bos=not prompt.has_bos, special=True)
 
-    def _prepare(self, llama: Any, request: ChatRequest) -> tuple[list[int], dict[str, Any], list[str], str]:
-        """Tokens of the prompt, the sampling arguments, the stop sequences, and the text the answer starts
-        with that the caller does not get (the space before a choice), for one request (on the model's
-        thread). A request with `choices` is sampled under their grammar, within a few tokens."""
+    def _prepare(
+        self, llama: Any, request: ChatRequest
+    ) -> tuple[Prompt, list[int], dict[str, Any], list[str]]:
+        """The prompt and its tokens, the sampling arguments and the stop sequences of one request (on the
+        model's thread). An answer among `choices` gets the few tokens it needs, whatever the entry's
+        `max_tokens` (a limit the request sets still holds)."""
         prompt, tokens = self._prompt(llama, request.messages)
         asked = request_sampling(request.parameters)
         sampling = {**self.parameters.sampling(), **asked}
         stop = sampling.pop("stop", None)
         stops = [*prompt.stops, *([stop] if isinstance(stop, str) else stop or [])]
-        skip = ""
         if request.choices:
-            skip, stops = prompt.answer_prefix, []
-            sampling["grammar"] = llama_grammar(request.choices, skip)
-            sampling["max_tokens"] = asked.get("max_tokens") or request.choice_max_tokens(len(skip))
+            answer = len(prompt.answer_prefix)
+            sampling["max_tokens"] = asked.get("max_tokens") or request.choice_max_tokens(answer)
         sampling.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         n_ctx = min(llama.n_ctx(), len(llama.input_ids))  # llama.cpp may pad its own figure
         room = n_ctx - len(tokens)
@@ -133,7 +133,7 @@ class LlamaCppBackend(Backend):
                 hint=f"raise models.{self.spec.name}.parameters.n_ctx, or send a shorter conversation",
             )
         sampling["max_tokens"] = min(sampling["max_tokens"], room)
-        return tokens, sampling, stops, skip
+        return prompt, tokens, sampling, stops
 
     # -- generation --------------------------------------------------------------------------------
 
@@ -144,15 +144,23 @@ class LlamaCppBackend(Backend):
         emit: Callable[[str], None],
         cancelled: threading.Event | None = None,
     ) -> tuple[Usage, str | None]:
-        """Answer `request` on the model's thread, handing each piece of text to `emit`."""
-        tokens, sampling, stops, skip = self._prepare(llama, request)
-        emit = without_prefix(emit, skip) if skip else emit
+        """Answer `request` on the model's thread, handing each piece of text to `emit`; an answer among
+        `request.choices` is one of them (see `choices.py`), handed over whole."""
+        prompt, tokens, sampling, stops = self._prepare(llama, request)
+        choices = request.choices
+
+        def pick() -> tuple[Usage, str | None]:
+            assert choices is not None
+            text, usage, finish = choose(llama, tokens, choices, prompt.answer_prefix, sampling)
+            if text:
+                emit(text)
+            return usage, finish
 
         def run() -> tuple[Usage, str | None]:
             evaluate(llama, tokens, last_run=False)
             return generate(llama, tokens, sampling, stops, emit, cancelled)
 
-        return _guard(run, self.spec.name)
+        return _guard(pick if choices else run, self.spec.name)
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         model = await self.model()
@@ -205,7 +213,7 @@ class LlamaCppBackend(Backend):
     # -- routing capabilities ----------------------------------------------------------------------
 
     def constrains_choices(self) -> bool:
-        """Yes: a request with `choices` is sampled under a grammar of them (see `choices.py`)."""
+        """Yes: an answer among `request.choices` is sampled under a grammar of them (see `choices.py`)."""
         return True
 
     async def embed(self, texts: Sequence[str], *, persist: bool = False) -> list[list[float]]:

@@ -21,13 +21,16 @@ from typing import Any
 from llmnet_core import BackendError, Usage
 
 from .evaluation import evaluate
-from .scoring import _last_logits
+from .scoring import last_logits
 
 #: llama-cpp-python's temperature when a request gives none
 DEFAULT_TEMPERATURE = 0.8
 
-#: per context, each token's text as the grammar sees it (special tokens rendered)
-_pieces: weakref.WeakKeyDictionary[Any, list[bytes]] = weakref.WeakKeyDictionary()
+#: each token's text as the grammar sees it (special tokens rendered), and the tokens that end generation
+Vocabulary = tuple[list[bytes], frozenset[int]]
+
+#: per context, its vocabulary
+_vocabularies: weakref.WeakKeyDictionary[Any, Vocabulary] = weakref.WeakKeyDictionary()
 #: per context, the tokens a grammar of these sentences may accept, by sentences
 _shortlists: weakref.WeakKeyDictionary[Any, dict[tuple[bytes, ...], list[int]]] = weakref.WeakKeyDictionary()
 
@@ -56,19 +59,22 @@ def choice_grammar(choices: Sequence[str], prefix: str = "") -> str:
     return f"root ::= {lead}({alternatives})\n"
 
 
-def token_pieces(llama: Any) -> list[bytes]:
-    """Every token's text as llama.cpp's grammar sees it (computed once per context, ~0.5 s)."""
-    if llama not in _pieces:
+def vocabulary(llama: Any) -> Vocabulary:
+    """Every token's text as llama.cpp's grammar sees it, and the end-of-generation tokens (found once per
+    context, ~0.5 s)."""
+    if llama not in _vocabularies:
         import llama_cpp
 
         vocab = llama_cpp.llama_model_get_vocab(llama.model)
         buffer = ctypes.create_string_buffer(256)
-        pieces = []
+        pieces, ends = [], set()
         for token in range(llama.n_vocab()):
             size = llama_cpp.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, True)
             pieces.append(buffer.raw[:size] if size > 0 else b"")
-        _pieces[llama] = pieces
-    return _pieces[llama]
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                ends.add(token)
+        _vocabularies[llama] = (pieces, frozenset(ends))
+    return _vocabularies[llama]
 
 
 def shortlist(llama: Any, sentences: tuple[bytes, ...]) -> list[int]:
@@ -76,15 +82,9 @@ def shortlist(llama: Any, sentences: tuple[bytes, ...]) -> list[int]:
     and the end-of-generation tokens."""
     known = _shortlists.setdefault(llama, {})
     if sentences not in known:
-        import llama_cpp
-
-        vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        pieces, ends = vocabulary(llama)
         parts = {s[i:j] for s in sentences for i in range(len(s)) for j in range(i + 1, len(s) + 1)}
-        known[sentences] = [
-            token
-            for token, piece in enumerate(token_pieces(llama))
-            if piece in parts or llama_cpp.llama_vocab_is_eog(vocab, token)
-        ]
+        known[sentences] = [token for token, piece in enumerate(pieces) if piece in parts or token in ends]
     return known[sentences]
 
 
@@ -125,7 +125,7 @@ def choose(
 
     sentences = tuple((prefix + choice).encode("utf-8") for choice in dict.fromkeys(choices))
     listed = shortlist(llama, sentences)
-    pieces = token_pieces(llama)
+    pieces, ends = vocabulary(llama)
     vocab = llama_cpp.llama_model_get_vocab(llama.model)
     grammar = llama_cpp.llama_sampler_init_grammar(vocab, choice_grammar(choices, prefix).encode(), b"root")
     if not grammar:
@@ -133,23 +133,26 @@ def choose(
     temperature = sampling.get("temperature")
     temperature = DEFAULT_TEMPERATURE if temperature is None else float(temperature)
     rng = random.Random(sampling.get("seed"))
-    text, count, finish = b"", 0, "length"
+    text, count = b"", 0
+    whole = _settled(text, sentences)  # one choice alone needs no model
+    evaluated = whole is None
     try:
-        evaluate(llama, tokens)
-        while count < sampling["max_tokens"]:
-            accepted = _accepted(grammar, _last_logits(llama), listed)
+        if evaluated:
+            evaluate(llama, tokens)
+        while whole is None and count < sampling["max_tokens"]:
+            accepted = _accepted(grammar, last_logits(llama), listed)
             token = _pick(accepted, temperature, rng) if accepted else None
-            if token is None or llama_cpp.llama_vocab_is_eog(vocab, token):
-                finish = "stop"
+            if token is None or token in ends:  # the grammar lets it end only after a whole sentence
+                whole = text
                 break
             llama_cpp.llama_sampler_accept(grammar, token)
             text, count = text + pieces[token], count + 1
-            if (whole := _settled(text, sentences)) is not None:
-                text, finish = whole, "stop"
-                break
-            llama.eval([token])
+            whole = _settled(text, sentences)
+            if whole is None:
+                llama.eval([token])
     finally:
         llama_cpp.llama_sampler_free(grammar)
-        llama.n_tokens = len(tokens)  # what was evaluated after the prompt is dropped by the next call
-    answer = text[len(prefix.encode("utf-8")) :] if text.startswith(prefix.encode("utf-8")) else text
-    return answer.decode("utf-8", "replace"), Usage(len(tokens), count), finish
+        if evaluated:  # what was evaluated after the prompt is dropped by the next call
+            llama.n_tokens = len(tokens)
+    answer = (text if whole is None else whole).removeprefix(prefix.encode("utf-8"))
+    return answer.decode("utf-8", "replace"), Usage(len(tokens), count), "length" if whole is None else "stop"

@@ -13,7 +13,8 @@ from typing import Any
 from .evaluation import evaluate
 
 
-def _last_logits(llama: Any) -> Any:
+def last_logits(llama: Any) -> Any:
+    """The logits after the last token evaluated, as float64 (a copy)."""
     import llama_cpp
     import numpy as np
 
@@ -33,7 +34,7 @@ def score_continuations(
 ) -> dict[str, float]:
     """Sum of token log-probabilities of each continuation after `prefix`, keyed by `names`."""
     evaluate(llama, prefix)
-    first = _log_softmax(_last_logits(llama))
+    first = _log_softmax(last_logits(llama))
     scores: dict[str, float] = {}
     for name, text in zip(names, continuations, strict=True):
         tokens = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
@@ -45,7 +46,7 @@ def score_continuations(
             llama.n_tokens = len(prefix)
             for position, token in enumerate(tokens[:-1]):
                 llama.eval([token])
-                total += float(_log_softmax(_last_logits(llama))[tokens[position + 1]])
+                total += float(_log_softmax(last_logits(llama))[tokens[position + 1]])
         scores[name] = total
     llama.n_tokens = len(prefix)
     return scores

@@ -4,9 +4,11 @@ the choices, whatever the names contain and whatever the model entry's own limit
 
 from __future__ import annotations
 
+import ctypes
+
 import pytest
 from llmnet_llamacpp.backend import LlamaCppBackend
-from llmnet_llamacpp.choices import choice_grammar, gbnf_literal, without_prefix
+from llmnet_llamacpp.choices import choice_grammar, gbnf_literal, shortlist, vocabulary
 
 from llmnet_core import ChatRequest, Message, ModelSpec, Pipeline, Resources
 
@@ -55,25 +57,52 @@ def test_the_grammar_is_the_prefix_then_one_choice() -> None:
     assert choice_grammar(["a", "a", "b"]) == 'root ::= ("a" | "b")\n'  # a repeated name once
 
 
-def test_the_prefix_is_dropped_in_whatever_pieces_it_comes() -> None:
-    seen: list[str] = []
-    emit = without_prefix(seen.append, "  ")
-    for piece in [" ", " ca", "fé"]:
-        emit(piece)
-    assert "".join(seen) == "café"
-
-
 async def test_llama_cpp_parses_the_grammar_of_any_names() -> None:
     """llama.cpp refuses a grammar it cannot parse (llama_sampler_init_grammar gives NULL): each awkward
     name, and all of them at once, must parse."""
     import llama_cpp
 
     model = await backend().model()
-    vocab = await model.generation.run(lambda llama: llama._model.vocab)
+    vocab = await model.generation.run(lambda llama: llama_cpp.llama_model_get_vocab(llama.model))
     for names in [*([name] for name in AWKWARD), AWKWARD]:
         sampler = llama_cpp.llama_sampler_init_grammar(vocab, choice_grammar(names, " ").encode(), b"root")
         assert sampler, f"llama.cpp refused the grammar of {names}"
         llama_cpp.llama_sampler_free(sampler)
+
+
+def grammar_accepts(llama, names: list[str], prefix: str, pieces: list[bytes]) -> set[int]:
+    """The tokens of the whole vocabulary the grammar of `names` accepts after the tokens whose text is
+    each of `pieces` (on the model's thread)."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    grammar = llama_cpp.llama_sampler_init_grammar(vocab, choice_grammar(names, prefix).encode(), b"root")
+    every, _ = vocabulary(llama)
+    for piece in pieces:
+        llama_cpp.llama_sampler_accept(grammar, every.index(piece))
+    size = llama.n_vocab()
+    data = (llama_cpp.llama_token_data * size)()
+    for token in range(size):
+        data[token].id, data[token].logit = token, 0.0
+    array = llama_cpp.llama_token_data_array(data=data, size=size, selected=-1, sorted=False)
+    llama_cpp.llama_sampler_apply(grammar, ctypes.byref(array))
+    llama_cpp.llama_sampler_free(grammar)
+    return {slot.id for slot in data if slot.logit == 0.0}
+
+
+async def test_the_shortlist_holds_every_token_the_grammar_accepts() -> None:
+    """The grammar is shown only the shortlist: over the whole vocabulary it accepts nothing else, at the
+    start, after the prefix, and part-way through names."""
+    model = await backend().model()
+
+    def check(llama) -> None:
+        listed = set(shortlist(llama, tuple((" " + n).encode() for n in AWKWARD)))
+        assert len(listed) < 5000  # a short list: the grammar's work per step shrinks with it
+        for pieces in ([], [b" "], [b" ", "日".encode()], [b" ", b"ca"], [b" ", b"code"]):
+            accepted = grammar_accepts(llama, AWKWARD, " ", pieces)
+            assert accepted and accepted <= listed, pieces
+
+    await model.generation.run(check)
 
 
 # -- on the bundled model ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ command line, and a two-layer pipeline through a real llama.cpp server."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -160,3 +161,29 @@ async def test_two_layers_through_a_llama_cpp_server(llama_server: str):
     assert handler.node in {"facts", "poems"} and handler.model_calls == 1
     assert result.output and "".join(pieces) == result.output
     assert len(pieces) > 1  # streamed from the server token by token
+
+
+async def test_a_server_without_json_schemas_is_asked_again_in_plain_text_once(llama_server: str, caplog):
+    """llama-cpp-python's server knows no `json_schema` response format and answers HTTP 500 (its
+    validation error): after the retries, the `llm` router's question is asked again as capped plain
+    text, the backend remembers, and requests are routed all the same (the answer read, or no-match's
+    first candidate)."""
+    handler = {"layer": 1, "model": "server", "output-to": [2]}
+    composition = {
+        "models": {"server": {"runner": "llama-cpp", "endpoint": llama_server}},
+        "architecture": [
+            {"name": "router", "layer": 0, "model": "server", "output-to": [1]},
+            {"name": "facts", "use-case": "questions of fact", **handler},
+            {"name": "poems", "use-case": "poems", **handler},
+            {"name": "out", "adapter": "output", "layer": 2},
+        ],
+    }
+    with caplog.at_level(logging.WARNING, logger="llmnet"):
+        async with Pipeline.from_dict(composition) as pipeline:
+            for question in ["What is the capital of France?", "Write a poem about the sea."]:
+                result = await pipeline.run(question, route_only=True)
+                router, handler = result.trace.hops[0], result.trace.hops[1]
+                assert handler.node in {"facts", "poems"} and handler.decision["reason"]
+                assert router.usage.completion_tokens <= len("facts") + 8  # capped: a name, not a paragraph
+    refused = [r.getMessage() for r in caplog.records if "refused an answer restricted" in r.getMessage()]
+    assert len(refused) == 1 and "HTTP 500" in refused[0] and "json_schema" in refused[0]

@@ -356,7 +356,7 @@ class OllamaBackend(UpstreamPoster, Backend):
     # -- answers restricted to fixed choices ------------------------------------------------------
 
     def constrains_choices(self) -> bool:
-        """True until this server refuses a JSON schema `format` (an Ollama before 0.5 does)."""
+        """True until this server refused a JSON schema `format` (see `_complete_choice`)."""
         return self._constrain
 
     def _choice_body(self, request: ChatRequest, *, constrained: bool) -> dict[str, Any]:
@@ -372,14 +372,15 @@ class OllamaBackend(UpstreamPoster, Backend):
 
     async def _complete_choice(self, request: ChatRequest) -> ChatResponse:
         """An answer among `request.choices`: asked with a JSON schema `format` and read back as the choice.
-        A server that refuses the schema (HTTP 400) is asked again once with a capped plain request, and,
-        when that one is answered, is never sent a schema again by this backend."""
+        A server that fails that (HTTP 400, as an Ollama before 0.5 does, or 5xx after the usual retries)
+        is asked again once with a capped plain request; when that one is answered, the schema was the
+        trouble, and this backend never sends it again."""
         refused: BackendError | None = None
         if self._constrain:
             try:
                 response = await self._exchange(self._choice_body(request, constrained=True))
             except BackendError as exc:
-                if exc.status != 400:
+                if exc.status is None or (exc.status != 400 and exc.status < 500):
                     raise
                 refused = exc
             else:

@@ -87,6 +87,16 @@ async def test_a_refused_schema_falls_back_once_and_is_remembered(resources, cap
         assert len(srv.chat_requests) == 3 and "format" not in srv.chat_requests[2].json
 
 
+async def test_a_server_error_on_the_schema_is_retried_then_asked_plain(resources) -> None:
+    with FakeOllamaServer(reply=REPLY, structured="follow") as srv:
+        for _ in range(3):
+            srv.push(status=500, error="failed to load grammar")
+        backend = make(resources, srv.url)
+        assert (await backend.complete(choosing())).text == REPLY
+        assert ["format" in r.json for r in srv.chat_requests] == [True, True, True, False]
+        assert not backend.constrains_choices()
+
+
 async def test_when_the_plain_request_fails_too_nothing_is_remembered(resources) -> None:
     with FakeOllamaServer(reply=REPLY, structured="follow") as srv:
         srv.push(status=400, error="invalid options")

@@ -52,7 +52,7 @@ from llmnet_core import (
     parse_options,
 )
 
-from .choices import REFUSED, capped, constrained
+from .choices import capped, constrained, maybe_refused
 from .wire import (
     DEFAULT_URLS,
     USER_AGENT,
@@ -325,20 +325,21 @@ class OpenAIBackend(UpstreamPoster, Backend):
     # -- answers restricted to fixed choices -----------------------------------------------------
 
     def constrains_choices(self) -> bool:
-        """True until this server refuses a structured-output request (HTTP 400 or 422)."""
+        """True until this server refused a structured-output request (see `_complete_choice`)."""
         return self._constrain
 
     async def _complete_choice(self, request: ChatRequest) -> ChatResponse:
         """An answer among `request.choices`, asked as `choices.constrained` says for this server and read
-        back as the choice. A server that refuses that (HTTP 400 or 422) is asked again once with a capped
-        plain request, and, when that one is answered, is never sent a constraint again by this backend."""
+        back as the choice. A server that fails that (HTTP 400, 422 or 5xx, after the usual retries) is
+        asked again once with a capped plain request; when that one is answered, the constraint was the
+        trouble, and this backend never sends it again."""
         refused: BackendError | None = None
         if self._constrain:
             body = constrained(self._body(request, stream=False), request, self._runner)
             try:
                 response = await self._exchange(body)
             except BackendError as exc:
-                if exc.status not in REFUSED:
+                if not maybe_refused(exc.status):
                     raise
                 refused = exc
             else:

@@ -6,6 +6,9 @@ before, removed in 0.12; each version ignores the field it does not know), and t
 as plain text. Every other server gets OpenAI's structured outputs, `response_format` with a strict JSON
 schema whose only documents are `{"choice": <one of the choices>}`, which vLLM, llama.cpp's server and
 OpenAI's API all follow. Either way `max_tokens` is capped to what such an answer needs.
+
+A server that fails such a request (HTTP 400, 422 or 5xx) is asked again once without the constraint;
+when that plain request is answered, the constraint was the trouble and is not sent to it again.
 """
 
 from __future__ import annotations
@@ -16,8 +19,17 @@ from llmnet_core import ChatRequest
 
 #: the `runner` that says the server is vLLM
 VLLM = "vllm"
-#: statuses of a server that refuses a request shape it does not know (422: FastAPI-based servers)
+#: statuses of a server that may be refusing a request shape it does not know: 400, 422 (FastAPI-based
+#: servers), and 5xx (llama-cpp-python's server answers its validation errors with a 500)
 REFUSED = (400, 422)
+
+
+def maybe_refused(status: int | None) -> bool:
+    """Whether a constrained request that failed with `status` is worth asking again without the
+    constraint: the plain request's answer then tells whether the constraint was the trouble."""
+    return status is not None and (status in REFUSED or status >= 500)
+
+
 #: tokens of the JSON around a choice (`{"choice": "` and `"}`), with room for whitespace between them
 JSON_OVERHEAD = 12
 _LIMITS = ("max_tokens", "max_completion_tokens")

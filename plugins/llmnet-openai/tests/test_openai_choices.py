@@ -129,14 +129,26 @@ async def test_when_the_plain_request_fails_too_its_error_is_raised_and_nothing_
     assert backend.constrains_choices()
 
 
-async def test_a_server_error_is_not_a_refusal(server, resources) -> None:
+async def test_a_server_error_is_retried_then_asked_plain(server, resources) -> None:
+    """llama-cpp-python's server answers a request shape it does not know with HTTP 500: after the usual
+    retries, the plain request's answer shows the constraint was the trouble."""
     for _ in range(3):
         server.push(status=500)
     backend = make(resources, server.url)
-    with pytest.raises(BackendError, match="500"):
+    assert (await backend.complete(choosing())).text == "I'd say tech support, clearly"
+    assert ["response_format" in r.json for r in server.chat_requests] == [True, True, True, False]
+    assert not backend.constrains_choices()
+
+
+@pytest.mark.parametrize("status", [401, 404, 429])
+async def test_other_failures_are_not_refusals(server, resources, status: int) -> None:
+    for _ in range(3):
+        server.push(status=status, headers={"Retry-After": "0"})
+    backend = make(resources, server.url)
+    with pytest.raises(BackendError) as caught:
         await backend.complete(choosing())
+    assert caught.value.status == status and backend.constrains_choices()
     assert all("response_format" in r.json for r in server.chat_requests)
-    assert backend.constrains_choices()
 
 
 @pytest.mark.parametrize("server", ["ignore"], indirect=True)
