@@ -27,8 +27,6 @@ REFUSED = {
     "configuration_composition_0.jsonc": "no entry node",  # the empty skeleton
     "edge-devices_jetson_0.jsonc": 'runner "tensorrt-llm" starts a container',
 }
-#: a local GGUF file the reader downloads first: checked, not run
-NOT_HERE = {"edge-devices_raspberry-pi_0.jsonc"}
 
 
 def invoke(*args: str) -> Any:
@@ -171,3 +169,18 @@ def test_multiplication_example_validates_each_answer_through_its_hook(
     systems = [r.json["messages"][0]["content"] for r in server.chat_requests]
     assert systems[0].startswith("You are a calculator") and systems[1].startswith("You receive a number")
     assert "validator-canary" not in result.stdout + result.stderr
+
+
+def test_raspberry_pi_example_runs_on_a_local_gguf(host, write_composition):
+    """The Pi example names a GGUF the reader downloads first; with the bundled model's file in its
+    place, it runs as written: one llama-cpp node that answers, its parameters accepted."""
+    from llmnet_llamacpp.bundled import bundled_model_path
+
+    data, _ = read_composition(BOOK / "edge-devices_raspberry-pi_0.jsonc")
+    data["models"]["assistant"]["source"] = str(bundled_model_path())
+    data["models"]["assistant"]["parameters"].update(n_threads=2, max_tokens=8, temperature=0)
+    result = invoke("run", str(write_composition(data)), "What is the capital of France?", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert [h["node"] for h in out["trace"]["hops"]] == ["router", "output"]
+    assert out["trace"]["hops"][0]["role"] == "handler" and out["output"].strip()
