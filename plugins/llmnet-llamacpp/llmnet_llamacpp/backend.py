@@ -17,9 +17,11 @@ from llmnet_core import (
     ChatResponse,
     Message,
     ModelSpec,
+    Problem,
     Resources,
     StreamChunk,
     Usage,
+    option_problems,
     parse_options,
 )
 
@@ -52,6 +54,19 @@ class LlamaCppBackend(Backend):
         self._vectors: VectorStore | None = None
         self._lock = asyncio.Lock()
 
+    @classmethod
+    def check(cls, spec: ModelSpec) -> list[Problem]:
+        """The problems `run` would meet when loading the model: bad options or parameters, a missing
+        GGUF file (so `validate` refuses what `run` would refuse)."""
+        where = f"models.{spec.name}"
+        options, problems = option_problems(ModelOptions, spec.options, where, hint=HINT)
+        problems += option_problems(Parameters, spec.parameters, f"{where}.parameters", hint=HINT)[1]
+        if options is not None and options.source is not None:
+            missing = _missing_source(spec, options.source)
+            if missing is not None:
+                problems.append(missing)
+        return problems
+
     @property
     def location(self) -> str:
         return self.options.source or "the bundled model"
@@ -61,15 +76,10 @@ class LlamaCppBackend(Backend):
     def _path(self) -> str:
         if self.options.source is None:
             return str(bundled_model_path())
-        path = Path(self.options.source).expanduser()
-        if not path.is_absolute():
-            path = self.spec.base_dir / path
-        if not path.is_file():
-            raise BackendError(
-                f"models.{self.spec.name}.source: {path} does not exist",
-                hint="give the path of a .gguf file (relative paths start at the composition's folder)",
-            )
-        return str(path)
+        missing = _missing_source(self.spec, self.options.source)
+        if missing is not None:
+            raise BackendError(f"{missing.path}: {missing.message}", hint=missing.hint)
+        return str(_source_path(self.spec, self.options.source))
 
     async def model(self) -> LocalModel:
         """The shared loaded model this backend uses (resolved once)."""
@@ -257,3 +267,21 @@ def _guard(call: Callable[[], Any], name: str) -> Any:
         return call()
     except ValueError as exc:
         raise BackendError(f"model {name}: llama.cpp refused the request: {exc}") from None
+
+
+def _source_path(spec: ModelSpec, source: str) -> Path:
+    """A `source` as a path: `~` expanded, relative to the composition's folder."""
+    path = Path(source).expanduser()
+    return path if path.is_absolute() else spec.base_dir / path
+
+
+def _missing_source(spec: ModelSpec, source: str) -> Problem | None:
+    """The problem of a `source` that names no file, None when the file is there."""
+    path = _source_path(spec, source)
+    if path.is_file():
+        return None
+    return Problem(
+        f"models.{spec.name}.source",
+        f"{path} does not exist",
+        "give the path of a .gguf file (relative paths start at the composition's folder)",
+    )
