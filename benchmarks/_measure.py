@@ -7,6 +7,7 @@ The scripts import it as a sibling module (`from _measure import ...`, after put
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import gc
@@ -15,6 +16,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -139,3 +141,22 @@ def latency_table(samples: dict[str, list[float]], width: int = 15) -> dict[str,
     for name, (median, high) in figures.items():
         print(f"{name:<{width}} {len(samples[name]):>6} {median:>10.3f} {high:>9.3f}")
     return figures
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def existing_file(text: str) -> Path:
+    """An argparse type: the path of a file that exists."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} is not a file")
+    return path

@@ -27,6 +27,9 @@ from pathlib import Path
 from llmnet_core import Pipeline
 from llmnet_core.composition import default_composition_path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared _measure, from any directory
+from _measure import existing_file, positive
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 DEFAULT_PATH = "llmnet_core/data/default.jsonc"
@@ -115,23 +118,6 @@ def comparison(baseline: Tally, current: Tally) -> None:
     before = sum(baseline.right.values()) / sum(baseline.asked.values())
     after = sum(current.right.values()) / sum(current.asked.values())
     print(f"  {'overall':<11} {before:>5.0%} → {after:.0%}")
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return value
-
-
-def existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} is not a file")
-    return path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -33,7 +33,7 @@ from llmnet_core.composition import read_composition
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _measure import percentile  # noqa: E402 - a sibling module of the benchmark scripts
+from _measure import existing_file, percentile, positive  # noqa: E402 - the benchmarks' shared module
 
 BASELINE = "llama.cpp (router's model)"
 ENCODER = "sentence-encoder"
@@ -149,23 +149,6 @@ def output_layer_share(rows: list[dict[str, Any]], limit: int = 50) -> None:
     print(f"  embedding (every token through the output layer): median {whole:.1f} ms")
     print(f"  same tokens, output layer on the last token only:  median {body:.1f} ms")
     print(f"  skipping the output layer would save at most ~{max(0.0, 1 - body / whole):.0%}")
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return value
-
-
-def existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} is not a file")
-    return path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

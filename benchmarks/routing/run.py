@@ -22,6 +22,9 @@ from pathlib import Path
 from llmnet_core import Pipeline
 from llmnet_core.composition import read_composition
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared _measure, from any directory
+from _measure import existing_file, positive
+
 HERE = Path(__file__).resolve().parent
 STRATEGIES = "llm,constrained,semantic"
 
@@ -65,23 +68,6 @@ def strategy_list(text: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError("name at least one strategy, e.g. llm,semantic")
     return names
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return value
-
-
-def existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} is not a file")
-    return path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
