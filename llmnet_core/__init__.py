@@ -64,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "StreamRedactor": "redact",
     "SecretFilter": "redact",
     "parse_env_file": "envfile",
+    "cache_dir": "cache",
     "PluginOptions": "options",
     "option_problems": "options",
     "parse_options": "options",
@@ -97,6 +98,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .base import Backend, NodeKind, Router, SecretProvider, Transport
+    from .cache import cache_dir
     from .cli import env_file_option, load_env_files, parse_vars
     from .composition import load_composition
     from .embeddings import node_embedder

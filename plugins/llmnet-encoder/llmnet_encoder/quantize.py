@@ -17,20 +17,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from llmnet_core import BackendError, activity
+from llmnet_core import BackendError, activity, cache_dir
 
 #: bump when the recipe changes, so that cached copies made the old way are not used
 RECIPE = "dynamic-int8-per-channel-7bit-1"
 _lock = threading.Lock()
-
-
-def cache_dir() -> Path:
-    """Where llmnet keeps files it derives: `$LLMNET_CACHE_DIR`, else `$XDG_CACHE_HOME/llmnet`."""
-    explicit = os.environ.get("LLMNET_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "llmnet"
 
 
 def file_sha256(path: Path) -> str:

