@@ -38,11 +38,14 @@ _EXPORTS: dict[str, str] = {
     "idle_connections": "client",
     "iter_lines": "client",
     "proxy_for": "client",
+    "ChoiceAsker": "choices",
+    "maybe_refused": "choices",
 }
 
 __all__ = [
     "SENSITIVE_HEADER_WORDS",
     "Backoff",
+    "ChoiceAsker",
     "Exchange",
     "HTTPBackendOptions",
     "NoAnswer",
@@ -60,6 +63,7 @@ __all__ = [
     "idle_connections",
     "iter_lines",
     "mask_userinfo",
+    "maybe_refused",
     "plural",
     "proxy_for",
     "retry",
@@ -83,6 +87,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .choices import ChoiceAsker, maybe_refused
     from .client import (
         Exchange,
         NoAnswer,

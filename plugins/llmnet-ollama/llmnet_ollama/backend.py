@@ -13,12 +13,12 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from llmnet_http import (
+    ChoiceAsker,
     Exchange,
     NoAnswer,
     NoFreeConnection,
@@ -116,7 +116,7 @@ class OllamaBackend(UpstreamPoster, Backend):
         self._timeouts: Any = None  # aiohttp.ClientTimeout, made on first use (aiohttp loads lazily)
         self._layers = parameter_layers(spec, self.settings)
         split_parameters(self._layers)  # a bad parameter fails now, naming its place
-        self._constrain = True  # False once the server refused a JSON schema `format`
+        self._choices = ChoiceAsker(log, spec.name, f"Ollama at {self._shown_base}", "a JSON schema format")
 
     @classmethod
     def check(cls, spec: ModelSpec) -> list[Problem]:
@@ -357,7 +357,7 @@ class OllamaBackend(UpstreamPoster, Backend):
 
     def constrains_choices(self) -> bool:
         """True until this server refused a JSON schema `format` (see `_complete_choice`)."""
-        return self._constrain
+        return self._choices.constrains
 
     def _choice_body(self, request: ChatRequest, *, constrained: bool) -> dict[str, Any]:
         """The request for an answer among `request.choices`: `format` a JSON schema of them when
@@ -374,28 +374,12 @@ class OllamaBackend(UpstreamPoster, Backend):
         """An answer among `request.choices`: asked with a JSON schema `format` and read back as the choice.
         A server that fails that (HTTP 400, as an Ollama before 0.5 does, or 5xx after the usual retries)
         is asked again once with a capped plain request; when that one is answered, the schema was the
-        trouble, and this backend never sends it again."""
-        refused: BackendError | None = None
-        if self._constrain:
-            try:
-                response = await self._exchange(self._choice_body(request, constrained=True))
-            except BackendError as exc:
-                if exc.status is None or (exc.status != 400 and exc.status < 500):
-                    raise
-                refused = exc
-            else:
-                return replace(response, text=request.choice_from_json(response.text) or response.text)
-        response = await self._exchange(self._choice_body(request, constrained=False))
-        if refused is not None:
-            self._constrain = False
-            log.warning(
-                "models.%s: Ollama at %s refused a JSON schema format (%s); answers among fixed choices are "
-                "asked as capped plain text from now on",
-                self.spec.name,
-                self._shown_base,
-                refused.message,
-            )
-        return response
+        trouble, and this backend never sends it again (`ChoiceAsker`)."""
+        return await self._choices.ask(
+            request,
+            lambda: self._exchange(self._choice_body(request, constrained=True)),
+            lambda: self._exchange(self._choice_body(request, constrained=False)),
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         """Yield the answer as Ollama generates it; the last chunk carries usage and the finish reason.

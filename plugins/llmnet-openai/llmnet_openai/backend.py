@@ -13,12 +13,12 @@ import difflib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from llmnet_http import (
+    ChoiceAsker,
     Exchange,
     HTTPBackendOptions,
     Retryable,
@@ -52,7 +52,7 @@ from llmnet_core import (
     parse_options,
 )
 
-from .choices import capped, constrained, maybe_refused
+from .choices import capped, constrained
 from .wire import (
     DEFAULT_URLS,
     USER_AGENT,
@@ -129,7 +129,7 @@ class OpenAIBackend(UpstreamPoster, Backend):
         self._redact = Redactor(secrets)
         self._timeouts: Any = None  # aiohttp.ClientTimeout, made on first use (aiohttp loads lazily)
         self._runner = options.runner
-        self._constrain = True  # False once the server refused a structured-output request
+        self._choices = ChoiceAsker(log, spec.name, self._shown_url, "an answer restricted to fixed choices")
 
     @classmethod
     def check(cls, spec: ModelSpec) -> list[Problem]:
@@ -326,35 +326,18 @@ class OpenAIBackend(UpstreamPoster, Backend):
 
     def constrains_choices(self) -> bool:
         """True until this server refused a structured-output request (see `_complete_choice`)."""
-        return self._constrain
+        return self._choices.constrains
 
     async def _complete_choice(self, request: ChatRequest) -> ChatResponse:
         """An answer among `request.choices`, asked as `choices.constrained` says for this server and read
         back as the choice. A server that fails that (HTTP 400, 422 or 5xx, after the usual retries) is
         asked again once with a capped plain request; when that one is answered, the constraint was the
-        trouble, and this backend never sends it again."""
-        refused: BackendError | None = None
-        if self._constrain:
-            body = constrained(self._body(request, stream=False), request, self._runner)
-            try:
-                response = await self._exchange(body)
-            except BackendError as exc:
-                if not maybe_refused(exc.status):
-                    raise
-                refused = exc
-            else:
-                return replace(response, text=request.choice_from_json(response.text) or response.text)
-        response = await self._exchange(capped(self._body(request, stream=False), request))
-        if refused is not None:
-            self._constrain = False
-            log.warning(
-                "models.%s: %s refused an answer restricted to fixed choices (%s); such answers are asked "
-                "as capped plain text from now on",
-                self.spec.name,
-                self._shown_url,
-                refused.message,
-            )
-        return response
+        trouble, and this backend never sends it again (`ChoiceAsker`)."""
+        return await self._choices.ask(
+            request,
+            lambda: self._exchange(constrained(self._body(request, stream=False), request, self._runner)),
+            lambda: self._exchange(capped(self._body(request, stream=False), request)),
+        )
 
     def _stream_event(self, data: str) -> tuple[str, Usage | None, str | None, bool]:
         """The text, usage and finish reason carried by one SSE `data` payload, and whether it carried a

@@ -19,17 +19,6 @@ from llmnet_core import ChatRequest
 
 #: the `runner` that says the server is vLLM
 VLLM = "vllm"
-#: statuses of a server that may be refusing a request shape it does not know: 400, 422 (FastAPI-based
-#: servers), and 5xx (llama-cpp-python's server answers its validation errors with a 500)
-REFUSED = (400, 422)
-
-
-def maybe_refused(status: int | None) -> bool:
-    """Whether a constrained request that failed with `status` is worth asking again without the
-    constraint: the plain request's answer then tells whether the constraint was the trouble."""
-    return status is not None and (status in REFUSED or status >= 500)
-
-
 #: tokens of the JSON around a choice (`{"choice": "` and `"}`), with room for whitespace between them
 JSON_OVERHEAD = 12
 _LIMITS = ("max_tokens", "max_completion_tokens")
