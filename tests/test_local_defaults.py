@@ -23,13 +23,20 @@ def invoke(*args: str, **kwargs):
 
 
 def test_the_default_pipeline_is_a_router_and_handlers_on_the_embedded_model_and_a_calculator():
+    """Everything local: the embedded chat model, the calculator, and the bundled sentence encoder that
+    the router embeds with (a decision in milliseconds), following conversations with `sticky`."""
     data, problems = read_composition(default_composition_path())
     assert not problems
     nodes = {n["name"]: n for n in data["architecture"]}
     handlers = [n for n in nodes.values() if n.get("layer") == 1]
     assert len(handlers) >= 2 and all(n.get("use-case") and n.get("examples") for n in handlers)
     models = data["models"]
-    assert all(m.get("runner") in ("llama-cpp", "calculator") and "url" not in m for m in models.values())
+    local = ("llama-cpp", "calculator", "sentence-encoder")
+    assert all(m.get("runner") in local and "url" not in m for m in models.values())
+    router = nodes["router"]
+    assert router["router"] == "semantic"
+    assert models[router["router-options"]["embedding-model"]]["runner"] == "sentence-encoder"
+    assert router["router-options"]["sticky"] > 0
     # arithmetic goes to the calculator, and only when it finds something to compute
     assert models[nodes["math"]["model"]]["runner"] == "calculator"
     assert nodes["math"]["if"] == "calculable($INPUT)"
