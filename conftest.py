@@ -14,6 +14,16 @@ from llmnet_core import Resources
 from llmnet_core.plugins import PluginHost, reset_host
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What the tests' requests leave behind (the request log) goes to the test session's folder, never
+    the user's; subprocesses inherit it through the environment."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("LLMNET_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def host() -> Iterator[PluginHost]:
     """A fresh plugin host (entry points loaded) installed as the process-wide one for the test."""

@@ -26,10 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,16 +40,17 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling _measure, from any directory
-from _measure import spawned_peer
+from _measure import positive, spawned_peer
 
 REQUEST = {
     "model": "bench",
     "messages": [{"role": "user", "content": "How much does the premium plan cost?"}],
 }
 ANSWER = "The premium plan costs 12 euros per month, billed yearly."
-TARGETS = {"added_ms": 1.0, "rps_64": 1500.0, "memory_ratio": 1.2}
+TARGETS = {"rps_ratio": 0.8, "added_ratio": 1.25, "memory_ratio": 1.2}
 
 # -- the fake backend (its own process) ------------------------------------------------------------------
 
@@ -110,6 +113,70 @@ async def _serving() -> AsyncIterator[int]:
 def backend() -> contextlib.AbstractContextManager[int]:
     """The fake backend in a spawned process, on uvloop when it is installed; yields its port."""
     return spawned_peer(_serving, "the fake backend", timeout=20, uvloop=True)
+
+
+# -- the pass-through proxy: the floor of the stack (its own process) -----------------------------------
+
+
+class PassThrough:
+    """An ASGI app that POSTs every request's body to the backend on one pooled aiohttp session (set up as
+    `llmnet_http.Upstream` sets up its own) and answers with the backend's status and body: no routing, no
+    validation, no JSON work. What uvicorn + httptools + uvloop + aiohttp cost on their own."""
+
+    def __init__(self, url: str) -> None:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30.0)
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=None), trust_env=False
+        )
+        self.url = url
+        self.headers = {"Content-Type": "application/json"}
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        async with self.session.post(self.url, data=body, headers=self.headers) as response:
+            answer = await response.read()
+            status = response.status
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+
+@contextlib.asynccontextmanager
+async def _passing_through(backend_port: int) -> AsyncIterator[tuple[int, int]]:
+    """The pass-through proxy under uvicorn on an OS-chosen port (what `pass_through()` yields)."""
+    import socket
+
+    import uvicorn
+
+    app = PassThrough(f"http://127.0.0.1:{backend_port}/v1/chat/completions")
+    config = uvicorn.Config(
+        app, http="httptools", ws="none", lifespan="off", log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield sock.getsockname()[1], os.getpid()
+    finally:
+        server.should_exit = True
+        await task
+        await app.session.close()
+
+
+def pass_through(backend_port: int) -> contextlib.AbstractContextManager[tuple[int, int]]:
+    """The pass-through proxy in a spawned process on uvloop (as `llmnet serve` runs); yields (port, pid)."""
+    serving = functools.partial(_passing_through, backend_port)
+    return spawned_peer(serving, "the pass-through proxy", timeout=30, uvloop=True)
 
 
 # -- llmnet serve ----------------------------------------------------------------------------------------
@@ -266,15 +333,21 @@ def wrk(script: Path, port: int, connections: int, duration: float) -> Run:
 
 # -- main ------------------------------------------------------------------------------------------------
 
+#: the targets measured, in the order of a round (reversed every other round)
+TARGET_NAMES = ("direct", "pass-through", "llmnet")
+#: the targets that run in front of the backend (profiled with --profile, memory measured)
+PROXIES = ("pass-through", "llmnet")
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
-    parser.add_argument("--concurrency", type=int, default=64, help="the high concurrency level (default 64)")
+    parser.add_argument("--duration", type=positive, default=3, help="seconds per measurement (default 3)")
+    parser.add_argument("--rounds", type=positive, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--concurrency", type=positive, default=64, help="the high level (default 64)")
     parser.add_argument(
         "--profile",
         metavar="PREFIX",
-        help="record the server with py-spy during the llmnet runs (PREFIX.c1.txt, ...) and summarise",
+        help="record both servers with py-spy in the first round (PREFIX.llmnet.c1.txt, ...) and summarise",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -284,53 +357,88 @@ def main() -> int:
     if args.profile and not Path(spy).exists():
         print("py-spy is not installed: `pip install py-spy` (and run as root, or allow ptrace)")
         return 2
-    profiles: dict[int, Path] = {}
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp, backend() as backend_port:
-        folder = Path(tmp)
+    levels = (1, args.concurrency)
+    results: dict[tuple[str, int], list[Run]] = {(n, c): [] for c in levels for n in TARGET_NAMES}
+    profiles: dict[tuple[str, int], Path] = {}
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        backend_port = stack.enter_context(backend())
+        servers = {
+            "pass-through": stack.enter_context(pass_through(backend_port)),
+            "llmnet": stack.enter_context(llmnet_serve(backend_port, folder)),
+        }
+        memory = {name: memory_after(port, pid) for name, (port, pid) in servers.items()}
+        ports = {"direct": backend_port, **{name: port for name, (port, _) in servers.items()}}
         script = folder / "chat.lua"
         script.write_text(LUA % json.dumps(REQUEST), encoding="utf-8")
-        with llmnet_serve(backend_port, folder) as (port, pid):
-            asyncio.run(send(port, 100, 1))
-            rss_100 = rss_kib(pid)
-            asyncio.run(send(port, 9900, 16))
-            rss_10k = rss_kib(pid)
-            results: dict[tuple[str, int], Run] = {}
-            for connections in (1, args.concurrency):
-                for name, target in (("direct", backend_port), ("llmnet", port)):
-                    wrk(script, target, connections, 1)  # warm-up
+        for r in range(args.rounds):
+            for connections in levels:
+                for name in TARGET_NAMES if r % 2 == 0 else TARGET_NAMES[::-1]:
+                    wrk(script, ports[name], connections, 1)  # warm-up (and the pool's connections)
                     recorder = None
-                    if args.profile and name == "llmnet":
-                        profiles[connections] = Path(f"{args.profile}.c{connections}.txt")
-                        recorder = _record(spy, pid, profiles[connections], args.duration)
-                    results[(name, connections)] = wrk(script, target, connections, args.duration)
+                    if args.profile and r == 0 and name in PROXIES:
+                        path = profiles[(name, connections)] = Path(
+                            f"{args.profile}.{name}.c{connections}.txt"
+                        )
+                        recorder = _record(spy, servers[name][1], path, args.duration)
+                    results[(name, connections)].append(wrk(script, ports[name], connections, args.duration))
                     if recorder is not None:
                         recorder.wait(timeout=args.duration + 30)
-    report(results, args.concurrency, rss_100, rss_10k, time.monotonic() - started)
-    for connections, path in profiles.items():
-        summarise(path, connections)
+    report(results, args.concurrency, memory, args.duration, time.monotonic() - started)
+    for (name, connections), path in profiles.items():
+        summarise(path, name, connections, args.duration)
     return 0
 
 
+def memory_after(port: int, pid: int) -> tuple[int, int]:
+    """A server's resident memory (KiB) after 100 requests and after 10,000."""
+    asyncio.run(send(port, 100, 1))
+    first = rss_kib(pid)
+    asyncio.run(send(port, 9900, 16))
+    return first, rss_kib(pid)
+
+
 def _record(spy: str, pid: int, out: Path, duration: float) -> subprocess.Popen[bytes]:
-    command = [spy, "record", "-p", str(pid), "-d", str(max(1, round(duration))), "-r", "250"]
+    command = [spy, "record", "-p", str(pid), "-d", str(max(1, round(duration))), "-r", str(SAMPLE_RATE)]
     command += ["-f", "raw", "-o", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-#: (share label, how to recognise its frames); a sample belongs to the first part found in its stack
+SAMPLE_RATE = 250
+#: (part, how to recognise its frames): a sample counts for the part of its innermost recognised frame
 _PARTS = (
-    ("openai-api backend and its HTTP client (aiohttp)", ("llmnet_openai/", "llmnet_http/")),
-    ("core engine, own code", ("llmnet_core/",)),
-    ("llmnet-serve, Starlette, uvicorn", ("llmnet_serve/", "starlette/", "uvicorn/")),
+    ("openai-api backend, llmnet-http", ("llmnet_openai/", "llmnet_http/")),
+    ("aiohttp (the HTTP client)", ("aiohttp/",)),
+    ("engine (llmnet_core)", ("llmnet_core/",)),
+    ("llmnet-serve", ("llmnet_serve/",)),
+    ("Starlette", ("starlette/",)),
+    ("uvicorn", ("uvicorn/",)),
+    ("the pass-through app", ("PassThrough.",)),
 )
-_OUTER = ("llmnet_core/cli.py", "click/", "llmnet_serve/command.py", "llmnet_serve/server.py", "runners.py")
+_LOOP = "event loop (uvloop, httptools: C), asyncio"
 
 
-def summarise(path: Path, connections: int) -> None:
-    """Where the server's time went during one profiled run: shares by part, then the busiest functions."""
+def _part(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for name, marks in _PARTS:
+            if any(mark in frame for mark in marks):
+                return name
+    return _LOOP
+
+
+def _function(frame: str) -> str:
+    """`name (path/file.py:12)` without the line number."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
+
+
+def summarise(path: Path, name: str, connections: int, duration: float) -> None:
+    """Where a server's CPU time went in one profiled run: the share of each part (by the innermost frame
+    of each sample), then the busiest functions, inclusive and by their own time."""
     parts: dict[str, int] = {}
-    functions: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -338,59 +446,98 @@ def summarise(path: Path, connections: int) -> None:
             continue
         samples = int(count)
         total += samples
-        frames = [f for f in stack.split(";") if not any(mark in f for mark in _OUTER)]
-        frames = [f for f in frames if not f.startswith("<module>")]
-        label = next(
-            (name for name, marks in _PARTS if any(m in f for f in frames for m in marks)),
-            "event loop and other",
-        )
-        parts[label] = parts.get(label, 0) + samples
-        for name in {f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0] + ")" for f in frames}:
-            functions[name] = functions.get(name, 0) + samples
+        frames = stack.split(";")
+        loop = [i for i, f in enumerate(frames) if "asyncio/runners.py" in f]
+        frames = frames[loop[-1] + 1 :] if loop else frames  # what runs inside the event loop
+        parts[_part(frames)] = parts.get(_part(frames), 0) + samples
+        for function in {_function(f) for f in frames}:
+            inclusive[function] = inclusive.get(function, 0) + samples
+        leaf = _function(frames[-1]) if frames else "(in the event loop's C code)"
+        own[leaf] = own.get(leaf, 0) + samples
     if not total:
-        print(f"\nprofile at concurrency {connections}: no samples")
+        print(f"\nprofile of {name} at concurrency {connections}: no samples")
         return
-    print(f"\nwhere the server's time went at concurrency {connections} ({total} samples, {path}):")
+    busy = total / (SAMPLE_RATE * max(1, round(duration)))
+    print(f"\n{name} at concurrency {connections}: {total} samples, busy {busy:.0%} of the time ({path})")
     for label, samples in sorted(parts.items(), key=lambda item: -item[1]):
         print(f"  {samples / total:6.1%}  {label}")
-    print("  busiest functions (inclusive):")
-    for name, samples in sorted(functions.items(), key=lambda item: -item[1])[:15]:
-        print(f"  {samples / total:6.1%}  {name}")
+    print("  busiest functions, inclusive:")
+    for function, samples in sorted(inclusive.items(), key=lambda item: -item[1])[:15]:
+        print(f"  {samples / total:6.1%}  {function}")
+    print("  busiest functions, own time:")
+    for function, samples in sorted(own.items(), key=lambda item: -item[1])[:10]:
+        print(f"  {samples / total:6.1%}  {function}")
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def report(
-    results: dict[tuple[str, int], Run], high: int, rss_100: int, rss_10k: int, seconds: float
+    results: dict[tuple[str, int], list[Run]],
+    high: int,
+    memory: dict[str, tuple[int, int]],
+    duration: float,
+    seconds: float,
 ) -> None:
-    """Print the table, the derived figures and how they compare to the targets."""
-    print(f"{'target':<8} {'conc':>4} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
-    for (name, connections), run in results.items():
+    """Print the table (medians over the rounds), the ratios the targets name, round by round, and the
+    memory figures."""
+    rounds = len(results[("direct", 1)])
+    print(f"{rounds} rounds of {max(1, round(duration))} s per target and concurrency, interleaved; medians")
+    print(
+        f"{'target':<13} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}  req/s by round"
+    )
+    for (name, connections), runs in results.items():
+        by_round = " ".join(f"{run.rps:.0f}" for run in runs)
         print(
-            f"{name:<8} {connections:>4} {run.requests:>9} {run.rps:>9.0f} {run.p50_ms:>8.3f} "
-            f"{run.p99_ms:>8.3f} {run.errors:>6}"
+            f"{name:<13} {connections:>4} {_median([r.rps for r in runs]):>9.0f} "
+            f"{_median([r.p50_ms for r in runs]):>8.3f} {_median([r.p99_ms for r in runs]):>8.3f} "
+            f"{sum(r.errors for r in runs):>6}  {by_round}"
         )
-    added = results[("llmnet", 1)].p50_ms - results[("direct", 1)].p50_ms
-    through = results[("llmnet", high)]
-    ratio = rss_10k / rss_100 if rss_100 else float("nan")
+
+    def added(name: str, i: int) -> float:
+        return results[(name, 1)][i].p50_ms - results[("direct", 1)][i].p50_ms
+
+    rps_ratios = [
+        results[("llmnet", high)][i].rps / results[("pass-through", high)][i].rps for i in range(rounds)
+    ]
+    added_ratios = [added("llmnet", i) / added("pass-through", i) for i in range(rounds)]
     print()
 
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
-    print(
-        f"added p50 latency at concurrency 1: {added:.3f} ms "
-        f"(target ≤ {TARGETS['added_ms']:g} ms: {verdict(added <= TARGETS['added_ms'])})"
+    def line(label: str, ratios: list[float], ok: bool, target: str) -> None:
+        shown = " ".join(f"{ratio:.2f}" for ratio in ratios)
+        print(f"{label}: {_median(ratios):.2f} (rounds: {shown}; target {target}: {verdict(ok)})")
+
+    rps_ratio, added_ratio = _median(rps_ratios), _median(added_ratios)
+    line(
+        f"req/s at concurrency {high}, llmnet / pass-through",
+        rps_ratios,
+        rps_ratio >= TARGETS["rps_ratio"],
+        f"≥ {TARGETS['rps_ratio']}",
     )
-    print(
-        f"llmnet at concurrency {high}: {through.rps:.0f} req/s, {through.errors} errors "
-        f"(target ≥ {TARGETS['rps_64']:.0f} req/s, no errors: "
-        f"{verdict(through.rps >= TARGETS['rps_64'] and through.errors == 0)})"
+    line(
+        "added p50 at concurrency 1, llmnet / pass-through",
+        added_ratios,
+        added_ratio <= TARGETS["added_ratio"],
+        f"≤ {TARGETS['added_ratio']}",
     )
-    print(
-        f"server memory: {rss_100 / 1024:.1f} MiB after 100 requests, {rss_10k / 1024:.1f} MiB after 10,000 "
-        f"(ratio {ratio:.3f}; target ≤ {TARGETS['memory_ratio']}: "
-        f"{verdict(ratio <= TARGETS['memory_ratio'])})"
-    )
-    print(f"({os.cpu_count()} CPUs, {seconds:.0f} s)")
+    llmnet_ms, floor_ms = (_median([added(n, i) for i in range(rounds)]) for n in ("llmnet", "pass-through"))
+    print(f"  (added p50 over a direct call: llmnet {llmnet_ms:.3f} ms, pass-through {floor_ms:.3f} ms)")
+    errors = sum(run.errors for runs in results.values() for run in runs)
+    if errors:
+        print(f"  {errors} errors (non-2xx answers or socket errors): see the table")
+    for name in PROXIES:
+        first, last = memory[name]
+        ratio = last / first if first else float("nan")
+        target = f"; target ≤ {TARGETS['memory_ratio']}: {verdict(ratio <= TARGETS['memory_ratio'])}"
+        print(
+            f"{name} memory: {first / 1024:.1f} MiB after 100 requests, {last / 1024:.1f} MiB after 10,000 "
+            f"(ratio {ratio:.3f}{target if name == 'llmnet' else ''})"
+        )
+    print(f"(llmnet serve with metrics on, no response cache; {os.cpu_count()} CPUs, {seconds:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,11 @@ _EXPORTS: dict[str, str] = {
     "Transport": "base",
     "SecretProvider": "base",
     "NodeKind": "base",
+    "Deployer": "base",
     "Router": "base",
+    "ResponseCache": "response_cache",
+    "MemoryCache": "response_cache",
+    "CacheSpec": "response_cache",
     "Resources": "resources",
     "activity": "progress",
     # values
@@ -41,6 +45,12 @@ _EXPORTS: dict[str, str] = {
     "Candidate": "types",
     "RouteRequest": "types",
     "RouteDecision": "types",
+    "AnswerOptions": "types",
+    "ToolCall": "types",
+    "ToolCallDelta": "types",
+    "TokenLogprob": "types",
+    "FEATURES": "types",
+    "assemble_tool_calls": "types",
     # errors
     "LLMNetError": "errors",
     "Problem": "errors",
@@ -54,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "TransportTimeoutError": "errors",
     "SecretError": "errors",
     "RoutingError": "errors",
+    "UnsupportedFeatureError": "errors",
     # helpers
     "substitute": "interpolate",
     "substitute_json": "interpolate",
@@ -65,6 +76,7 @@ _EXPORTS: dict[str, str] = {
     "SecretFilter": "redact",
     "parse_env_file": "envfile",
     "cache_dir": "cache",
+    "data_dir": "cache",
     "PluginOptions": "options",
     "option_problems": "options",
     "parse_options": "options",
@@ -72,9 +84,22 @@ _EXPORTS: dict[str, str] = {
     "parse_vars": "cli",
     "env_file_option": "cli",
     "load_env_files": "cli",
+    "override_option": "arguments",
+    "apply_overrides": "overrides",
+    "find_composition": "arguments",
+    "provider_of": "composition.catalogue",
+    "node_models": "composition.specs",
     "REQUEST_VARIABLES": "variables",
+    # request events, for observers (metrics, traces, logs)
+    "Span": "events",
+    "Observer": "events",
+    "add_observer": "events",
+    "span": "events",
+    "current_span": "events",
+    "flush_observers": "events",
     # library use
     "load_composition": "composition",
+    "default_composition_path": "composition",
     "Pipeline": "engine",
     "RunResult": "run",
     "node_embedder": "embeddings",
@@ -97,10 +122,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .base import Backend, NodeKind, Router, SecretProvider, Transport
-    from .cache import cache_dir
+    from .arguments import find_composition, override_option
+    from .base import Backend, Deployer, NodeKind, Router, SecretProvider, Transport
+    from .cache import cache_dir, data_dir
     from .cli import env_file_option, load_env_files, parse_vars
-    from .composition import load_composition
+    from .composition import default_composition_path, load_composition
+    from .composition.catalogue import provider_of
+    from .composition.specs import node_models
     from .embeddings import node_embedder
     from .engine import Pipeline
     from .envfile import parse_env_file
@@ -116,19 +144,25 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         StepTimeoutError,
         TransportError,
         TransportTimeoutError,
+        UnsupportedFeatureError,
         UsageError,
     )
+    from .events import Observer, Span, add_observer, current_span, flush_observers, span
     from .hooks import decode_reply
     from .hookspecs import hookimpl
     from .interpolate import json_escape, substitute, substitute_json
     from .options import PluginOptions, option_problems, parse_options
+    from .overrides import apply_overrides
     from .plugins import PluginHost, get_host
     from .progress import activity
     from .redact import Redactor, SecretFilter, StreamRedactor, excerpt
     from .registry import ConditionRegistrar, Registrar
     from .resources import Resources
+    from .response_cache import CacheSpec, MemoryCache, ResponseCache
     from .run import RunResult, parameter_problem
     from .types import (
+        FEATURES,
+        AnswerOptions,
         Candidate,
         ChatRequest,
         ChatResponse,
@@ -141,6 +175,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         RouteRequest,
         SecretSpec,
         StreamChunk,
+        TokenLogprob,
+        ToolCall,
+        ToolCallDelta,
         Usage,
+        assemble_tool_calls,
     )
     from .variables import REQUEST_VARIABLES

@@ -75,6 +75,13 @@ class Backend(ABC):
         `choices` then reaches `complete` with a small `max_tokens` (`ChatRequest.choice_max_tokens()`)."""
         return False
 
+    def supports(self, feature: str) -> bool:
+        """Whether `complete` and `stream` do `feature` (a key of `llmnet_core.types.FEATURES`: "tools",
+        "json_schema", "logprobs", ...) when `request.answer` asks for it. The default says no to all:
+        the engine then refuses such a request, naming the node, before this backend is called, so a
+        backend that knows nothing of these features never silently answers without them."""
+        return False
+
     async def embed(self, texts: Sequence[str], *, persist: bool = False) -> list[list[float]]:
         """One vector per text, for similarity routing; backends that cannot embed keep this default.
 
@@ -168,6 +175,20 @@ class SecretProvider(ABC):
     @abstractmethod
     async def load(self) -> Mapping[str, str]:
         """Return the variables of this secret block, by name."""
+
+
+class Deployer:
+    """Runs a pipeline's model calls elsewhere, each node's where the `deploy` sections of the node and of
+    its model say (Ray Serve: each node its own deployment). The core keeps those sections as written
+    and asks the installed deployers to check them; a command that serves pipelines offers each one."""
+
+    description: ClassVar[str] = ""
+
+    @classmethod
+    def check(cls, section: Mapping[str, Any], path: str) -> list[Problem]:
+        """The problems of one `deploy` section at `path` (`architecture[2].deploy`, `models.x.deploy`),
+        found without contacting anything; each names its JSON path. The default finds none."""
+        return []
 
 
 class Router(ABC):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -13,21 +14,28 @@ from typing import Any, NoReturn
 
 import click
 
+from . import install
+from .arguments import (
+    accept_global_options,
+    configure_logging,
+    find_composition,
+    looks_like_a_file,
+    override_option,
+)
 from .process import OutputClosed, interrupted, stdout_closed
-
-COMPOSITION_SUFFIXES = (".json", ".jsonc")
 
 
 def _fail(exc: BaseException, debug: bool) -> NoReturn:
     """Print an error as one or two lines (a traceback only with --debug) and exit with its code."""
     from .errors import LLMNetError
+    from .output import paint
 
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, LLMNetError):
-        click.echo(f"error: {_indent(str(exc))}", err=True)
+        click.echo(f"{paint('error:', 'error')} {_indent(str(exc))}", err=True)
         sys.exit(exc.exit_code)
-    click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+    click.echo(f"{paint('error:', 'error')} internal error: {type(exc).__name__}: {exc}", err=True)
     if not debug:
         click.echo("       run again with --debug to see where it happened", err=True)
     sys.exit(1)
@@ -49,6 +57,10 @@ class LLMNetGroup(click.Group):
             from .plugins import get_host
 
             get_host().add_commands(self)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        accept_global_options(cmd)
+        super().add_command(cmd, name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._add_plugin_commands()
@@ -76,7 +88,7 @@ class LLMNetGroup(click.Group):
 
 @click.group(cls=LLMNetGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="llmnet-core", prog_name="llmnet")
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs (also after the command name).")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """llmnet: pipelines of small language models, routed layer after layer.
@@ -86,16 +98,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    import logging
-
-    from .redact import SecretFilter
-
-    if debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    # log lines quote what models answered: mask secrets in them, with and without --debug
-    for handler in [*logging.getLogger().handlers, logging.lastResort]:
-        if handler is not None and not any(isinstance(f, SecretFilter) for f in handler.filters):
-            handler.addFilter(SecretFilter())
+    configure_logging(debug=debug)
 
 
 env_file_option = click.option(
@@ -128,13 +131,14 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _split_args(args: tuple[str, ...]) -> tuple[str | None, str | None]:
-    """`run [COMPOSITION] [PROMPT...]`: a first argument naming a composition file is the composition;
-    otherwise every argument is the prompt, for the bundled default pipeline."""
+    """`run [COMPOSITION] [PROMPT...]`: a first argument naming a file is the composition; otherwise
+    every argument is the prompt, for the bundled default pipeline. A first argument that looks like a
+    file (`chat.jsn`, `configs/chat.json`) and is not there is an error, not the start of a prompt."""
     if not args:
         return None, None
     first, rest = args[0], args[1:]
-    if Path(first).is_file() or first.endswith(COMPOSITION_SUFFIXES):
-        return first, " ".join(rest) if rest else None
+    if Path(first).is_file() or looks_like_a_file(first):
+        return find_composition(first), " ".join(rest) if rest else None
     return None, " ".join(args)
 
 
@@ -153,6 +157,13 @@ def _server_option(name: str, instead: str) -> Callable[[Callable[..., Any]], Ca
 
     is_flag = name == "--dry-run"
     return click.option(name, is_flag=is_flag, default=None, hidden=True, expose_value=False, callback=refuse)
+
+
+def _no_log(value: bool) -> None:
+    """`--no-log`: tell every request log (an observer a plugin installs) to leave this process's requests
+    out, through the environment variable they all read."""
+    if value:
+        os.environ["LLMNET_NO_LOG"] = "1"
 
 
 _SERVE_INSTEAD = (
@@ -177,6 +188,14 @@ _SERVE_INSTEAD = (
 @click.option("--max-hops", type=click.IntRange(min=1), help="Stop a request after this many nodes.")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a request variable.")
 @click.option("--stream/--no-stream", default=True, help="Print the answer as it is generated (text).")
+@click.option(
+    "--no-log",
+    is_flag=True,
+    expose_value=False,
+    callback=lambda ctx, param, value: _no_log(value),
+    help="Keep this request out of the request log (as LLMNET_NO_LOG=1 does).",
+)
+@override_option()
 @env_file_option
 @click.pass_context
 def run(
@@ -188,6 +207,7 @@ def run(
     variables: tuple[str, ...],
     stream: bool,
     env_files: tuple[str, ...],
+    overrides: tuple[str, ...],
 ) -> None:
     """Run PROMPT (or standard input) through the pipeline in COMPOSITION.
 
@@ -197,11 +217,10 @@ def run(
     load_env_files(env_files)
     composition, prompt = _composition_and_prompt(args)
     custom = parse_vars(variables)
-    from .engine import Pipeline
-    from .output import OutputError, write
+    from .output import OutputError, paint_trace, write
 
     try:
-        pipeline = Pipeline.from_file(composition, max_hops=max_hops, variables=custom)
+        pipeline = _load_pipeline(composition, overrides, max_hops=max_hops, variables=custom)
     except Exception as exc:
         if fmt == "json":
             write(json.dumps({"error": _error_dict(exc, str)}, ensure_ascii=False, indent=2))
@@ -224,9 +243,20 @@ def run(
     elif result is not None:
         write(redact(result.output))
     if show_trace and trace is not None:
-        click.echo(trace.render(redact), err=True)
+        click.echo(paint_trace(trace.render(redact)), err=True)
     if error is not None:
         _fail(error, bool(ctx.obj.get("debug")))
+
+
+def _load_pipeline(path: str, overrides: tuple[str, ...], **kwargs: Any) -> Any:
+    """The pipeline of the composition at `path`, changed by `--set` overrides before it is checked."""
+    from .composition import load_composition
+    from .engine import Pipeline
+    from .plugins import get_host
+
+    host = get_host()
+    composition = load_composition(path, registries=host.registries, overrides=overrides)
+    return Pipeline(composition, host=host, **kwargs)
 
 
 def _composition_and_prompt(args: tuple[str, ...]) -> tuple[str, str]:
@@ -264,18 +294,25 @@ def _execute(pipeline: Any, prompt: str, *, stream: bool) -> tuple[Any, BaseExce
     from .progress import StderrReporter, add_listener
 
     answer = AnswerStream(pipeline.redactor) if stream else None
-    stop_reporting = add_listener(StderrReporter())
+    reporter = StderrReporter()
+    stop_reporting = add_listener(reporter)
+    atexit.register(reporter.close)  # a run stopped at once (`leave`) clears the spinner too
     try:
         return _run_stoppable(_run_once(pipeline, prompt, answer)), None, answer
     except Exception as exc:  # noqa: BLE001 - reported by the caller, after the trace
         return None, exc, answer
     finally:
         stop_reporting()
+        reporter.close()
+        atexit.unregister(reporter.close)
+        from .events import flush_observers
+
+        flush_observers()  # traces and metrics reach their collectors before the process exits
 
 
 async def _run_once(pipeline: Any, prompt: str, on_token: Callable[[str], None] | None) -> Any:
     async with pipeline:
-        return await pipeline.run(prompt, on_token=on_token)
+        return await pipeline.run(prompt, on_token=on_token, source="run")
 
 
 #: signals that stop a run in order, like Ctrl-C; the exit code is 128 + the signal's number
@@ -336,8 +373,10 @@ def _error_dict(exc: BaseException, redact: Callable[[str], str]) -> dict[str, A
 
 
 def _warn(problems: list[Any], source: str) -> None:
+    from .output import paint
+
     for problem in problems:
-        click.echo(f"{source}: warning {problem}", err=True)
+        click.echo(f"{source}: {paint('warning', 'warning')} {problem}", err=True)
 
 
 @cli.command()
@@ -345,16 +384,23 @@ def _warn(problems: list[Any], source: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing when the file is valid.")
 @click.option("--no-secrets", is_flag=True, help="Do not load the secret blocks (offline checks only).")
+@override_option()
 @env_file_option
 def validate(
-    composition: str, as_json: bool, quiet: bool, no_secrets: bool, env_files: tuple[str, ...]
+    composition: str,
+    as_json: bool,
+    quiet: bool,
+    no_secrets: bool,
+    env_files: tuple[str, ...],
+    overrides: tuple[str, ...],
 ) -> None:
     """Check COMPOSITION and list every problem with its JSON path.
 
     Every secret block is loaded as a run would load it (no value is ever printed); --no-secrets skips that.
     """
     load_env_files(env_files)
-    comp, problems, secrets_checked = _check_file(composition, load_secrets=not no_secrets)
+    find_composition(composition)
+    comp, problems, secrets_checked = _check_file(composition, overrides, load_secrets=not no_secrets)
     valid = comp is not None and not any(p.severity == "error" for p in problems)
     if as_json:
         report = {
@@ -368,29 +414,38 @@ def validate(
         count = sum(p.severity == "error" for p in problems) or 1
         click.echo(f"{composition}: {count} problem{'s' if count != 1 else ''}", err=True)
         for p in sorted(problems, key=lambda p: p.severity != "error"):
-            click.echo(f"  {p.severity:<7} {p}", err=True)
+            click.echo(f"  {_severity(p.severity, sys.stderr)} {p}", err=True)
     elif not quiet:
         warnings = [p for p in problems if p.severity == "warning"]
         click.echo(_summary(composition, comp, warnings, secrets_checked))
         for p in warnings:
-            click.echo(f"  {p.severity:<7} {p}")
+            click.echo(f"  {_severity(p.severity, sys.stdout)} {p}")
     if not valid:
         sys.exit(2)
 
 
-def _check_file(path: str, *, load_secrets: bool) -> tuple[Any, list[Any], bool]:
+def _severity(severity: str, stream: Any) -> str:
+    """`error  ` or `warning`, padded, in its colour where `stream` takes colours."""
+    from .output import paint
+
+    return paint(f"{severity:<7}", "error" if severity == "error" else "warning", stream)
+
+
+def _check_file(path: str, overrides: tuple[str, ...], *, load_secrets: bool) -> tuple[Any, list[Any], bool]:
     """The composition (None when invalid), every problem, and whether the secret blocks were loaded
     (only when the rest is valid: then they are loaded as a run would)."""
     import asyncio
 
     from .composition import read_composition, validate_composition
     from .errors import CompositionError
+    from .overrides import apply_overrides
     from .plugins import get_host
     from .secret_blocks import secret_problems
 
     registries = get_host().registries
     try:
         data, problems = read_composition(path)
+        data = apply_overrides(data, overrides)
         base = Path(path).resolve().parent
         comp, found = validate_composition(
             data, source=path, base_dir=base, registries=registries, check_env=load_secrets
@@ -499,6 +554,10 @@ def plugins(as_json: bool) -> None:
             click.echo(f"{f['name']:<{width}}  {f['version'] or '':<7}  {f['error']}  {hint}")
     if os.environ.get("LLMNET_LOAD_PLUGINS") is not None:
         click.echo(f"(LLMNET_LOAD_PLUGINS={os.environ['LLMNET_LOAD_PLUGINS']} limits what is loaded)")
+
+
+cli.add_command(install.install)
+cli.add_command(install.uninstall)
 
 
 def main() -> None:

@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
+from .answering import asking_node, check_features, own_ids, tag_response, tagging
 from .base import Backend, NodeKind, Router, Transport
-from .composition import Composition, NodeConfig, load_composition
+from .caching import Caches
+from .composition import Composition, NodeConfig, default_composition_path, load_composition
 from .composition.schema import HookConfig
 from .composition.specs import node_models, node_spec
 from .conditions import parse_condition
@@ -22,20 +25,24 @@ from .errors import (
     RoutingError,
     StepTimeoutError,
 )
+from .events import span
 from .hooks import HookRunner, apply_transform
 from .interpolate import find_secret_references, resolve_secrets
-from .model_calls import NodeModel, call_model
+from .model_calls import ModelCalls, NodeModel
 from .plugins import PluginHost, get_host
 from .redact import Redactor
 from .resources import Resources
-from .run import RequestState, RunResult, TokenCallback, request_parameters, split_messages
+from .run import ChunkCallback, RequestState, RunResult, TokenCallback, request_parameters, split_messages
 from .secret_blocks import load_secrets
 from .trace import Hop, Trace
-from .types import Candidate, HookCall, Message, RouteDecision, RouteRequest
+from .types import AnswerOptions, Candidate, HookCall, Message, ModelSpec, RouteDecision, RouteRequest
 from .variables import VariableScope
 
 #: the next node, how it was chosen (for the trace table) and the decision's details
 Choice = tuple[str, str, dict[str, Any] | None]
+#: `make(node, spec, cls, resources)`: the backend that serves `node`'s calls of the model `spec`, whose
+#: plugin's class is `cls` (a stand-in that forwards the calls to where the node is deployed)
+BackendFactory = Callable[[str, ModelSpec, type[Backend], Resources], Backend]
 
 
 class Pipeline:
@@ -48,17 +55,22 @@ class Pipeline:
         host: PluginHost | None = None,
         max_hops: int | None = None,
         variables: Mapping[str, Any] | None = None,
+        backends: BackendFactory | None = None,
     ) -> None:
         self.composition = composition
         self.host = host or get_host()
         self.registries = self.host.registries
+        self.host.install_observers()
         self.max_hops = max_hops or composition.file.settings.max_hops
         self.variables = dict(variables or {})
         self.resources = Resources()
         self.redactor = Redactor()
         self.secrets: dict[str, dict[str, str]] = {}
         self._started = False
-        self._backends: dict[str, Backend] = {}
+        #: makes each node's own backend of a model (a deployer's stand-in that calls it elsewhere); without
+        #: it, the nodes that call a model share one backend of the plugin that provides it
+        self._make_backend = backends
+        self._backends: dict[tuple[str, str], Backend] = {}
         self._transports: dict[str, Transport] = {}
         self._delegates: dict[str, NodeKind] = {}
         self._routers: dict[str, Router] = {}
@@ -66,6 +78,15 @@ class Pipeline:
         self._functions = {
             name: reg.value for name, reg in self.registries.condition_functions.entries.items()
         }
+        caches = Caches(
+            composition.file.settings.cache,
+            self.registries.caches,
+            self.resources,
+            self.redactor,
+            lambda: self.secrets,
+        )
+        #: each node's model calls: its fallback models, its response cache
+        self.calls = ModelCalls(self._backend, caches, self.redactor)
         self.hooks = HookRunner(
             self._transport,
             lambda fn: composition.file.functions[fn].type,
@@ -113,7 +134,7 @@ class Pipeline:
         default_router = self.composition.file.settings.router
         for node in self._nodes.values():
             for model in node_models(node, default_router, self.registries.routers):
-                if model not in self._backends:
+                if self._backend_key(node, model) not in self._backends:
                     # a failure here belongs to the first real call, which reports it with its context
                     with contextlib.suppress(Exception):
                         await self._backend(node, model).prepare()
@@ -141,7 +162,8 @@ class Pipeline:
         """The backend of `model` (default: the node's own model), created on first use."""
         name = model or node.model
         assert name is not None
-        if name not in self._backends:
+        key = self._backend_key(node, name)
+        if key not in self._backends:
             if name not in self.composition.file.models:
                 raise RoutingError(
                     f'node "{node.name}": model "{name}" is not defined in models',
@@ -156,8 +178,14 @@ class Pipeline:
                     f'node "{node.name}": no installed plugin provides the backend "{spec.backend}"',
                     hint="run `llmnet plugins` to see what is installed",
                 )
-            self._backends[name] = cls(spec, self.resources)
-        return self._backends[name]
+            if self._make_backend is None:
+                self._backends[key] = cls(spec, self.resources)
+            else:
+                self._backends[key] = self._make_backend(node.name, spec, cls, self.resources)
+        return self._backends[key]
+
+    def _backend_key(self, node: NodeConfig, model: str) -> tuple[str, str]:
+        return (node.name if self._make_backend is not None else "", model)
 
     def _transport(self, function: str) -> Transport:
         if function not in self._transports:
@@ -198,6 +226,9 @@ class Pipeline:
         request_id: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         route_only: bool = False,
+        source: str = "library",
+        answer: AnswerOptions | None = None,
+        on_chunk: ChunkCallback | None = None,
     ) -> RunResult:
         """Send one request through the pipeline and return the final output and the trace.
 
@@ -207,28 +238,61 @@ class Pipeline:
         seed) apply to the model call of every node whose answer can be the output. `on_token`
         receives the final answer's pieces as they are generated. `route_only` takes every routing
         decision without asking any handler or delegated node to answer (each passes its input on, and the
-        trace marks it `skipped`): what `llmnet eval` measures.
+        trace marks it `skipped`): what `llmnet eval` measures. `source` says who asked ("run", "chat",
+        "serve", "library"), for observers (metrics, traces). `answer` (tools, response format, logprobs)
+        goes to the node whose answer can be the output, refused (UnsupportedFeatureError) when its
+        backend cannot do it; a conversation that ends with tool results goes back to the node that asked
+        for the calls (see `answering.py`). `on_chunk` receives every streamed piece, tool calls too.
         """
         before, text, after = split_messages(prompt)
         request = RequestState(before, after, request_parameters(parameters), on_token, route_only=route_only)
-        await self.start()
+        request.answer, request.on_chunk = answer or AnswerOptions(), on_chunk
         trace = Trace(request_id=request_id or os.urandom(16).hex())
+        with span("request", trace.request_id, source=source, redact=self.redactor, trace=trace) as observed:
+            if observed.recording:
+                observed.attributes["composition"] = self.composition_path
+                observed.attributes["composition_name"] = self.composition.file.name
+                messages = [*before, Message("user", text), *after]
+                observed.attributes["messages"] = [m.to_dict() for m in messages]
+            try:
+                output = await self._run_request(request, text, variables, trace)
+            finally:
+                if observed.recording:
+                    observed.attributes["usage"] = trace.usage
+            if observed.recording:
+                observed.attributes["answer"] = output
+        return RunResult(output, trace, request.finish_reason, request.tool_calls, request.logprobs)
+
+    async def _run_request(
+        self, request: RequestState, text: str, variables: Mapping[str, Any] | None, trace: Trace
+    ) -> str:
+        await self.start()
         scope = VariableScope(
             text, trace.request_id, {**self.variables, **(variables or {})}, self.registries, self._nodes
         )
         started = time.perf_counter()
         try:
-            output = await self._walk(request, text, scope, trace)
+            return await self._walk(request, text, scope, trace)
         except LLMNetError as exc:
             trace.error = self.redactor(exc.message)
             exc.trace = trace
             raise self._redacted(exc) from None
         finally:
             trace.total_ms = (time.perf_counter() - started) * 1000
-        return RunResult(output=output, trace=trace, finish_reason=request.finish_reason)
+
+    @cached_property
+    def composition_path(self) -> str | None:
+        """The composition's file, None for the bundled default pipeline or one built from a dict."""
+        source = self.composition.source
+        if source == "<composition>" or source == str(default_composition_path()):
+            return None
+        return source
 
     async def _walk(self, request: RequestState, data: str, scope: VariableScope, trace: Trace) -> str:
         current, chosen_by, decision = self.composition.entry, "entry", None
+        asking = asking_node(request.after, self._nodes)
+        if asking is not None and self._nodes[asking].model is not None and asking != current:
+            current, chosen_by = asking, "tool result"  # the node that asked for the calls answers again
         visits = 0
         while True:
             node = self._nodes[current]
@@ -245,8 +309,11 @@ class Pipeline:
                 )
             started = time.perf_counter()
             scope.enter(node, data, visits - 1)
-            data, (current, chosen_by, decision) = await self._visit(node, request, data, scope, hop)
-            hop.ms = (time.perf_counter() - started) * 1000
+            with span("hop", node.name, node=node.name, layer=node.layer, role=role, hop=hop) as observed:
+                data, (current, chosen_by, decision) = await self._visit(node, request, data, scope, hop)
+                hop.ms = (time.perf_counter() - started) * 1000
+                if observed.recording:
+                    observed.attributes["role"] = hop.role
 
     async def _visit(
         self, node: NodeConfig, request: RequestState, data: str, scope: VariableScope, hop: Hop
@@ -274,11 +341,16 @@ class Pipeline:
             output = data
         elif kind is not None:
             hop.role = node.adapter
+            if self._may_be_final(node):
+                check_features(node.name, request.answer, None, node.adapter)
             output = await self._delegate(node, kind, data, scope)
             request.finish_reason = None
         else:
             hop.role = "handler"
             output = await self._answer(node, request, data, hop, scope)
+            if request.tool_calls:  # the caller runs its tools and asks again: this walk ends here
+                out = next(t for t in self.composition.targets[node.name] if self.composition.is_output(t))
+                return output, (out, "tool calls", None)
         if post:
             output = await self._hooks(post, "post", node, output, scope, hop)
         scope.set_input(output)
@@ -346,6 +418,28 @@ class Pipeline:
         hop: Hop,
         history: Sequence[Message] = (),
     ) -> Choice:
+        """Pick the next node among `targets`, in a "route" span for observers."""
+        with span("route", node.name, node=node.name, candidates=targets) as observed:
+            choice = await self._decide(node, targets, text, scope, hop, history)
+            if observed.recording:
+                detail = choice[2] or {}
+                observed.attributes.update(
+                    chosen=choice[0],
+                    chosen_by=choice[1],
+                    strategy=detail.get("strategy", choice[1]),
+                    scores=detail.get("scores", {}),
+                )
+        return choice
+
+    async def _decide(
+        self,
+        node: NodeConfig,
+        targets: list[str],
+        text: str,
+        scope: VariableScope,
+        hop: Hop,
+        history: Sequence[Message] = (),
+    ) -> Choice:
         """Pick the next node among `targets`: one left needs no model call; several ask the router."""
         conditions = dict(scope.last_conditions)
         if len(targets) == 1:
@@ -362,7 +456,7 @@ class Pipeline:
             )
             for t in targets
         )
-        model = NodeModel(node, hop, scope.request_id, self._backend)
+        model = NodeModel(node, hop, scope.request_id, self._backend, self.calls)
         has_model = node.model is not None
         request = RouteRequest(
             text=text,
@@ -407,12 +501,22 @@ class Pipeline:
                 hint=f'add "model": "<key of models>" to node "{node.name}"',
             )
         backend = self._backend(node)
+        answer = request.answer if self._may_be_final(node) else None
+        if answer is not None:
+            check_features(node.name, answer, backend)
         messages = [Message("system", node.context)] if node.context else []
         messages += [*request.before, Message("user", data), *request.after]
         params = request.parameters if request.parameters and self._may_be_final(node) else {}
-        stream = request.on_token if request.on_token is not None and self._is_final(node) else None
-        response = await call_model(node, backend, messages, params, hop, scope.request_id, stream)
+        final = self._is_final(node)
+        stream = request.on_token if request.on_token is not None and final else None
+        chunks = tagging(request.on_chunk, node.name) if request.on_chunk is not None and final else None
+        messages = own_ids(messages, self._nodes)
+        response = await self.calls.call(
+            node, messages, params, hop, scope.request_id, stream, answer=answer, on_chunk=chunks
+        )
         request.finish_reason = response.finish_reason
+        request.tool_calls = tag_response(response, node.name) if answer is not None else ()
+        request.logprobs = response.logprobs
         return response.text
 
     async def _delegate(self, node: NodeConfig, kind: type[NodeKind], data: str, scope: VariableScope) -> str:

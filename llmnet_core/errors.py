@@ -121,3 +121,15 @@ class RoutingError(PipelineError):
 
 class HopLimitError(PipelineError):
     """The request visited more nodes than the hop limit allows (a loop in `output-to`)."""
+
+
+class UnsupportedFeatureError(UsageError):
+    """A request asks its answering node for what that node cannot do (tools, a JSON schema, log-
+    probabilities...): refused before the node's model is called. `node` and `feature` (a key of
+    `FEATURES`) say which, `param` the request field that asked (servers answer HTTP 400 naming it)."""
+
+    def __init__(self, message: str, *, node: str, feature: str, param: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.node = node
+        self.feature = feature
+        self.param = param

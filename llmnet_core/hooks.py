@@ -6,16 +6,19 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from .composition.schema import HookConfig
 from .conditions import parse_condition
 from .errors import LLMNetError, PipelineError, StepTimeoutError
+from .events import span
 from .trace import HookOutcome, Hop
 from .types import HookCall
 
 log = logging.getLogger("llmnet.hooks")
+
+T = TypeVar("T")
 
 
 def decode_reply(text: str) -> Any:
@@ -110,12 +113,29 @@ class HookRunner:
                 timeout=transport.spec.timeout,
             )
             if hook.mode == "observe":
-                task = asyncio.create_task(self._observe(transport, call, outcome))
+                work = self._in_span(self._observe(transport, call, outcome), call, outcome)
+                task = asyncio.create_task(work)
                 self.pending.add(task)
                 task.add_done_callback(self.pending.discard)
             else:
-                data = await self._transform(hook, transport, call, outcome)
+                data = await self._in_span(self._transform(hook, transport, call, outcome), call, outcome)
         return data
+
+    async def _in_span(self, work: Awaitable[T], call: HookCall, outcome: HookOutcome) -> T:
+        """Await one hook call in a "hook" span for observers; its status is set at the end."""
+        with span(
+            "hook",
+            call.function,
+            node=call.node,
+            phase=call.phase,
+            transport=outcome.transport,
+            mode=call.mode,
+        ) as observed:
+            try:
+                return await work
+            finally:
+                if observed.recording:
+                    observed.attributes["status"] = outcome.status
 
     async def _transform(self, hook: HookConfig, transport: Any, call: HookCall, outcome: HookOutcome) -> str:
         """Await one transform hook and fold its reply into the data; a failure follows `on_failure`."""

@@ -55,5 +55,24 @@ def llmnet_register_routers(register: Registrar) -> None:
 
 
 @hookspec
+def llmnet_register_observers(register: Registrar) -> None:
+    """Register request observers (metrics, traces, logs): `register("otel", OTelObserver())` (an
+    `Observer` instance). They see every span of every pipeline run in the process; register one only
+    when it is configured (an observer that records nothing should not be registered)."""
+
+
+@hookspec
+def llmnet_register_caches(register: Registrar) -> None:
+    """Register response cache backends, named by a cache's `backend`: `register("shared", SharedCache)`
+    (a `ResponseCache` subclass). The in-process `memory` backend is built in."""
+
+
+@hookspec
+def llmnet_register_deployers(register: Registrar) -> None:
+    """Register deployers, which run a pipeline's nodes elsewhere as their `deploy` sections say:
+    `register("ray", RayDeployer)` (a `Deployer` subclass)."""
+
+
+@hookspec
 def llmnet_register_commands(cli: click.Group) -> None:
     """Add click commands to the `llmnet` command group: `cli.add_command(...)`."""

@@ -1,4 +1,6 @@
-"""How `llmnet run` writes its answer on standard output: masked, streamed piece by piece or whole.
+"""How `llmnet run` writes its answer on standard output: masked, streamed piece by piece or whole; and
+the colours of what llmnet says to people on stderr (errors, warnings, the trace), where the terminal
+shows colours and `NO_COLOR` is not set.
 
 Writing can fail for reasons that belong to whoever reads the output, never to the pipeline: the reader
 closed the pipe (`llmnet run ... | head -c 10`) or the disk is full (`> /dev/full`). Every write goes
@@ -11,6 +13,10 @@ raises back to the caller unchanged, so that neither is reported as the backend'
 from __future__ import annotations
 
 import errno
+import logging
+import os
+import sys
+from typing import TextIO
 
 import click
 
@@ -18,7 +24,16 @@ from .errors import LLMNetError
 from .process import OutputClosed, discard_stdout
 from .redact import Redactor, StreamRedactor
 
-__all__ = ["AnswerStream", "OutputClosed", "OutputError", "write"]
+__all__ = [
+    "AnswerStream",
+    "LogHandler",
+    "OutputClosed",
+    "OutputError",
+    "colour_on",
+    "paint",
+    "paint_trace",
+    "write",
+]
 
 
 class OutputError(LLMNetError):
@@ -69,3 +84,73 @@ class AnswerStream:
         if text:
             write(text, nl=False)
             self._ends_line = text.endswith("\n")
+
+
+# -- colours on stderr --------------------------------------------------------------------------------
+
+#: SGR codes of the few styles llmnet uses
+STYLES = {"error": "1;31", "warning": "33", "failed": "31", "dim": "2", "bold": "1"}
+
+
+def colour_on(stream: TextIO | None = None) -> bool:
+    """Whether to colour what is written on `stream` (stderr by default): a terminal, `NO_COLOR` unset
+    or empty (https://no-color.org), and a terminal that is not `TERM=dumb`."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    stream = stream if stream is not None else sys.stderr
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def paint(text: str, style: str, stream: TextIO | None = None) -> str:
+    """`text` in `style` (a key of STYLES) when `stream` takes colours, else as it is."""
+    return f"\033[{STYLES[style]}m{text}\033[0m" if colour_on(stream) else text
+
+
+def paint_trace(table: str) -> str:
+    """`llmnet run --trace`'s table with its heading in bold, hooks that did not succeed and the failure
+    in red, and the totals dimmed (as it is where stderr takes no colours)."""
+    if not colour_on():
+        return table
+    lines = table.split("\n")
+    out = [paint(lines[0], "bold")]
+    for line in lines[1:]:
+        if line.startswith("total "):
+            line = paint(line, "dim")
+        elif line.startswith("failed: "):
+            line = paint(line, "failed")
+        elif line.lstrip().startswith(("├ ", "└ ")) and not _hook_ok(line):
+            line = paint(line, "warning")
+        out.append(line)
+    return "\n".join(out)
+
+
+def _hook_ok(line: str) -> bool:
+    return ")  ok  " in line
+
+
+class LogHandler(logging.Handler):
+    """Log records on the current `sys.stderr`: `warning: message` (coloured where stderr takes colours),
+    or `logger: message` for --debug. The stream is looked up at each record, so a stream swapped later
+    (a test's capture, llmnet's own copy of fd 2) gets the lines."""
+
+    def __init__(self, level: int, *, debug: bool = False) -> None:
+        super().__init__(level)
+        self.debug = debug
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self.debug:
+                text = _DEBUG_FORMAT.format(record)
+            else:
+                style = "error" if record.levelno >= logging.ERROR else "warning"
+                text = f"{paint(record.levelname.lower() + ':', style)} {record.getMessage()}"
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+_DEBUG_FORMAT = logging.Formatter("%(name)s: %(message)s")

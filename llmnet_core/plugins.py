@@ -148,7 +148,7 @@ class PluginHost:
             self.failures.append(PluginFailure(name, info.version, "unknown hook " + ", ".join(parts)))
             return False
         self.plugins[name] = info
-        self._registries = None
+        self._forget_registries()
         self._commands = None
         return True
 
@@ -162,13 +162,13 @@ class PluginHost:
         return name
 
     def unregister(self, name: str) -> None:
-        """Remove a plugin registered with `register`."""
+        """Remove a plugin registered with `register` (and the observers it registered)."""
         plugin = self.pm.get_plugin(name)
         if plugin is not None:
             self.pm.unregister(plugin)
         self.plugins.pop(name, None)
         self.failures = [f for f in self.failures if f.name != name]
-        self._registries = None
+        self._forget_registries()
         self._commands = None
 
     # -- registries ----------------------------------------------------------------------------
@@ -201,6 +201,26 @@ class PluginHost:
                 info = self.plugins.get(plugin)
                 self.failures.append(PluginFailure(plugin, info.version if info else None, error))
         return regs
+
+    def install_observers(self) -> None:
+        """Send spans to the observers that plugins registered (`llmnet_register_observers`), each once
+        per process; called when a pipeline is built."""
+        from .events import install_observers
+
+        install_observers(reg.value for reg in self.registries.observers.entries.values())
+
+    def remove_observers(self) -> None:
+        """Stop sending spans to the observers this host installed (it is being replaced, or what the
+        plugins registered is about to be collected again)."""
+        if self._registries is not None:
+            from .events import remove_observer
+
+            for reg in self._registries.observers.entries.values():
+                remove_observer(reg.value)
+
+    def _forget_registries(self) -> None:
+        self.remove_observers()
+        self._registries = None
 
     def add_commands(self, cli: Any) -> None:
         """Let plugins add CLI commands; a plugin whose hook fails is reported and skipped."""
@@ -251,4 +271,6 @@ def reset_host(host: PluginHost | None = None) -> PluginHost | None:
     global _host
     with _host_lock:
         previous, _host = _host, host
-        return previous
+    if previous is not None and previous is not host:
+        previous.remove_observers()
+    return previous

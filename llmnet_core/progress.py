@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
@@ -59,7 +61,12 @@ def activity(text: str) -> Iterator[None]:
 
 
 class StderrReporter:
-    """Shows activities on a stream: a spinner line on a terminal, one line per activity otherwise."""
+    """Shows activities on a stream: a spinner line on a terminal, one line per activity otherwise.
+
+    The spinner's line is cut to the terminal's width (a line that wrapped could not be redrawn in place,
+    and each frame would leave a line behind); `close` clears it, so nothing stays behind when llmnet
+    ends, finished or interrupted.
+    """
 
     FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -72,9 +79,13 @@ class StderrReporter:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._drawn = False  # a spinner frame is on the terminal's current line
+        self._closed = False
 
     def __call__(self, event: str, text: str, seconds: float) -> None:
         with self._lock:
+            if self._closed:
+                return
             if event == "start":
                 self._active.append(text)
                 if not self.tty:
@@ -87,9 +98,21 @@ class StderrReporter:
                 self._active.remove(text)
             if self.tty:
                 mark = "✓" if event == "end" else "✗"
-                self._write(f"\r\033[K{mark} {text} ({seconds:.1f} s)\n")
+                after = f" ({seconds:.1f} s)"
+                self._write(f"{CLEAR}{mark} {fit(text, self._width() - 2 - len(after))}{after}\n")
+                self._drawn = False
             elif event == "fail":
                 self._write(f"{text}: failed after {seconds:.1f} s\n")
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stop the spinner and clear its line; later events are ignored."""
+        with self._lock:
+            self._closed = True
+            self._active.clear()
+            if self._drawn:
+                self._write(CLEAR)
+                self._drawn = False
         self._wake.set()
 
     def _spin(self) -> None:
@@ -98,17 +121,54 @@ class StderrReporter:
             self._wake.wait(0.1)
             self._wake.clear()
             with self._lock:
-                if not self._active:
+                if not self._active or self._closed:
                     self._thread = None
                     return
-                line = " · ".join(self._active)
-                self._write(f"\r\033[K{self.FRAMES[frame % len(self.FRAMES)]} {line} …")
+                line = fit(" · ".join(self._active) + " …", self._width() - 2)
+                self._write(f"{CLEAR}{self.FRAMES[frame % len(self.FRAMES)]} {line}")
+                self._drawn = True
             frame += 1
+
+    def _width(self) -> int:
+        """Columns the spinner may fill: the terminal's width less one, so the cursor never wraps."""
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            columns = shutil.get_terminal_size().columns
+        return max(columns - 1, 10)
 
     def _write(self, text: str) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.stream.write(text)
             self.stream.flush()
+
+
+#: back to the start of the line, and erase it
+CLEAR = "\r\033[K"
+
+
+def fit(text: str, cells: int) -> str:
+    """`text` on one line, cut with "…" to at most `cells` terminal columns (wide characters count 2)."""
+    text = " ".join(text.split())
+    if cells <= 0:
+        return ""
+    if _cells(text) <= cells:
+        return text
+    out, used = [], 1  # room for the "…"
+    for char in text:
+        width = _cells(char)
+        if used + width > cells:
+            break
+        out.append(char)
+        used += width
+    return "".join(out) + "…"
+
+
+def _cells(text: str) -> int:
+    """The columns `text` takes on a terminal: East Asian wide characters 2, combining marks 0."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text
+    )
 
 
 def _private_copy(stream: TextIO) -> TextIO:

@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .base import Backend, NodeKind, Router, SecretProvider, Transport
+from .base import Backend, Deployer, NodeKind, Router, SecretProvider, Transport
+from .events import Observer
+from .response_cache import ResponseCache
 
 T = TypeVar("T")
 
@@ -80,6 +82,12 @@ def _subclass_of(base: type) -> Callable[[Any], str | None]:
     return check
 
 
+def _observer(value: Any) -> str | None:
+    if isinstance(value, Observer):
+        return None
+    return f"must be an instance of llmnet_core.Observer, got {value!r}"
+
+
 def _callable(value: Any) -> str | None:
     return None if callable(value) else f"must be callable, got {value!r}"
 
@@ -143,6 +151,9 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind("condition_variables", "condition variable", "variables", _callable),
     Kind("routers", "router", "routers", _subclass_of(Router), "llmnet_register_routers"),
+    Kind("observers", "observer", "observers", _observer, "llmnet_register_observers"),
+    Kind("caches", "cache backend", "cache backends", _subclass_of(ResponseCache), "llmnet_register_caches"),
+    Kind("deployers", "deployer", "deployers", _subclass_of(Deployer), "llmnet_register_deployers"),
 )
 KIND_BY_NOUN = {kind.noun: kind for kind in KINDS}
 
@@ -157,6 +168,9 @@ class Registries:
     condition_functions: Registry[Callable[..., Any]]
     condition_variables: Registry[Callable[..., Any]]
     routers: Registry[type[Router]]
+    observers: Registry[Observer]
+    caches: Registry[type[ResponseCache]]
+    deployers: Registry[type[Deployer]]
 
     def __init__(self) -> None:
         for kind in KINDS:

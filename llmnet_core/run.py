@@ -9,9 +9,11 @@ from typing import Any
 
 from .errors import PipelineError, UsageError
 from .trace import Trace
-from .types import Message, Usage
+from .types import AnswerOptions, Message, StreamChunk, TokenLogprob, ToolCall, Usage
 
 TokenCallback = Callable[[str], Any]
+#: receives every piece of a streamed answer: text, tool call pieces, log-probabilities
+ChunkCallback = Callable[[StreamChunk], Any]
 
 
 @dataclass
@@ -20,11 +22,15 @@ class RunResult:
 
     `finish_reason` is the answering model's (`"stop"`, `"length"` when it hit max_tokens, ...), or None
     when no model produced the output (a ws node, a backend that does not say, a routed-through input).
+    `tool_calls` are the calls of the caller's tools the answering model asks for (`finish_reason`
+    "tool_calls"; the walk ended at that node), `logprobs` its tokens' log-probabilities when asked.
     """
 
     output: str
     trace: Trace
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
     @property
     def usage(self) -> Usage:
@@ -52,6 +58,12 @@ class RequestState:
     finish_reason: str | None = None
     #: decide routes only: handlers and delegated nodes pass their input on instead of answering
     route_only: bool = False
+    #: the caller's tools, response format and log-probability request, for the answering node
+    answer: AnswerOptions = field(default_factory=AnswerOptions)
+    on_chunk: ChunkCallback | None = None
+    #: the latest answer's tool calls (ids as the caller sees them) and log-probabilities
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 def split_messages(
@@ -60,7 +72,7 @@ def split_messages(
     """The messages before the last user message, its text, and the messages after it."""
     if isinstance(prompt, str):
         return [], prompt, []
-    messages = [m if isinstance(m, Message) else Message(m["role"], m["content"]) for m in prompt]
+    messages = [m if isinstance(m, Message) else Message.from_dict(m) for m in prompt]
     if not messages:
         raise PipelineError("the request has no messages")
     for index in range(len(messages) - 1, -1, -1):

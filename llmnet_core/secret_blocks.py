@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .types import SecretSpec
 
 #: the sections whose strings may hold `$secrets.<block>.<VAR>` (the engine resolves them there)
-REFERRING_SECTIONS = ("models", "architecture", "functions")
+REFERRING_SECTIONS = ("models", "architecture", "functions", "settings")
 Secrets = dict[str, dict[str, str]]
 
 

@@ -39,6 +39,13 @@ class Hop:
     model: str | None = None
     backend: str | None = None
     model_calls: int = 0
+    #: the `models` key of the model that answered: the node's own, or one of its `fallback` models
+    answered_by: str | None = None
+    #: the models that failed before it, in order: `{"model": key, "error": why}`
+    fallbacks: list[dict[str, str]] = field(default_factory=list)
+    #: the response cache's part: "hit", "miss", "bypass" (not cacheable: a sampling temperature),
+    #: "error" (the cache failed; the model answered), or None (no cache)
+    cache: str | None = None
 
     def add_usage(self, usage: Usage) -> None:
         self.usage = usage if self.usage is None else self.usage + usage
@@ -114,15 +121,29 @@ class Trace:
                     f"{' ' * (widths[0] + 2)}{branch} {hook.phase:<4} {hook.function} "
                     f"({hook.transport}, {hook.mode})  {hook.status}  {hook.ms:.0f} ms{note}"
                 )
+            lines += [f"{' ' * (widths[0] + 2)}↳ {note}" for note in _model_notes(self.hops[n - 1])]
         seconds = self.total_ms / 1000
         calls = self.model_calls
+        hits = sum(hop.cache == "hit" for hop in self.hops)
+        cached = f" · {hits} cache hit{'s' if hits != 1 else ''}" if hits else ""
         lines.append(
             f"total {seconds:.2f} s · {calls} model call{'s' if calls != 1 else ''} · "
-            f"{self.usage.total_tokens} tokens"
+            f"{self.usage.total_tokens} tokens{cached}"
         )
         if self.error:
             lines.append(f"failed: {self.error}")
         return redact("\n".join(lines))
+
+
+def _model_notes(hop: Hop) -> list[str]:
+    """What the trace table says under a hop about its model: the models that failed, a fallback model
+    that answered, an answer from the cache."""
+    notes = [f"model {failed['model']} failed: {failed['error']}" for failed in hop.fallbacks]
+    if hop.fallbacks and hop.answered_by:
+        notes.append(f"answered by fallback model {hop.answered_by}")
+    if hop.cache == "hit":
+        notes.append("answered from the cache")
+    return notes
 
 
 def _redact_all(value: Any, redact: Callable[[str], str]) -> Any:

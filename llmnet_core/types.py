@@ -3,21 +3,120 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A call of one of the caller's tools that a model asks for: its `id` (the caller's `tool` message
+    with the result carries it back), the function's `name` and its `arguments` as JSON text (OpenAI's
+    form; backends whose servers send an object write it as JSON)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+    type: str = "function"
+
+    def to_dict(self) -> dict[str, Any]:
+        """OpenAI's form: `{"id", "type": "function", "function": {"name", "arguments"}}`."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call, as OpenAI streams them: `index` says which call of the answer it
+    belongs to; the first piece of a call carries its `id` and `name`, the next ones more `arguments`."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """OpenAI's streamed form: `{"index", "id", "type", "function": {"name", "arguments"}}`, with
+        `id`, `type` and `name` only in a call's first piece."""
+        function: dict[str, Any] = {"arguments": self.arguments}
+        data: dict[str, Any] = {"index": self.index}
+        if self.id is not None:
+            data.update(id=self.id, type="function")
+        if self.name is not None:
+            function = {"name": self.name, **function}
+        data["function"] = function
+        return data
+
+
+def assemble_tool_calls(deltas: Iterable[ToolCallDelta]) -> tuple[ToolCall, ...]:
+    """The whole tool calls that streamed pieces make, in the order of their `index`."""
+    calls: dict[int, list[str]] = {}
+    for delta in deltas:
+        call = calls.setdefault(delta.index, ["", "", ""])
+        call[0] = delta.id or call[0]
+        call[1] = delta.name or call[1]
+        call[2] += delta.arguments
+    return tuple(ToolCall(id, name, arguments or "{}") for _, (id, name, arguments) in sorted(calls.items()))
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token with its log-probability, and the likeliest alternatives at its place (`top`)."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+    top: tuple[TokenLogprob, ...] = ()
+
+    def to_dict(self, *, nested: bool = False) -> dict[str, Any]:
+        """OpenAI's form: `{"token", "logprob", "bytes", "top_logprobs": [...]}` (no `top_logprobs` in
+        the alternatives themselves, `nested`)."""
+        data: dict[str, Any] = {
+            "token": self.token,
+            "logprob": self.logprob,
+            "bytes": list(self.bytes) if self.bytes is not None else None,
+        }
+        if not nested:
+            data["top_logprobs"] = [t.to_dict(nested=True) for t in self.top]
+        return data
+
+
+@dataclass(frozen=True)
 class Message:
-    """One chat message as OpenAI-style APIs understand it."""
+    """One chat message as OpenAI-style APIs understand it: an assistant message may carry the
+    `tool_calls` its model asked for, a `tool` message the `tool_call_id` of the call it answers."""
 
     role: str
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def to_dict(self) -> dict[str, Any]:
+        """OpenAI's form (an assistant message that only calls tools has `content: null`)."""
+        data: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            data["content"] = self.content or None
+            data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        if self.tool_call_id is not None:
+            data["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            data["name"] = self.name
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Message:
+        """A message from OpenAI's form (`content` null or absent reads as ""); for well-formed input,
+        such as a server has checked: a missing `role` is a KeyError."""
+        calls = tuple(
+            ToolCall(c["id"], c["function"]["name"], c["function"].get("arguments") or "{}")
+            for c in data.get("tool_calls") or ()
+        )
+        return cls(data["role"], data.get("content") or "", calls, data.get("tool_call_id"), data.get("name"))
 
 
 @dataclass(frozen=True)
@@ -66,6 +165,69 @@ class ModelSpec:
 #: the tokens a plain answer may spend beyond the longest choice (a leading space, an end token, a word)
 CHOICE_TOKEN_MARGIN = 8
 
+#: what an answering model may be asked beyond text (`Backend.supports`), with the request field that asks
+#: for it and what it means, for messages: offer tools to call, force a call (`tool_choice` "required" or
+#: one function), allow one call at most, answer a JSON object, answer to a JSON schema, log-probabilities
+FEATURES: dict[str, tuple[str, str]] = {
+    "tools": ("tools", "call tools"),
+    "tool_choice": ("tool_choice", "be made to call a tool"),
+    "parallel_tool_calls": ("parallel_tool_calls", "be held to one tool call"),
+    "json_object": ("response_format", "answer a JSON object"),
+    "json_schema": ("response_format", "answer to a JSON schema"),
+    "logprobs": ("logprobs", "return log-probabilities"),
+}
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """What a caller asks of the answering model besides text, in OpenAI's terms: `tools` it may call
+    (OpenAI's tool objects) and `tool_choice`, `parallel_tool_calls`, a `response_format`
+    (`{"type": "json_object"}` or `{"type": "json_schema", "json_schema": {"name", "schema", ...}}`),
+    `logprobs` and `top_logprobs`. Only the node whose answer can be the output gets them; routers never do.
+    """
+
+    tools: tuple[Mapping[str, Any], ...] = ()
+    tool_choice: str | Mapping[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: Mapping[str, Any] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
+
+    @property
+    def offers_tools(self) -> bool:
+        """True when the model may call tools (some are given, and `tool_choice` is not "none")."""
+        return bool(self.tools) and self.tool_choice != "none"
+
+    @property
+    def format_type(self) -> str | None:
+        """`"json_object"` or `"json_schema"` when the answer must be JSON, else None (`text` or none)."""
+        kind = self.response_format.get("type") if self.response_format else None
+        return kind if kind in ("json_object", "json_schema") else None
+
+    @property
+    def json_schema(self) -> Mapping[str, Any] | None:
+        """The schema of a `json_schema` response format (its `json_schema.schema`), else None."""
+        if self.format_type != "json_schema":
+            return None
+        spec = self.response_format.get("json_schema") if self.response_format else None
+        schema = spec.get("schema") if isinstance(spec, Mapping) else None
+        return schema if isinstance(schema, Mapping) else {}
+
+    def features(self) -> tuple[str, ...]:
+        """The `FEATURES` a backend needs to answer as asked (none for a plain text answer)."""
+        needed = []
+        if self.offers_tools:
+            needed.append("tools")
+            if self.tool_choice == "required" or isinstance(self.tool_choice, Mapping):
+                needed.append("tool_choice")
+            if self.parallel_tool_calls is False:
+                needed.append("parallel_tool_calls")
+        if self.format_type:
+            needed.append(self.format_type)
+        if self.logprobs:
+            needed.append("logprobs")
+        return tuple(needed)
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -73,7 +235,9 @@ class ChatRequest:
 
     `choices`, when given, says the answer must be exactly one of these texts: a backend that
     `constrains_choices()` restricts generation to them and answers the choice itself; any other is sent
-    a capped `max_tokens` (see `choice_max_tokens`) and its answer is read by the caller.
+    a capped `max_tokens` (see `choice_max_tokens`) and its answer is read by the caller. `answer` holds
+    the caller's tools, response format and log-probability request; the engine sends one only to a
+    backend that `supports()` each of its `features()`.
     """
 
     messages: tuple[Message, ...]
@@ -82,6 +246,7 @@ class ChatRequest:
     node: str | None = None
     request_id: str | None = None
     choices: tuple[str, ...] | None = None
+    answer: AnswerOptions = field(default_factory=AnswerOptions)
 
     def choice_max_tokens(self, overhead: int = 0) -> int:
         """A bound on the tokens of an answer that is one of `choices`: the longest choice's UTF-8 bytes
@@ -113,21 +278,27 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class ChatResponse:
-    """A model's complete answer."""
+    """A model's complete answer: its text, the tool calls it asks for (`finish_reason` "tool_calls"),
+    and the log-probabilities of its tokens when they were asked for."""
 
     text: str
     usage: Usage = field(default_factory=Usage)
     model: str | None = None
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """A piece of a streamed answer; the last chunk may carry usage and a finish reason."""
+    """A piece of a streamed answer: text, pieces of tool calls, the log-probabilities of its tokens;
+    the last chunk may carry usage and a finish reason."""
 
     text: str = ""
     usage: Usage | None = None
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)

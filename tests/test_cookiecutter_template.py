@@ -1,25 +1,30 @@
 """The plugin template in cookiecutter-plugin/: every kind renders a project that builds, installs, is
-listed by `llmnet plugins`, passes its own tests and ruff.
+listed by `llmnet plugins`, passes its own tests and ruff, and whose README composition is valid.
 
-The rendered projects are built and installed by pip into temporary folders that only the
-subprocesses using them see (through PYTHONPATH): nothing is installed into, or left behind in, the
-environment running these tests. Deselect them with `-k "not cookiecutter"`.
+The rendered projects are installed by a real pip into a fresh virtual environment in a temporary folder
+outside the repository, and everything that uses them runs from there, as a plugin author's would: nothing
+is installed into, or left behind in, the environment running these tests. Deselect them with
+`-k "not cookiecutter"`.
+
+The fresh environment sees this environment's packages after its own (llmnet-core and its plugins,
+pytest, setuptools), as one made with `--system-site-packages` sees the system's: a `.pth` file adds
+them. (`--system-site-packages` itself would show the base interpreter's packages, and this environment
+is a virtual one.) So nothing is downloaded: pip builds with the setuptools found there and finds every
+dependency, the `test` extra included, already installed.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+import venv
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
@@ -30,7 +35,7 @@ cookiecutter_exceptions = pytest.importorskip("cookiecutter.exceptions")
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "cookiecutter-plugin"
 BIN = Path(sys.executable).parent
-TIMEOUT = 180
+TIMEOUT = 300  # seconds; a bound for a step to finish, never a measure of speed
 
 
 @dataclass(frozen=True)
@@ -69,11 +74,10 @@ KIND_IDS = [k.kind for k in KINDS]
 
 @dataclass(frozen=True)
 class Rendered:
-    """A rendered project and the folder pip installed it into."""
+    """A rendered project (installed into `Venv`)."""
 
     kind: Kind
     project: Path
-    site: Path
 
 
 def render(output_dir: Path, **context: str) -> Path:
@@ -97,44 +101,6 @@ def render(output_dir: Path, **context: str) -> Path:
     )
 
 
-def _builds_offline() -> bool:
-    """Whether this environment's setuptools can build a wheel by itself (no build isolation)."""
-    try:
-        parts = tuple(int(p) for p in re.findall(r"\d+", version("setuptools"))[:2])
-    except PackageNotFoundError:
-        return False
-    if parts < (64, 0):  # PEP 660 and the [project] table as the template uses them
-        return False
-    return parts >= (70, 1) or importlib.util.find_spec("wheel") is not None  # bdist_wheel
-
-
-def pip_install(project: Path, site: Path) -> subprocess.CompletedProcess[str]:
-    """Build a copy of `project` (setuptools writes build/ and *.egg-info next to the sources) and
-    install it, without dependencies, into the folder `site`.
-
-    Offline (`--no-build-isolation --no-index`) when the environment's setuptools can build wheels;
-    otherwise pip builds in an isolated environment from its configured indexes.
-    """
-    source = site.with_name(site.name + "-src")
-    shutil.copytree(project, source)
-    command = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(site)]
-    if _builds_offline():
-        command += ["--no-build-isolation", "--no-index"]
-    return subprocess.run(
-        [*command, str(source)], capture_output=True, text=True, timeout=TIMEOUT, check=False
-    )
-
-
-def env_with(*sites: Path) -> dict[str, str]:
-    """The environment for a subprocess that sees the plugins installed in `sites`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LLMNET_"))}
-    paths = [str(site) for site in sites]
-    if os.environ.get("PYTHONPATH"):
-        paths.append(os.environ["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
-
-
 def run(command: list[str | Path], cwd: Path, env: dict[str, str] | None = None) -> str:
     """Run `command`, fail the test with its output unless it succeeds, return its stdout."""
     done = subprocess.run(
@@ -152,18 +118,68 @@ def run(command: list[str | Path], cwd: Path, env: dict[str, str] | None = None)
     return done.stdout
 
 
+@dataclass(frozen=True)
+class Venv:
+    """A fresh virtual environment outside the repository (see the module's docstring)."""
+
+    root: Path
+    python: Path
+    site: Path
+
+    @classmethod
+    def create(cls, root: Path) -> Venv:
+        venv.EnvBuilder(with_pip=True).create(root)  # pip from the interpreter's bundled wheel, offline
+        python = root / ("Scripts" if os.name == "nt" else "bin") / "python"
+        code = "import sysconfig; print(sysconfig.get_path('purelib'))"
+        site = Path(run([python, "-c", code], cwd=root).strip())
+        ours = sysconfig.get_path("purelib")
+        (site / "llmnet-test-environment.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+        return cls(root, python, site)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """A plugin author's shell: nothing of this test session's environment variables."""
+        drop = ("PYTHON", "PYTEST_", "LLMNET_", "VIRTUAL_ENV", "PIP_")
+        return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+    def run(self, *args: str | Path, cwd: Path) -> str:
+        """`python ARGS` of this environment, in `cwd` (a folder outside the repository)."""
+        return run([self.python, *args], cwd=cwd, env=self.env)
+
+    def llmnet(self, *args: str | Path, cwd: Path) -> str:
+        return self.run("-m", "llmnet_core", *args, cwd=cwd)
+
+    def install(self, *projects: Path, cwd: Path) -> None:
+        """`pip install PROJECT[test] ...`: each project built from a copy (setuptools writes build/
+        and *.egg-info next to the sources) and installed with its dependencies, offline."""
+        copies = []
+        for project in projects:
+            copy = cwd / "sources" / project.name
+            shutil.copytree(project, copy)
+            copies.append(f"{copy}[test]")
+        pip = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        self.run(*pip, "--no-index", "--no-build-isolation", *copies, cwd=cwd)
+
+
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Rendered]]:
-    """Every kind rendered once and installed into its own folder (builds run in parallel)."""
-    base = tmp_path_factory.mktemp("cookiecutter-plugin")
-    projects = {k.kind: render(base / "projects", plugin_name=k.plugin_name, kind=k.kind) for k in KINDS}
-    result = {k.kind: Rendered(k, projects[k.kind], base / "site" / k.kind) for k in KINDS}
-    with ThreadPoolExecutor(max_workers=len(result)) as pool:
-        futures = {kind: pool.submit(pip_install, r.project, r.site) for kind, r in result.items()}
-    for kind, future in futures.items():
-        done = future.result()
-        assert done.returncode == 0, f"pip could not install the {kind} plugin:\n{done.stdout}\n{done.stderr}"
-    yield result
+def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working folder outside the repository."""
+    folder = tmp_path_factory.mktemp("plugin-author")
+    assert ROOT not in folder.parents
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(outside: Path) -> Venv:
+    return Venv.create(outside / "env")
+
+
+@pytest.fixture(scope="module")
+def rendered(outside: Path, fresh_venv: Venv) -> dict[str, Rendered]:
+    """Every kind rendered once, and all installed into the fresh environment by one pip command."""
+    projects = {k.kind: render(outside / "projects", plugin_name=k.plugin_name, kind=k.kind) for k in KINDS}
+    fresh_venv.install(*projects.values(), cwd=outside)
+    return {k.kind: Rendered(k, projects[k.kind]) for k in KINDS}
 
 
 # -- rendering ---------------------------------------------------------------------------------------
@@ -251,9 +267,10 @@ def test_quotes_and_unicode_in_the_description_are_fine(tmp_path: Path) -> None:
 # -- the installed plugins ---------------------------------------------------------------------------
 
 
-def test_llmnet_plugins_lists_every_kind_with_what_it_registers(rendered: dict[str, Rendered]) -> None:
-    sites = [r.site for r in rendered.values()]
-    report = json.loads(run([BIN / "llmnet", "plugins", "--json"], cwd=ROOT, env=env_with(*sites)))
+def test_llmnet_plugins_lists_every_kind_with_what_it_registers(
+    rendered: dict[str, Rendered], fresh_venv: Venv, outside: Path
+) -> None:
+    report = json.loads(fresh_venv.llmnet("plugins", "--json", cwd=outside))
     rows = {row["name"]: row for row in report["plugins"]}
     for kind in KINDS:
         row = rows.get(kind.plugin_name)
@@ -264,25 +281,65 @@ def test_llmnet_plugins_lists_every_kind_with_what_it_registers(rendered: dict[s
     assert not [f for f in report["failed"] if f["name"] in names]
 
 
+def test_each_package_is_installed_in_the_fresh_environment(
+    rendered: dict[str, Rendered], fresh_venv: Venv, outside: Path
+) -> None:
+    code = "import importlib, sys; print(importlib.import_module(sys.argv[1]).__file__)"
+    for kind in KINDS:
+        where = Path(fresh_venv.run("-c", code, kind.package, cwd=outside).strip())
+        assert where.is_relative_to(fresh_venv.site), where
+    # the test extra's dependencies were found, not installed again
+    assert "llmnet-testing" in fresh_venv.run("-m", "pip", "show", "llmnet-testing", cwd=outside).lower()
+
+
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
-def test_the_rendered_project_passes_its_own_tests(rendered: dict[str, Rendered], kind: Kind) -> None:
-    plugin = rendered[kind.kind]
-    project = plugin.project
-    # -P: the package is imported from where pip installed it, not from the project folder
-    command = [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    command += ["--rootdir", project, "-c", project / "pyproject.toml", project / "tests"]
-    output = run(command, cwd=project, env=env_with(plugin.site))
+def test_the_rendered_project_passes_its_own_tests(
+    rendered: dict[str, Rendered], fresh_venv: Venv, kind: Kind
+) -> None:
+    project = rendered[kind.kind].project
+    # -P: the package is imported from where pip installed it, not from the project folder; the
+    # project's own pyproject.toml is pytest's configuration (asyncio_mode for its async tests)
+    output = fresh_venv.run("-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=project)
     assert re.search(r"\b\d+ passed\b", output), output
     assert not re.search(r"\b(failed|error|skipped)\b", output.splitlines()[-1]), output
 
 
-def test_the_test_extra_is_found_where_the_rendered_tests_run(rendered: dict[str, Rendered]) -> None:
-    # pip installed the projects without dependencies: `llmnet-testing` (their `test` extra) comes from
-    # the environment running these tests, as `llmnet-core` does
-    plugin = rendered["backend"]
-    code = "import llmnet_core, llmnet_testing; print(llmnet_testing.FakeOpenAIServer.__name__)"
-    output = run([sys.executable, "-P", "-c", code], cwd=plugin.project, env=env_with(plugin.site))
-    assert output.strip() == "FakeOpenAIServer"
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
+def test_the_readme_composition_is_valid(
+    rendered: dict[str, Rendered], fresh_venv: Venv, outside: Path, kind: Kind
+) -> None:
+    readme = (rendered[kind.kind].project / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```json\n(.*?)```", readme, re.S)
+    path = outside / f"{kind.kind}-readme.json"
+    path.write_text(block, encoding="utf-8")
+    assert f"{path}: ok" in fresh_venv.llmnet("validate", path, cwd=outside)  # exit code 0: no error
+    if kind.kind == "backend":  # the README says what it answers
+        answer = fresh_venv.llmnet("run", path, "hello there", cwd=outside)
+        assert answer == "echo: hello there\n"
+
+
+def test_a_misspelt_option_of_the_rendered_backend_fails_validate(
+    rendered: dict[str, Rendered], fresh_venv: Venv, outside: Path
+) -> None:
+    composition = {
+        "models": {"tiny": {"backend": "tmpl-backend-echo", "prefx": "hi: "}},
+        "architecture": [
+            {"name": "chat", "layer": 0, "model": "tiny", "output-to": ["out"]},
+            {"name": "out", "adapter": "output", "layer": 1},
+        ],
+    }
+    path = outside / "typo.json"
+    path.write_text(json.dumps(composition), encoding="utf-8")
+    done = subprocess.run(
+        [fresh_venv.python, "-m", "llmnet_core", "validate", path],
+        cwd=outside,
+        env=fresh_venv.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 2
+    assert 'models.tiny.prefx: unknown field (did you mean "prefix"?)' in done.stderr
 
 
 def test_the_rendered_code_is_ruff_clean(rendered: dict[str, Rendered]) -> None:
@@ -290,3 +347,30 @@ def test_the_rendered_code_is_ruff_clean(rendered: dict[str, Rendered]) -> None:
         # each project's own [tool.ruff] settings (the rules a plugin author will run)
         run([BIN / "ruff", "check", "--no-cache", "."], cwd=plugin.project)
         run([BIN / "ruff", "format", "--check", "--no-cache", "."], cwd=plugin.project)
+
+
+# -- a plugin written from docs/plugins.md alone --------------------------------------------------------
+
+WALKTHROUGH = re.compile(
+    r"^### \d\. `plugins/llmnet-questions/(?P<path>[^`]+)`\n+```\w+\n(?P<text>.*?)^```", re.S | re.M
+)
+
+
+def test_the_walkthrough_plugin_of_the_docs_installs_and_passes_its_tests(
+    fresh_venv: Venv, outside: Path
+) -> None:
+    docs = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    files = {m["path"]: m["text"] for m in WALKTHROUGH.finditer(docs)}
+    assert set(files) == {"pyproject.toml", "llmnet_questions/__init__.py", "tests/test_questions.py"}
+    project = outside / "walkthrough" / "llmnet-questions"
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text, encoding="utf-8")
+    fresh_venv.install(project, cwd=outside / "walkthrough")
+    listed = json.loads(fresh_venv.llmnet("plugins", "--json", cwd=outside))["plugins"]
+    assert {"conditions": ["has_code()", "is_question()"], "variables": ["IS_QUESTION"]} in [
+        p["provides"] for p in listed if p["name"] == "llmnet-questions"
+    ]
+    output = fresh_venv.run("-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=project)
+    assert re.search(r"\b\d+ passed\b", output), output
+    assert not re.search(r"\b(failed|error|skipped|warnings?)\b", output.splitlines()[-1]), output

@@ -14,18 +14,22 @@ from click.testing import CliRunner
 
 from llmnet_core import (
     Backend,
+    CacheSpec,
     ChatRequest,
     ChatResponse,
     HookCall,
     NodeKind,
     NodeSpec,
+    Observer,
     Pipeline,
     Problem,
+    ResponseCache,
     RouteDecision,
     Router,
     RouteRequest,
     SecretError,
     SecretProvider,
+    Span,
     Transport,
     Usage,
     hookimpl,
@@ -230,6 +234,128 @@ async def test_register_routers(register_plugin):
     assert result.trace.path == ["entry", "b", "output"]
     assert result.trace.hops[1].chosen_by == "longest router 0.90"
     assert result.trace.hops[1].decision["reason"] == "longest use-case"
+
+
+class SpanRecorder(Observer):
+    """Keeps every span that ends, in order."""
+
+    def __init__(self) -> None:
+        self.ended: list[Span] = []
+
+    def span_ended(self, span: Span) -> None:
+        self.ended.append(span)
+
+
+async def test_register_observers(register_plugin, host):
+    recorder = SpanRecorder()
+
+    class ObserverPlugin:
+        @hookimpl
+        def llmnet_register_observers(self, register: Any) -> None:
+            register("recorder", recorder)
+
+    register_plugin(BackendPlugin(), "upper-plugin")
+    register_plugin(RouterPlugin(), "router-plugin")
+    name = register_plugin(ObserverPlugin(), "observer-plugin")
+    assert host.registries.provided_by(name) == {"observers": ["recorder"]}
+    data = {
+        "models": {"m": {"backend": "upper"}},
+        "architecture": [
+            {"name": "entry", "layer": 0, "model": "m", "router": "longest", "output-to": [1]},
+            {"name": "a", "layer": 1, "model": "m", "use-case": "short", "output-to": ["output"]},
+            {"name": "b", "layer": 1, "model": "m", "use-case": "a much longer one", "output-to": ["output"]},
+            {"name": "output", "adapter": "output"},
+        ],
+    }
+    result = await answer(data, "hi")
+    kinds = [(s.kind, s.name) for s in recorder.ended]
+    assert kinds == [
+        ("route", "entry"),
+        ("hop", "entry"),
+        ("model_call", "b"),
+        ("route", "b"),
+        ("hop", "b"),
+        ("request", result.trace.request_id),
+    ]
+    request = recorder.ended[-1]
+    assert request.attributes["source"] == "library" and request.attributes["answer"] == "HI"
+    assert all(s.parent is request for s in recorder.ended if s.kind == "hop")
+    route = recorder.ended[0]
+    assert route.attributes["chosen"] == "b" and route.attributes["scores"] == {"b": 0.9}
+    host.unregister(name)  # its observers stop with it
+    await answer(data, "again")
+    assert len(recorder.ended) == len(kinds)
+
+
+class DictCache(ResponseCache):
+    """Keeps answers in a dict of the class, as a server that pipelines share would; `check` wants a url."""
+
+    kept: ClassVar[dict[str, tuple[str, float]]] = {}
+
+    @classmethod
+    def check(cls, spec: CacheSpec) -> list[Problem]:
+        return [] if spec.url else [Problem("url", "is required")]
+
+    async def get(self, key: str) -> str | None:
+        return DictCache.kept.get(key, (None, 0.0))[0]
+
+    async def set(self, key: str, value: str, ttl: float) -> None:
+        DictCache.kept[key] = (value, ttl)
+
+
+class CachePlugin:
+    @hookimpl
+    def llmnet_register_caches(self, register: Any) -> None:
+        register("dict", DictCache)
+
+
+async def test_register_caches(register_plugin, host):
+    register_plugin(BackendPlugin(), "upper-plugin")
+    name = register_plugin(CachePlugin(), "cache-plugin")
+    assert host.registries.provided_by(name) == {"cache backends": ["dict"]}
+    DictCache.kept = {}
+    data = chatbot({"backend": "upper"}, cache={"backend": "dict", "url": "mem://shared", "ttl": 30})
+    first, second = await answer(data, "hi"), await answer(data, "hi")  # two pipelines, one store
+    assert first.output == second.output == "HI"
+    assert [first.trace.hops[0].cache, second.trace.hops[0].cache] == ["miss", "hit"]
+    assert second.usage.total_tokens == 0 and second.trace.model_calls == 0
+    [(value, ttl)] = DictCache.kept.values()
+    assert json.loads(value)["text"] == "HI" and ttl == 30
+    unchecked = chatbot({"backend": "upper"}, cache={"backend": "dict"})
+    _, problems = validate_composition(unchecked, registries=host.registries)
+    assert [(p.path, p.message) for p in problems] == [("architecture[0].cache.url", "is required")]
+
+
+def test_register_deployers():
+    from llmnet_core import Deployer
+    from llmnet_core.plugins import PluginHost
+
+    class Counted(Deployer):
+        """Runs nodes on counted machines."""
+
+        @classmethod
+        def check(cls, section: Mapping[str, Any], path: str) -> list[Problem]:
+            if set(section) - {"machines"}:
+                return [Problem(f"{path}.{sorted(set(section) - {'machines'})[0]}", "unknown field")]
+            return []
+
+    class DeployerPlugin:
+        @hookimpl
+        def llmnet_register_deployers(self, register: Any) -> None:
+            register("counted", Counted)
+
+    host = PluginHost(environ={"LLMNET_LOAD_PLUGINS": ""})  # this deployer alone checks the sections
+    host.register(BackendPlugin(), "upper-plugin")
+    host.register(DeployerPlugin(), "deployer-plugin")
+    data = chatbot({"backend": "upper", "deploy": {"machines": 2}}, deploy={"machine": 2})
+    data["architecture"].append({"name": "spare", "layer": 1, "model": "m", "deploy": {"cpus": 1}})
+    _, problems = validate_composition(data, registries=host.registries)
+    found = [(p.path, p.message, p.severity) for p in problems if ".deploy" in p.path]
+    assert found == [
+        ("architecture[0].deploy.machine", "unknown field", "error"),
+        ("architecture[2].deploy.cpus", "unknown field", "warning"),  # no request reaches "spare"
+    ]
+    assert host.registries.deployers.get("counted") is Counted
 
 
 def test_register_commands(register_plugin):

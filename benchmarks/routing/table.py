@@ -17,8 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from llmnet_core.composition import read_composition
 from llmnet_eval.evaluate import EvalRequest, evaluate
+
+from llmnet_core.composition import read_composition
 
 HERE = Path(__file__).resolve().parent / "mixed"
 
@@ -64,7 +65,9 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for row in rows:
-            figures = [measure(row, HERE / f"{n}.jsonc", args.split, Path(tmp)) for n in ("usecase", "examples")]
+            figures = [
+                measure(row, HERE / f"{n}.jsonc", args.split, Path(tmp)) for n in ("usecase", "examples")
+            ]
             latency = figures[1]["latency"]
             cells = [f"{f['accuracy']:.1%}" for f in figures]
             print(f"| {row} | {cells[0]} | {cells[1]} | {latency['p50']} / {latency['p90']} |", flush=True)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ..errors import CompositionError, Problem, UsageError
+from ..overrides import apply_overrides
 from ..registry import Registries
 from ..types import FunctionSpec, ModelSpec, SecretSpec
+from .automatic import choose_strategies
 from .jsonc import JSONCError, loads
 from .schema import CompositionFile, ModelConfig, NodeConfig, json_schema
 from .specs import function_spec, model_spec, resolve_backend
@@ -141,17 +143,21 @@ def load_composition(
     source: str | os.PathLike[str] | Mapping[str, Any],
     *,
     registries: Registries,
+    overrides: Iterable[str] = (),
 ) -> Composition:
     """Load a composition from a file path or an already parsed mapping, checked against what the
-    plugins in `registries` provide; raises CompositionError listing every problem."""
+    plugins in `registries` provide; raises CompositionError listing every problem. `overrides`
+    (`PATH=VALUE`, as `--set` takes them) change the document before it is checked."""
     if isinstance(source, Mapping):
         data, parse_warnings, name, base = dict(source), [], "<composition>", Path.cwd()
     else:
         data, parse_warnings = read_composition(source)
         name, base = str(source), Path(source).resolve().parent
+    data = apply_overrides(data, overrides)
     composition, problems = validate_composition(data, source=name, base_dir=base, registries=registries)
     problems = parse_warnings + problems
     if composition is None:
         raise CompositionError(name, problems)
     composition.problems = problems
+    choose_strategies(composition.file, composition.targets, registries)
     return composition

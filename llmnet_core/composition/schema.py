@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .catalogue import type_runners
 
@@ -25,6 +25,11 @@ class _Base(BaseModel):
 #: keys of the old format that are accepted and ignored (the old server bound one port per node)
 LEGACY_NODE_KEYS = frozenset({"bind-addr", "bind-port"})
 LEGACY_MODEL_KEYS = frozenset({"docker"})
+#: `deploy` (nodes and models) belongs to the installed deployers, which check it; the core keeps it
+DEPLOY_DESCRIPTION = (
+    "where and how many of this node (or of the nodes on this model) run when a deployer serves the "
+    "pipeline (llmnet serve --ray): replicas, autoscaling, CPUs, GPUs"
+)
 
 
 class ModelConfig(_Base):
@@ -46,6 +51,7 @@ class ModelConfig(_Base):
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="sampling parameters passed to the backend (temperature, ...)"
     )
+    deploy: dict[str, Any] | None = Field(None, description=DEPLOY_DESCRIPTION)
 
     @field_validator("type")
     @classmethod
@@ -76,6 +82,54 @@ class HooksConfig(_Base):
     post: list[HookConfig] = Field(default_factory=list)
 
 
+class CacheConfig(_Base):
+    """A response cache (`settings.cache` for every model node, a node's `cache` for its own): where
+    answers are kept and for how long. `true` stands for `{}`, `false` for `{"enabled": false}`; a key a
+    node leaves out comes from `settings.cache`, else from the defaults below."""
+
+    model_config = ConfigDict(alias_generator=_kebab, populate_by_name=True, extra="forbid")
+
+    enabled: bool = Field(True, description='false: no cache (what `"cache": false` says)')
+    backend: str | None = Field(
+        None, description='where answers are kept: "memory" (this process; the default) or a plugin\'s'
+    )
+    url: str | None = Field(
+        None, description="the backend's address: a literal, $ENV_VAR or $secrets.<name>.<VAR>"
+    )
+    ttl: float | None = Field(
+        None, gt=0, strict=True, allow_inf_nan=False, description="seconds an answer is kept (600)"
+    )
+    max_entries: int | None = Field(
+        None,
+        ge=1,
+        strict=True,
+        description="answers the memory backend keeps, least recently used dropped first (1000)",
+    )
+    temperature: bool | None = Field(
+        None, description="also keep answers asked with a temperature above 0 (false)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bool(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False:
+            return {"enabled": False}
+        return value
+
+
+def _cache_schema(schema: dict[str, Any]) -> None:
+    """A `cache` key in the JSON Schema: true or false as well as an object or null."""
+    schema["anyOf"] = [{"type": "boolean"}, *schema.get("anyOf", [])]
+
+
+def _one_or_more_schema(schema: dict[str, Any]) -> None:
+    """A list of strings in the JSON Schema that may also be written as one string."""
+    schema["anyOf"] = [{"type": "string"}, {"type": "array", "items": schema.pop("items")}]
+    schema.pop("type", None)
+
+
 class NodeConfig(_Base):
     """An `architecture` entry: a router, a handler, an output, or a node of a kind a plugin provides."""
 
@@ -99,6 +153,15 @@ class NodeConfig(_Base):
     url: str | None = Field(None, description="the peer of a node a plugin's node kind runs (`ws`)")
     router: str | None = Field(None, description="routing strategy when this node has several targets")
     router_options: dict[str, Any] = Field(default_factory=dict)
+    fallback: list[str] = Field(
+        default_factory=list,
+        description="keys of `models` tried in order when the node's model fails",
+        json_schema_extra=_one_or_more_schema,
+    )
+    cache: CacheConfig | None = Field(
+        None, description="this node's response cache (see settings.cache)", json_schema_extra=_cache_schema
+    )
+    deploy: dict[str, Any] | None = Field(None, description=DEPLOY_DESCRIPTION)
 
     @property
     def level(self) -> int:
@@ -112,6 +175,11 @@ class NodeConfig(_Base):
         if not value.strip():
             raise ValueError("a node name cannot be empty")
         return value
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _one_fallback(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @field_validator("output_to", mode="before")
     @classmethod
@@ -147,6 +215,11 @@ class SettingsConfig(_Base):
         ),
     )
     router: str = Field("llm", description="default routing strategy")
+    cache: CacheConfig | None = Field(
+        None,
+        description="a response cache for every model node (off by default)",
+        json_schema_extra=_cache_schema,
+    )
 
 
 class CompositionFile(_Base):

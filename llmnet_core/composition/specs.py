@@ -11,14 +11,17 @@ from typing import Any
 
 from ..errors import UsageError
 from ..interpolate import ENV_REFERENCE_RE, resolve_secrets
+from ..response_cache import CacheSpec
 from ..types import FunctionSpec, ModelSpec, NodeSpec
 from .catalogue import container_runners, runners, type_runners
-from .schema import FunctionConfig, ModelConfig, NodeConfig
+from .schema import CacheConfig, FunctionConfig, ModelConfig, NodeConfig
 
 Secrets = Mapping[str, Mapping[str, str]]
 #: model keys the core reads itself; every other key goes to the backend in `ModelSpec.options`
 #: (runner and interface stay there: backends use them for default ports and protocol variants)
-MODEL_CORE_KEYS = frozenset({"type", "backend", "url", "endpoint", "api-key", "model", "parameters"})
+MODEL_CORE_KEYS = frozenset(
+    {"type", "backend", "url", "endpoint", "api-key", "model", "parameters", "deploy"}
+)
 
 
 def function_spec(
@@ -79,15 +82,32 @@ def node_spec(config: NodeConfig, base_dir: Path, secrets: Secrets | None = None
 
 
 def node_models(node: NodeConfig, default_router: str, routers: Any) -> list[str]:
-    """The `models` keys a node calls: its own model, and those its routing strategy names in its
-    `router-options` (`Router.models`); a strategy that is not installed, or that fails to say, adds none."""
+    """The `models` keys a node calls: its own model, those its routing strategy names in its
+    `router-options` (`Router.models`; a strategy that is not installed, or that fails to say, adds
+    none), then its `fallback` models."""
     names = [node.model] if node.model else []
     cls = routers.get(node.router or default_router)
     if cls is not None:
         # a plugin's bug must not break validation or loading
         with contextlib.suppress(Exception):
             names += [m for m in cls.models(node.router_options) if isinstance(m, str) and m not in names]
-    return names
+    return names + [m for m in dict.fromkeys(node.fallback) if m not in names]
+
+
+def cache_spec(
+    pipeline: CacheConfig | None, node: CacheConfig | None, place: str = "settings.cache"
+) -> CacheSpec | None:
+    """The response cache of a node: `pipeline` (`settings.cache`) with what the node's own `cache`
+    sets on top, or None when neither turns one on (`place` is the JSON path named in messages)."""
+    if node is not None and not node.enabled:
+        return None
+    layers = [c for c in (pipeline, node) if c is not None and c.enabled]
+    if not layers:
+        return None
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update(layer.model_dump(exclude_none=True, exclude={"enabled"}))
+    return CacheSpec(place=place, **merged)
 
 
 def resolve_backend(model: ModelConfig) -> tuple[str | None, str | None]:

@@ -6,6 +6,7 @@ import difflib
 import os
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ConditionSyntaxError, Problem
 from ..interpolate import ENV_REFERENCE_RE, find_secret_references
 from ..registry import Registries
+from ..response_cache import MEMORY, CacheSpec, MemoryCache
 from .catalogue import container_runners, provider_of, runners
+from .deploy import deploy_problems
 from .plugin_checks import plugin_problems
 from .schema import (
     LEGACY_MODEL_KEYS,
@@ -26,7 +29,7 @@ from .schema import (
     SecretConfig,
     SettingsConfig,
 )
-from .specs import node_models, resolve_backend
+from .specs import cache_spec, node_models, resolve_backend
 
 #: the adapters of the format itself; any other names a node kind that a plugin provides (`ws`)
 MODEL_ADAPTER = "openai-api"
@@ -218,9 +221,11 @@ class SemanticChecks:
         if "router" in (self.v.raw.get("settings") or {}):
             self._router(self.comp.settings.router, "settings.router")
         self._functions()
+        self._caches()
         self._secrets()
         # fields that hold $secrets are checked once the secrets are loaded (Composition.check_secrets)
         self.v.problems += plugin_problems(self.comp, self.v.regs, self.base_dir, self.reachable)
+        self.v.problems += deploy_problems(self.comp, self.v.regs, self.reachable)
         for node in self.nodes:
             if self.entry and node.name not in self.reachable and node.name in self.index:
                 self.v.warn(
@@ -422,7 +427,7 @@ class SemanticChecks:
                 defined = f"models defined: {_listing(self.comp.models)}"
                 self.v.error(self.path(node, ".model"), f'unknown model "{node.model}" ({defined})', hint)
             for other in self._node_models(node)[1 if node.model else 0 :]:
-                if other not in self.comp.models:
+                if other not in self.comp.models and other not in node.fallback:
                     self.v.error(
                         self.path(node, ".router-options"),
                         f'names model "{other}", which is not defined in models',
@@ -449,6 +454,70 @@ class SemanticChecks:
                 # the default strategy decides between its targets
                 self._router(self.comp.settings.router, self.path(node), node.name in self.reachable)
             self._hooks(node)
+            self._fallbacks(node)
+
+    def _fallbacks(self, node: NodeConfig) -> None:
+        """A node's `fallback`: models of the file, tried after the node's own model."""
+        if not node.fallback:
+            return
+        path = self.path(node, ".fallback")
+        if node.adapter != MODEL_ADAPTER:
+            self.v.warn(path, "this node calls no model: its fallback is ignored")
+            return
+        if node.model is None:
+            self.v.error(path, "the node has no model to fall back from", 'add "model", the one tried first')
+        seen = {node.model}
+        for j, name in enumerate(node.fallback):
+            if name not in self.comp.models:
+                defined = f"models defined: {_listing(self.comp.models)}"
+                hint = did_you_mean(name, self.comp.models)
+                self.v.error(f"{path}[{j}]", f'unknown model "{name}" ({defined})', hint)
+            elif name in seen:
+                self.v.warn(f"{path}[{j}]", f'model "{name}" is tried before already; it is tried once')
+            seen.add(name)
+
+    def _caches(self) -> None:
+        """Each response cache turned on: the pipeline's, and a node's that names its own backend or url."""
+        pipeline = self.comp.settings.cache
+        if pipeline is not None and pipeline.enabled:
+            self._cache(cache_spec(pipeline, None), reachable=True)
+        for node in self.nodes:
+            if node.cache is None:
+                continue
+            place = self.path(node, ".cache")
+            if node.adapter != MODEL_ADAPTER:
+                self.v.warn(place, "this node calls no model: its cache is ignored")
+            elif node.cache.backend is not None or node.cache.url is not None:
+                spec = cache_spec(pipeline, node.cache, place)
+                if spec is not None:
+                    self._cache(spec, node.name in self.reachable)
+
+    def _cache(self, spec: CacheSpec, reachable: bool) -> None:
+        """A cache's backend is installed, its url's $ENV_VAR is set, and the backend's `check` passes."""
+        caches = self.v.regs.caches
+        cls = caches.get(spec.backend) or (MemoryCache if spec.backend == MEMORY else None)
+        if cls is None:
+            hint = missing_hint("cache backend", spec.backend, [MEMORY, *caches], failed=self.v.regs.failed)
+            message = f'no installed plugin provides the cache backend "{spec.backend}"'
+            self.v.error_if(reachable, f"{spec.place}.backend", message, hint)
+            return
+        match = ENV_REFERENCE_RE.match(spec.url or "")
+        if match and match.group(1) not in os.environ:
+            report = self.v.error if self.v.check_env and reachable else self.v.warn
+            report(f"{spec.place}.url", f"environment variable {match.group(1)} is not set")
+            return
+        if match:
+            spec = replace(spec, url=os.environ[match.group(1)])
+        if find_secret_references(spec.url):
+            return  # checked once the secrets are loaded: the value is not known here
+        try:
+            problems = cls.check(spec)
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop validation
+            self.v.warn(spec.place, f"the plugin could not check this cache ({type(exc).__name__})")
+            return
+        for p in problems:
+            path = f"{spec.place}.{p.path}" if p.path else spec.place
+            self.v.error_if(reachable and p.severity == "error", path, p.message, p.hint)
 
     def _passes_through(self, node: NodeConfig) -> bool:
         """An entry that never calls its model: one target it routes to, or targets all conditional."""
@@ -502,7 +571,7 @@ class SemanticChecks:
                 "secret source", secret.source, f"secrets.{name}.source", self.v.regs.secret_providers
             )
         raw = self.v.raw
-        for section in ("models", "architecture", "functions"):
+        for section in ("models", "architecture", "functions", "settings"):
             for path, block, _var in find_secret_references(raw.get(section), section):
                 if block not in self.comp.secrets:
                     self.v.error(

@@ -13,6 +13,7 @@ import pytest
 from llmnet_core import (
     BackendError,
     ChatRequest,
+    CompositionError,
     Message,
     ModelSpec,
     Pipeline,
@@ -61,10 +62,36 @@ async def test_the_prefix_option_and_streaming() -> None:
     assert result.usage.completion_tokens == 3
 
 
-async def test_a_bad_prefix_is_an_error_that_names_the_model() -> None:
-    async with Pipeline.from_dict(composition(prefix=3)) as pipeline:
-        with pytest.raises(BackendError, match=r"models\.tiny\.prefix must be a string"):
-            await pipeline.run("hi")
+def test_a_bad_prefix_is_an_error_that_names_the_model() -> None:
+    # found when the composition is loaded (and by `llmnet validate`), before any request
+    message = r"models\.tiny\.prefix: Input should be a valid string"
+    with pytest.raises(CompositionError, match=message):
+        Pipeline.from_dict(composition(prefix=3))
+
+
+def test_a_misspelt_key_is_an_error_with_the_key_it_means() -> None:
+    spec = ModelSpec(name="tiny", backend=BACKEND_NAME, options={"prefx": "hi: "})
+    problems = EchoBackend.check(spec)
+    assert [(p.path, p.message) for p in problems] == [
+        ("models.tiny.prefx", 'unknown field (did you mean "prefix"?)')
+    ]
+    with pytest.raises(CompositionError, match=r"models\.tiny\.prefx: unknown field"):
+        Pipeline.from_dict(composition(prefx="hi: "))
+
+
+def test_the_constructor_refuses_what_check_reports() -> None:
+    spec = ModelSpec(name="tiny", backend=BACKEND_NAME, options={"prefix": 3})
+    assert EchoBackend.check(spec)
+    with pytest.raises(BackendError, match=r"models\.tiny\.prefix"):
+        EchoBackend(spec, Resources())
+
+
+async def test_an_entry_naming_the_backend_as_its_interface() -> None:
+    # llmnet passes `interface` (and `runner`) on in spec.options: EchoOptions accepts them
+    model = {"type": "external", "interface": BACKEND_NAME, "prefix": "via interface: "}
+    async with Pipeline.from_dict({**composition(), "models": {"tiny": model}}) as pipeline:
+        result = await pipeline.run("hi")
+    assert result.output == "via interface: hi"
 
 
 async def test_the_last_user_message_is_echoed() -> None:

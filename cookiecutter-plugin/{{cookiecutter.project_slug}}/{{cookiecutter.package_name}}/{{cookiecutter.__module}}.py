@@ -13,18 +13,46 @@ A model backend serves one `models` entry of a composition:
 
 Keys of the entry that llmnet does not know itself (here `prefix`) arrive in
 `self.spec.options`; `url`, `api-key`, `model` and `parameters` have their own fields on
-`self.spec`. A real backend sends `request.messages` to its model (sharing connections
-through `self.resources`) and raises `BackendError` with a message that names the server
-and how to fix it.
+`self.spec`. `EchoOptions` reads and checks them: `llmnet validate` reports a misspelt key
+at its JSON path (through `check`), and the constructor refuses what `check` reports. A real
+backend sends `request.messages` to its model (sharing connections through
+`self.resources`) and raises `BackendError` with a message that names the server and how to
+fix it.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from llmnet_core import Backend, BackendError, ChatRequest, ChatResponse, StreamChunk, Usage
+from llmnet_core import (
+    Backend,
+    BackendError,
+    ChatRequest,
+    ChatResponse,
+    ModelSpec,
+    PluginOptions,
+    Problem,
+    Resources,
+    StreamChunk,
+    Usage,
+    option_problems,
+    parse_options,
+)
 
 DEFAULT_PREFIX = "echo: "
+#: goes with an unknown or missing key (`{known}` lists the keys EchoOptions accepts)
+HINT = "a model entry of this backend takes backend, model, parameters and {known}"
+
+
+class EchoOptions(PluginOptions):
+    """The keys of a model entry this backend reads. PluginOptions refuses any other key, so a
+    typo is an error ("unknown field (did you mean ...)"), not a setting silently ignored."""
+
+    prefix: str = DEFAULT_PREFIX
+    # llmnet passes these two on to every backend when the entry has them: an entry
+    # {"type": "external", "interface": BACKEND_NAME} selects this backend too
+    runner: str | None = None
+    interface: str | None = None
 
 
 def count_tokens(text: str) -> int:
@@ -37,15 +65,21 @@ class EchoBackend(Backend):
 
     description = 'answers with "echo: " and the last user message'
 
+    def __init__(self, spec: ModelSpec, resources: Resources) -> None:
+        super().__init__(spec, resources)
+        where = f"models.{spec.name}"
+        self.options = parse_options(
+            EchoOptions, spec.options, where, error=BackendError, hint=HINT
+        )
+
+    @classmethod
+    def check(cls, spec: ModelSpec) -> list[Problem]:
+        """The problems `llmnet validate` reports about a model entry, before anything runs."""
+        return option_problems(EchoOptions, spec.options, f"models.{spec.name}", hint=HINT)[1]
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        prefix = self.spec.options.get("prefix", DEFAULT_PREFIX)
-        if not isinstance(prefix, str):
-            raise BackendError(
-                f"models.{self.spec.name}.prefix must be a string, not {type(prefix).__name__}",
-                hint='for example "prefix": "echo: "',
-            )
         prompt = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
-        text = prefix + prompt
+        text = self.options.prefix + prompt
         usage = Usage(
             prompt_tokens=sum(count_tokens(m.content) for m in request.messages),
             completion_tokens=count_tokens(text),

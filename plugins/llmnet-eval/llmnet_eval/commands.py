@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from llmnet_core import env_file_option, load_env_files
+from llmnet_core import env_file_option, load_env_files, override_option
 
 COMPOSITION = click.argument("composition", type=click.Path(dir_okay=False))
 DATA = click.argument("data", metavar="DATA.jsonl", type=click.Path(dir_okay=False, allow_dash=False))
@@ -67,6 +67,7 @@ def strategy_list(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option(
     "--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a variable for every request."
 )
+@override_option()
 @env_file_option
 def eval_command(
     composition: str,
@@ -79,6 +80,7 @@ def eval_command(
     concurrency: int,
     variables: tuple[str, ...],
     env_files: tuple[str, ...],
+    overrides: tuple[str, ...],
 ) -> None:
     """Measure the routing of COMPOSITION on labelled requests.
 
@@ -94,7 +96,7 @@ def eval_command(
 
     load_env_files(env_files)
     request = EvalRequest(
-        composition, data, strategies, full, concurrency, parse_vars(variables), min_accuracy
+        composition, data, strategies, full, concurrency, parse_vars(variables), min_accuracy, overrides
     )
     report = evaluate(request)
     for warning in report["warnings"]:
@@ -142,6 +144,7 @@ def eval_command(
     metavar="NEW_FILE",
     help="Write the tuned composition to NEW_FILE instead (a file that does not exist yet).",
 )
+@override_option("--set")
 @env_file_option
 def tune_command(
     composition: str,
@@ -153,6 +156,7 @@ def tune_command(
     write: bool,
     output: str | None,
     env_files: tuple[str, ...],
+    overrides: tuple[str, ...],
 ) -> None:
     """Learn semantic routers' examples (and threshold) from labelled requests.
 
@@ -165,5 +169,10 @@ def tune_command(
 
     if write and output:
         raise click.UsageError("give --write (in place) or --output NEW_FILE, not both")
+    if overrides and (write or output):
+        raise click.UsageError(
+            f"--set changes the composition for this run only, and {'--write' if write else '--output'} "
+            "would write a file without them; put the changes in the file first, or drop --set"
+        )
     load_env_files(env_files)
-    tune(TuneRequest(composition, data, k, fallback, folds, seed, write, output))
+    tune(TuneRequest(composition, data, k, fallback, folds, seed, write, output, overrides))

@@ -27,13 +27,17 @@ class EvalRequest:
     concurrency: int = 1
     variables: Mapping[str, str] = field(default_factory=dict)
     min_accuracy: float | None = None
+    overrides: tuple[str, ...] = ()  #: `--set PATH=VALUE` changes to the composition
 
 
 def load(request: EvalRequest) -> tuple[Any, list[Item], Routes]:
     """The pipeline (validated; CompositionError otherwise), the checked labelled requests, the graph."""
-    from llmnet_core import Pipeline
+    from llmnet_core import Pipeline, get_host, load_composition
 
-    pipeline = Pipeline.from_file(request.composition, variables=dict(request.variables))
+    host = get_host()
+    path, overrides = request.composition, request.overrides
+    composition = load_composition(path, registries=host.registries, overrides=overrides)
+    pipeline = Pipeline(composition, host=host, variables=dict(request.variables))
     items = read_items(request.data)
     routes = Routes(pipeline.composition)
     check_labels(request.data, items, pipeline.composition.nodes, routes.reachable)

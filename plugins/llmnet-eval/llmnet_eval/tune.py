@@ -37,6 +37,7 @@ class TuneRequest:
     seed: int = 0
     write: bool = False
     output: str | None = None
+    overrides: tuple[str, ...] = ()  #: `--set PATH=VALUE` changes, for this run only (never written)
 
 
 @dataclass
@@ -57,9 +58,12 @@ class NodeResult:
 
 def tune(request: TuneRequest) -> None:
     """Run `llmnet tune` (raises UsageError / CompositionError for what cannot work)."""
-    from llmnet_core import Pipeline
+    from llmnet_core import Pipeline, get_host, load_composition
 
-    pipeline = Pipeline.from_file(request.composition)
+    host = get_host()
+    path, overrides = request.composition, request.overrides
+    composition = load_composition(path, registries=host.registries, overrides=overrides)
+    pipeline = Pipeline(composition, host=host)
     for warning in pipeline.composition.warnings:
         click.echo(f"{request.composition}: warning {warning}", err=True)
     items = read_items(request.data)

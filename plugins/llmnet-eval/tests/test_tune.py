@@ -251,3 +251,19 @@ def test_a_text_that_cannot_be_edited_in_place_is_written_only_as_a_new_plain_fi
     assert result.exit_code == 0, result.stderr
     assert "is written as plain JSON, without its comments" in result.stderr
     assert examples_of(target)["billing"] and "//" not in target.read_text(encoding="utf-8")
+
+
+def test_set_changes_the_composition_tuned_and_is_refused_with_write_or_output(kit, host, desk):
+    desk.path.write_text(COMPOSITION.replace('"router": "semantic", ', ""), encoding="utf-8")
+    before = desk.path.read_bytes()
+    semantic = ("--set", "architecture.router.router=semantic")
+    result = kit.invoke("tune", desk.path, desk.data, "--examples", "2", *semantic)
+    assert result.exit_code == 0, result.stderr
+    assert "router (semantic): 18 labelled requests over 3 handlers" in result.stdout
+    assert '+      "examples": [' in result.stdout and desk.path.read_bytes() == before
+    for option in (["--write"], ["--output", desk.path.with_name("tuned.jsonc")]):
+        refused = kit.invoke("tune", desk.path, desk.data, *option, *semantic)
+        assert refused.exit_code == 2
+        said = f"--set changes the composition for this run only, and {option[0]} would write"
+        assert said in refused.stderr
+    assert desk.path.read_bytes() == before and not desk.path.with_name("tuned.jsonc").exists()

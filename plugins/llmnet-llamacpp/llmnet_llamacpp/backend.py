@@ -28,6 +28,7 @@ from llmnet_core import (
 from .bundled import bundled_model_path
 from .choices import choose
 from .evaluation import evaluate
+from .formats import SUPPORTED, answer_grammar
 from .generation import generate
 from .models import LoadSettings, LocalModel, shared_model
 from .options import DEFAULT_MAX_TOKENS, HINT, ModelOptions, Parameters, request_sampling
@@ -125,7 +126,7 @@ class LlamaCppBackend(Backend):
     ) -> tuple[Prompt, list[int], dict[str, Any], list[str]]:
         """The prompt and its tokens, the sampling arguments and the stop sequences of one request (on the
         model's thread). An answer among `choices` gets the few tokens it needs, whatever the entry's
-        `max_tokens` (a limit the request sets still holds)."""
+        `max_tokens` (a limit the request sets still holds); a JSON response format, its grammar."""
         prompt, tokens = self._prompt(llama, request.messages)
         asked = request_sampling(request.parameters)
         sampling = {**self.parameters.sampling(), **asked}
@@ -135,6 +136,9 @@ class LlamaCppBackend(Backend):
             answer = len(prompt.answer_prefix)
             sampling["max_tokens"] = asked.get("max_tokens") or request.choice_max_tokens(answer)
         sampling.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+        grammar = answer_grammar(request.answer, self.spec.name)
+        if grammar is not None:
+            sampling["grammar"] = grammar
         n_ctx = min(llama.n_ctx(), len(llama.input_ids))  # llama.cpp may pad its own figure
         room = n_ctx - len(tokens)
         if room < 1:
@@ -221,6 +225,10 @@ class LlamaCppBackend(Backend):
             cancelled.set()
 
     # -- routing capabilities ----------------------------------------------------------------------
+
+    def supports(self, feature: str) -> bool:
+        """JSON answers (`response_format`, under a grammar); not tools or log-probabilities."""
+        return feature in SUPPORTED
 
     def constrains_choices(self) -> bool:
         """Yes: an answer among `request.choices` is sampled under a grammar of them (see `choices.py`)."""

@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -129,6 +130,7 @@ def _load(settings: LoadSettings, *, embedding: bool) -> Any:
     else:
         kwargs.update(n_ctx=settings.n_ctx, n_batch=settings.n_batch)
     _route_native_logs(llama_cpp)
+    _keep_python_streams()
     try:
         # llama-cpp-python silences a load by pointing fds 1 and 2 at /dev/null and back again: two loads
         # at once would leave them pointing there for good, so loads take turns
@@ -139,6 +141,35 @@ def _load(settings: LoadSettings, *, embedding: bool) -> Any:
             f"llama.cpp could not load {settings.path}: {exc}",
             hint="check that the file is a complete GGUF model and that n_ctx fits in memory",
         ) from None
+
+
+class _PythonStreams:
+    """What llama-cpp-python's silencer sees as `sys`: the real streams, and assignments to them ignored.
+
+    While a model loads, llama-cpp-python points file descriptors 1 and 2 at /dev/null and also replaces
+    `sys.stdout` and `sys.stderr`, process-wide, from the loading thread. An answer written meanwhile by
+    another thread (the calculator answering while the chat model loads) went to /dev/null. llmnet
+    writes through private copies of descriptors 1 and 2 (`own_standard_streams` in the core), which the
+    descriptor-level silencing does not reach; keeping `sys.stdout` and `sys.stderr` in place keeps them.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in ("stdout", "stderr"):
+            setattr(sys, name, value)
+
+
+def _keep_python_streams() -> None:
+    """Let llama-cpp-python silence native output by descriptor only (see `_PythonStreams`)."""
+    try:
+        from llama_cpp import _utils
+    except ImportError:
+        return
+    silencer = getattr(_utils, "suppress_stdout_stderr", None)
+    if silencer is not None and not isinstance(getattr(silencer, "sys", None), _PythonStreams):
+        silencer.sys = _PythonStreams()
 
 
 _native_log = logging.getLogger("llmnet.llama_cpp")

@@ -152,7 +152,7 @@ async def test_the_llm_router_on_the_bundled_model_always_routes_to_a_candidate(
     composition = {
         "models": {"local": {"runner": "llama-cpp", "parameters": {"max_tokens": 64}}},
         "architecture": [
-            {"name": "router", "layer": 0, "model": "local", "output-to": [1]},
+            {"name": "router", "layer": 0, "model": "local", "router": "llm", "output-to": [1]},
             *(
                 {"name": name, "layer": 1, "model": "local", "use-case": f"questions about {name}"}
                 for name in names

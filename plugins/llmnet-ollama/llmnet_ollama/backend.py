@@ -45,6 +45,7 @@ from llmnet_core import (
     Problem,
     Resources,
     StreamChunk,
+    ToolCallDelta,
     Usage,
     option_problems,
     parse_options,
@@ -59,6 +60,7 @@ from .config import (
     snake,
     split_parameters,
 )
+from .features import SUPPORTED, answer_fields, messages_for
 from .wire import (
     ChatPart,
     ErrorObject,
@@ -145,12 +147,13 @@ class OllamaBackend(UpstreamPoster, Backend):
         top, options = split_parameters(layers)
         body: dict[str, Any] = {
             "model": request.model or self.spec.wire_model or self.spec.name,
-            "messages": [m.to_dict() for m in request.messages],
+            "messages": messages_for(request.messages),
             "stream": stream,
         }
         if options:
             body["options"] = options
         body.update(top)
+        body.update(answer_fields(request.answer))
         return body
 
     # -- helpers -------------------------------------------------------------------------------
@@ -350,7 +353,8 @@ class OllamaBackend(UpstreamPoster, Backend):
             text=part.text,
             usage=part.usage or Usage(),
             model=part.model or body["model"],
-            finish_reason=part.finish_reason,
+            finish_reason=_finish(part.finish_reason, bool(part.tool_calls)),
+            tool_calls=part.tool_calls,
         )
 
     # -- answers restricted to fixed choices ------------------------------------------------------
@@ -358,6 +362,10 @@ class OllamaBackend(UpstreamPoster, Backend):
     def constrains_choices(self) -> bool:
         """True until this server refused a JSON schema `format` (see `_complete_choice`)."""
         return self._choices.constrains
+
+    def supports(self, feature: str) -> bool:
+        """Tools and JSON answers (`format`); not a forced or single tool call, nor log-probabilities."""
+        return feature in SUPPORTED
 
     def _choice_body(self, request: ChatRequest, *, constrained: bool) -> dict[str, Any]:
         """The request for an answer among `request.choices`: `format` a JSON schema of them when
@@ -392,11 +400,14 @@ class OllamaBackend(UpstreamPoster, Backend):
         content_type = exchange.response.headers.get("Content-Type", "")
         if "ndjson" not in content_type and "json" in content_type:  # a single object, maybe pretty
             part = self._parse_whole(await self._read(exchange))
-            yield StreamChunk(text=part.text)
-            yield StreamChunk(usage=part.usage, finish_reason=part.finish_reason)
+            yield StreamChunk(text=part.text, tool_calls=_deltas(part, 0))
+            yield StreamChunk(
+                usage=part.usage, finish_reason=_finish(part.finish_reason, bool(part.tool_calls))
+            )
             return
         lines = iter_lines(exchange.response)
         final: ChatPart | None = None
+        calls = 0  # tool calls so far: each streamed call gets the next index
         try:
             async for line in lines:
                 if not line.strip():
@@ -406,8 +417,9 @@ class OllamaBackend(UpstreamPoster, Backend):
                 except ValueError:
                     raise self._not_chat("a line that is not JSON", line) from None
                 part = self._part(payload, line, mid_answer=True)
-                if part.text:
-                    yield StreamChunk(text=part.text)
+                if part.text or part.tool_calls:
+                    yield StreamChunk(text=part.text, tool_calls=_deltas(part, calls))
+                    calls += len(part.tool_calls)
                 if part.done:
                     final = part
                     break
@@ -429,4 +441,16 @@ class OllamaBackend(UpstreamPoster, Backend):
             exchange.close()
         if final is None:  # only `"done": true` says the answer is whole; a close alone proves nothing
             raise self._cut_short()
-        yield StreamChunk(usage=final.usage, finish_reason=final.finish_reason)
+        yield StreamChunk(usage=final.usage, finish_reason=_finish(final.finish_reason, calls > 0))
+
+
+def _finish(reason: str | None, called: bool) -> str | None:
+    """OpenAI's finish reason: "tool_calls" for an answer that calls tools (Ollama says "stop")."""
+    return "tool_calls" if called and reason == "stop" else reason
+
+
+def _deltas(part: ChatPart, first: int) -> tuple[ToolCallDelta, ...]:
+    """The whole tool calls of one streamed object as stream pieces, numbered from `first`."""
+    return tuple(
+        ToolCallDelta(first + n, call.id, call.name, call.arguments) for n, call in enumerate(part.tool_calls)
+    )

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llmnet_core import Usage
+from llmnet_core import ToolCall, Usage
+
+from .features import tool_calls_from
 
 EXCERPT_CHARS = 200
 
@@ -86,7 +88,8 @@ def _count(payload: Mapping[str, Any], key: str) -> int:
 
 @dataclass(frozen=True)
 class ChatPart:
-    """What one `/api/chat` object carries: a piece of text, and when `done`, the usage and reason."""
+    """What one `/api/chat` object carries: a piece of text or tool calls, and when `done`, the usage and
+    reason."""
 
     text: str
     done: bool
@@ -94,6 +97,7 @@ class ChatPart:
     finish_reason: str | None = None
     model: str | None = None
     stats: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class NotChat(ValueError):
@@ -112,19 +116,23 @@ def chat_part(payload: Any) -> ChatPart:
         raise ErrorObject(error_text(json.dumps(payload)))
     message = payload.get("message")
     done = payload.get("done") is True
-    text = ""
+    text, calls = "", ()
     if isinstance(message, Mapping):
         content = message.get("content")
         if isinstance(content, str):
             text = content
         elif content is not None:
             raise NotChat("message.content is not text")
+        try:
+            calls = tool_calls_from(message)
+        except ValueError as exc:
+            raise NotChat(str(exc)) from None
     elif not done:
         raise NotChat("no message")
     model = payload.get("model")
     model = model if isinstance(model, str) and model else None
     if not done:
-        return ChatPart(text, False, model=model)
+        return ChatPart(text, False, model=model, tool_calls=calls)
     reason = payload.get("done_reason")
     usage = Usage(_count(payload, "prompt_eval_count"), _count(payload, "eval_count"))
     return ChatPart(
@@ -134,6 +142,7 @@ def chat_part(payload: Any) -> ChatPart:
         finish_reason=reason if isinstance(reason, str) and reason else "stop",
         model=model,
         stats=_stats(payload),
+        tool_calls=calls,
     )
 
 

@@ -37,6 +37,7 @@ from llmnet_http import (
 )
 
 from llmnet_core import (
+    FEATURES,
     Backend,
     BackendError,
     BackendTimeoutError,
@@ -47,12 +48,14 @@ from llmnet_core import (
     Redactor,
     Resources,
     StreamChunk,
+    ToolCallDelta,
     Usage,
     option_problems,
     parse_options,
 )
 
 from .choices import capped, constrained
+from .features import answer_fields, logprobs_from, tool_calls_from, tool_deltas_from
 from .wire import (
     DEFAULT_URLS,
     USER_AGENT,
@@ -174,6 +177,7 @@ class OpenAIBackend(UpstreamPoster, Backend):
         body: dict[str, Any] = {**self.spec.parameters, **request.parameters}
         body["model"] = request.model or self.spec.wire_model or self.spec.name
         body["messages"] = [m.to_dict() for m in request.messages]
+        body.update(answer_fields(request.answer))
         body.pop("stream", None)
         options = body.pop("stream_options", None)
         if stream:
@@ -297,17 +301,21 @@ class OpenAIBackend(UpstreamPoster, Backend):
         try:
             choice = payload["choices"][0]
             content = choice["message"]["content"]
-        except (KeyError, IndexError, TypeError):
+            calls = tool_calls_from(choice["message"])
+            logprobs = logprobs_from(choice)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             raise self._not_completion(data) from None
-        if not isinstance(content, str):
+        if not isinstance(content, str) and not (content is None and calls):
             raise self._not_completion(data)
         finish = choice.get("finish_reason")
         model = payload.get("model")
         return ChatResponse(
-            text=content,
+            text=content or "",
             usage=usage_from(payload.get("usage")) or Usage(),
             model=model if isinstance(model, str) and model else sent_model,
             finish_reason=finish if isinstance(finish, str) else None,
+            tool_calls=calls,
+            logprobs=logprobs,
         )
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
@@ -328,6 +336,11 @@ class OpenAIBackend(UpstreamPoster, Backend):
         """True until this server refused a structured-output request (see `_complete_choice`)."""
         return self._choices.constrains
 
+    def supports(self, feature: str) -> bool:
+        """Every feature: tools, response formats and logprobs are OpenAI's own fields, passed on as they
+        are (a server that lacks one answers an error, which names the server)."""
+        return feature in FEATURES
+
     async def _complete_choice(self, request: ChatRequest) -> ChatResponse:
         """An answer among `request.choices`, asked as `choices.constrained` says for this server and read
         back as the choice. A server that fails that (HTTP 400, 422 or 5xx, after the usual retries) is
@@ -339,9 +352,9 @@ class OpenAIBackend(UpstreamPoster, Backend):
             lambda: self._exchange(capped(self._body(request, stream=False), request)),
         )
 
-    def _stream_event(self, data: str) -> tuple[str, Usage | None, str | None, bool]:
-        """The text, usage and finish reason carried by one SSE `data` payload, and whether it carried a
-        choice (a usage-only chunk has `choices: []`)."""
+    def _stream_event(self, data: str) -> tuple[StreamChunk, bool]:
+        """The piece (text, tool calls, logprobs), usage and finish reason carried by one SSE `data`
+        payload, and whether it carried a choice (a usage-only chunk has `choices: []`)."""
         try:
             payload = json.loads(data)
         except ValueError:
@@ -352,16 +365,22 @@ class OpenAIBackend(UpstreamPoster, Backend):
             raise self._error(
                 f"{self._shown_url} reported an error mid-answer: {error_excerpt(data.encode())}"
             )
-        text, finish = "", None
+        text, finish, calls, logprobs = "", None, (), ()
         choices = payload.get("choices")
         has_choice = isinstance(choices, list) and bool(choices) and isinstance(choices[0], dict)
         if has_choice:
             delta = choices[0].get("delta")
             if isinstance(delta, dict) and isinstance(delta.get("content"), str):
                 text = delta["content"]
+            try:
+                calls = tool_deltas_from(delta) if isinstance(delta, dict) else ()
+                logprobs = logprobs_from(choices[0]) or ()
+            except ValueError:
+                raise self._not_completion(data, "a chat completion stream") from None
             reason = choices[0].get("finish_reason")
             finish = reason if isinstance(reason, str) else None
-        return text, usage_from(payload.get("usage")), finish, has_choice
+        chunk = StreamChunk(text, usage_from(payload.get("usage")), finish, calls, logprobs)
+        return chunk, has_choice
 
     def _check_whole(self, events: int, ignored: list[str], answered: bool, ended: bool) -> None:
         """Raise unless a stream that closed was a whole answer: it carried a choice, and the server
@@ -392,7 +411,10 @@ class OpenAIBackend(UpstreamPoster, Backend):
         content_type = exchange.response.headers.get("Content-Type", "")
         if "json" in content_type and "event-stream" not in content_type:  # the server ignored stream
             reply = self._parse_completion(await self._read(exchange), body["model"])
-            yield StreamChunk(text=reply.text)
+            deltas = tuple(
+                ToolCallDelta(i, c.id, c.name, c.arguments) for i, c in enumerate(reply.tool_calls)
+            )
+            yield StreamChunk(text=reply.text, tool_calls=deltas, logprobs=reply.logprobs or ())
             yield StreamChunk(usage=reply.usage, finish_reason=reply.finish_reason)
             return
         usage: Usage | None = None
@@ -418,12 +440,14 @@ class OpenAIBackend(UpstreamPoster, Backend):
                     if payload.strip() == "[DONE]":
                         done = ended = True
                         break
-                    text, event_usage, event_finish, has_choice = self._stream_event(payload)
-                    usage = event_usage or usage
-                    finish = event_finish or finish
+                    piece, has_choice = self._stream_event(payload)
+                    usage = piece.usage or usage
+                    finish = piece.finish_reason or finish
                     answered = answered or has_choice
-                    if text:
-                        yield StreamChunk(text=text)
+                    if piece.text or piece.tool_calls or piece.logprobs:
+                        yield StreamChunk(
+                            text=piece.text, tool_calls=piece.tool_calls, logprobs=piece.logprobs
+                        )
             # read the rest (normally just the end of the chunked body) so the connection can be reused
             async with asyncio.timeout(1.0):
                 await _drain(lines)

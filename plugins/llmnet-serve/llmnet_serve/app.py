@@ -17,12 +17,26 @@ from starlette.types import Message, Receive, Scope, Send
 
 from llmnet_core import LLMNetError, Pipeline, SecretFilter
 
-from .chat import chat_completions, error_response
+from .chat import chat_completions, completions, error_response
+from .metrics import start_metrics
 from .settings import ServeSettings, from_environ
 from .state import ServeState, serve_state
 from .wire import RequestError, error_body
 
 JSON = "application/json"
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """`GET /metrics`: the Prometheus exposition (behind the API key, like /status)."""
+    state = serve_state(request)
+    try:
+        state.check_auth(request)
+    except RequestError as exc:
+        return error_response(exc)
+    if state.metrics is None:
+        return error_response(RequestError(404, "metrics are off (the server was started with --no-metrics)"))
+    body, content_type = state.metrics.exposition(request.headers.get("accept"))
+    return Response(body, headers={"content-type": content_type})
 
 
 def json_response(payload: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -68,7 +82,10 @@ async def status(request: Request) -> Response:
         state.check_auth(request)
     except RequestError as exc:
         return error_response(exc)
-    return json_response(orjson.dumps(state.stats.to_dict(state.model_id)))
+    body = state.stats.to_dict(state.model_id)
+    for key, section in state.status_sections.items():
+        body[key] = await section()
+    return json_response(orjson.dumps(body))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -98,21 +115,26 @@ class ServeApp:
             except LLMNetError as exc:
                 state.startup_error = exc
                 raise
+            stop_metrics = start_metrics(state)
             if state.on_ready is not None:
                 state.on_ready()
             try:
                 yield
             finally:
+                stop_metrics()
                 await state.pipeline.aclose()
 
         self.starlette = Starlette(
             routes=[
                 Route("/v1/chat/completions", chat_completions, methods=["POST"]),
                 Route("/chat/completions", chat_completions, methods=["POST"]),
+                Route("/v1/completions", completions, methods=["POST"]),
+                Route("/completions", completions, methods=["POST"]),
                 Route("/v1/models", models, methods=["GET"]),
                 Route("/v1/models/{model:path}", models, methods=["GET"]),
                 Route("/health", health, methods=["GET"]),
                 Route("/status", status, methods=["GET"]),
+                Route("/metrics", metrics_endpoint, methods=["GET"]),
             ],
             exception_handlers={HTTPException: _http_error},
             lifespan=lifespan,
@@ -156,6 +178,9 @@ class ServeApp:
             # the server is going away: a client that does not read is not waited for
             with contextlib.suppress(asyncio.CancelledError):
                 await watch.end_with_error(503, message, "server_stopping")
+        finally:
+            if self.state.metrics is not None:
+                self.state.metrics.responded(scope["path"], watch.status)
 
 
 class ResponseWatch:
@@ -165,12 +190,14 @@ class ResponseWatch:
     def __init__(self, send: Send) -> None:
         self._send = send
         self.started = False
+        self.status = 0
         self.event_stream = False
         self.complete = False
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.started = True
+            self.status = message["status"]
             self.event_stream = any(
                 name.lower() == b"content-type" and value.startswith(b"text/event-stream")
                 for name, value in message.get("headers", ())
@@ -198,8 +225,19 @@ class ResponseWatch:
 def create_app(settings: ServeSettings, pipeline: Pipeline | None = None) -> ServeApp:
     """Build the app for `settings` (loading and validating the composition unless `pipeline` is given)."""
     if pipeline is None:
-        pipeline = Pipeline.from_file(settings.composition)
+        pipeline = load_pipeline(settings)
     return ServeApp(ServeState(settings, pipeline))
+
+
+def load_pipeline(settings: ServeSettings) -> Pipeline:
+    """The pipeline of the settings' composition with their `--set` overrides applied (the same in the
+    `llmnet serve` process and in each worker, which gets the settings through the environment)."""
+    from llmnet_core import get_host, load_composition
+
+    host = get_host()
+    overrides = settings.overrides
+    composition = load_composition(settings.composition, registries=host.registries, overrides=overrides)
+    return Pipeline(composition, host=host)
 
 
 def app_from_env() -> ServeApp:

@@ -19,8 +19,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from llmnet_core import BackendTimeoutError, LLMNetError, StepTimeoutError, StreamRedactor, UsageError
+from llmnet_core import (
+    BackendTimeoutError,
+    LLMNetError,
+    StepTimeoutError,
+    UnsupportedFeatureError,
+    UsageError,
+)
 
+from .completions import TextChunkWriter, parse_completion_request, text_completion
+from .pieces import EventPieces, streamed_answer, whole_answer
 from .state import ServeState, serve_state
 from .wire import (
     ChatInput,
@@ -47,6 +55,16 @@ CLIENT_CLOSED = 499
 
 
 async def chat_completions(request: Request) -> Response:
+    """`POST /v1/chat/completions`: a chat completion (see `_complete`)."""
+    return await _complete(request, parse_chat_request)
+
+
+async def completions(request: Request) -> Response:
+    """`POST /v1/completions`: a legacy text completion (see `completions.py` and `_complete`)."""
+    return await _complete(request, parse_completion_request)
+
+
+async def _complete(request: Request, parse: Callable[..., ChatInput]) -> Response:
     """Validate, run the pipeline, answer as OpenAI does; errors are HTTP errors with JSON bodies.
 
     A request counts against --max-concurrent only once its whole body has arrived (which --read-timeout
@@ -59,7 +77,7 @@ async def chat_completions(request: Request) -> Response:
     try:
         state.check_auth(request)
         body = await read_body(request, state.max_body, state.settings.read_timeout)
-        chat = parse_chat_request(body, allow_variables=state.settings.allow_client_variables)
+        chat = parse(body, allow_variables=state.settings.allow_client_variables)
         if stats.in_flight >= state.max_concurrent:
             raise RequestError(
                 429, f"too many requests in flight (--max-concurrent {state.max_concurrent}); retry shortly"
@@ -135,9 +153,12 @@ def describe_failure(exc: BaseException, redact: Callable[[str], str]) -> tuple[
 
     The core checks a request's messages and parameters before the request enters the pipeline, so a
     UsageError without a trace is the client's mistake; one raised at a node (a model's `$ENV` API key
-    that is not set) is the server's configuration, and stays a pipeline error."""
+    that is not set) is the server's configuration, and stays a pipeline error; but a request that asks
+    its answering node for what it cannot do (tools, a JSON schema...) is the client's, a 400."""
     if isinstance(exc, LLMNetError):
         message = redact(exc.message) + (f" ({redact(exc.hint)})" if exc.hint else "")
+        if isinstance(exc, UnsupportedFeatureError):  # the node was asked what it cannot do
+            return 400, message, "unsupported_feature"
         if isinstance(exc, UsageError) and exc.trace is None:
             return 400, message, "invalid_request"
         if isinstance(exc, StepTimeoutError):
@@ -148,10 +169,9 @@ def describe_failure(exc: BaseException, redact: Callable[[str], str]) -> tuple[
     return 500, redact(f"internal error: {type(exc).__name__}: {exc}"), "internal_error"
 
 
-def _failure(
-    state: ServeState, exc: BaseException, request_id: str, trace_wanted: bool
-) -> tuple[int, str, str, Any]:
-    """Count and log a failed run; returns its status, message, code and (when asked) trace."""
+def _failure(state: ServeState, exc: BaseException, request_id: str, trace_wanted: bool) -> tuple[int, bytes]:
+    """Count and log a failed run; returns its status and the error body (with the trace when asked, and
+    the request field at fault when there is one)."""
     redact = state.pipeline.redactor
     status, message, code = describe_failure(exc, redact)
     trace = getattr(exc, "trace", None)
@@ -160,17 +180,25 @@ def _failure(
         log.error("request %s: %s", request_id, message, exc_info=exc)
     else:
         log.warning("request %s failed (HTTP %d): %s", request_id, status, message)
-    return status, message, code, trace.to_dict(redact) if trace_wanted and trace is not None else None
+    trace_dict = trace.to_dict(redact) if trace_wanted and trace is not None else None
+    param = exc.param if isinstance(exc, UnsupportedFeatureError) else None
+    return status, error_body(status, message, param=param, code=code, trace=trace_dict)
 
 
-def _start(state: ServeState, chat: ChatInput, request_id: str, on_token: Any = None) -> asyncio.Task[Any]:
+def _start(state: ServeState, chat: ChatInput, request_id: str, on_piece: Any = None) -> asyncio.Task[Any]:
+    """Run the pipeline in a task; a streamed answer's pieces go to `on_piece`: text, or `StreamChunk`s
+    when the request asks for tools or logprobs."""
     variables = {**chat.variables, **state.variables} if chat.variables else state.variables
+    rich = chat.answer.offers_tools or chat.answer.logprobs
     run = state.pipeline.run(
         chat.messages,
         variables=variables,
-        on_token=on_token,
+        on_token=None if rich else on_piece,
         request_id=request_id,
         parameters=chat.parameters,
+        source="serve",
+        answer=chat.answer,
+        on_chunk=on_piece if rich else None,
     )
     return asyncio.create_task(run)
 
@@ -212,22 +240,17 @@ async def _plain(
         task.cancel()
         raise
     except Exception as exc:  # noqa: BLE001 - every failure becomes an HTTP error
-        status, message, code, trace_dict = _failure(state, exc, request_id, trace)
-        body = error_body(status, message, code=code, trace=trace_dict)
+        status, body = _failure(state, exc, request_id, trace)
         return Response(body, status_code=status, headers=headers, media_type=JSON)
     finally:
         watch.stop()
     state.stats.record(result.trace, failed=False)
     redact = state.pipeline.redactor
-    body = completion(
-        request_id,
-        int(time.time()),
-        state.model_id,
-        redact(result.output),
-        result.usage.to_dict(),
-        result.trace.to_dict(redact) if trace else None,
-        result.finish_reason or "stop",
-    )
+    text, calls, logprobs = whole_answer(result, redact)
+    reason = result.finish_reason or "stop"
+    trace_dict = result.trace.to_dict(redact) if trace else None
+    answer = (request_id, int(time.time()), state.model_id, text, result.usage.to_dict(), trace_dict, reason)
+    body = text_completion(*answer) if chat.legacy else completion(*answer, calls, logprobs)
     return Response(body, headers=headers, media_type=JSON)
 
 
@@ -250,7 +273,7 @@ async def _streamed(
         raise
     finally:
         watch.stop()
-    writer = ChunkWriter(request_id, int(time.time()), state.model_id)
+    writer = (TextChunkWriter if chat.legacy else ChunkWriter)(request_id, int(time.time()), state.model_id)
     headers = {**headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
     if first is not _DONE:
         events = _events(state, writer, queue, task, first, chat.include_usage, trace, request_id)
@@ -260,15 +283,15 @@ async def _streamed(
         return Response(status_code=CLIENT_CLOSED, headers=headers)
     exc = task.exception()
     if exc is not None:
-        status, message, code, trace_dict = _failure(state, exc, request_id, trace)
-        body = error_body(status, message, code=code, trace=trace_dict)
+        status, body = _failure(state, exc, request_id, trace)
         return Response(body, status_code=status, headers=headers, media_type=JSON)
     # the last node did not stream (post-hooks, ws node...): the whole answer goes in one event stream
     result = task.result()
     state.stats.record(result.trace, failed=False)
     redact = state.pipeline.redactor
     trace_dict = result.trace.to_dict(redact) if trace else None
-    parts = [writer.first(redact(result.output))]
+    pieces = EventPieces(writer, redact)
+    parts = [*pieces.feed(streamed_answer(result)), *pieces.end()]
     parts += _closing(writer, result, chat.include_usage, trace_dict)
     return Response(b"".join(parts), headers=headers, media_type="text/event-stream")
 
@@ -286,38 +309,39 @@ async def _events(
     writer: ChunkWriter,
     queue: asyncio.Queue[Any],
     task: asyncio.Task[Any],
-    first: str,
+    first: Any,
     include_usage: bool,
     trace: bool,
     request_id: str,
 ) -> AsyncIterator[bytes]:
-    """The SSE body: the first text (with the role), more text as it comes, then the closing events.
+    """The SSE body: the first piece (with the role), more as they come, then the closing events.
 
-    The text is masked as a stream: a secret split across pieces is masked too, and the few characters
-    that may begin one wait for the next piece (or the end)."""
+    The answer is masked as a stream (see `pieces.py`): a secret split across pieces is masked too, and
+    the few characters that may begin one wait for the next piece (or the end)."""
     redact = state.pipeline.redactor
-    masker = StreamRedactor(redact)
-    yield writer.first(masker.feed(first))
+    pieces = EventPieces(writer, redact)
+    for event in pieces.feed([first]):
+        yield event
     done = False
     while not done:
-        pieces = [await queue.get()]
+        items = [await queue.get()]
         while not queue.empty():
-            pieces.append(queue.get_nowait())
-        if pieces[-1] is _DONE:
-            pieces.pop()
+            items.append(queue.get_nowait())
+        if items[-1] is _DONE:
+            items.pop()
             done = True
-        text = masker.feed("".join(pieces))
-        if text:
-            yield writer.text(text)
+        if items and all(isinstance(item, str) for item in items):
+            items = ["".join(items)]
+        for event in pieces.feed(items):
+            yield event
     if task.cancelled():
         return
-    rest = masker.flush()
-    if rest:
-        yield writer.text(rest)
+    for event in pieces.end():
+        yield event
     exc = task.exception()
     if exc is not None:
-        status, message, code, trace_dict = _failure(state, exc, request_id, trace)
-        yield writer.error(status, message, code=code, trace=trace_dict)
+        _, body = _failure(state, exc, request_id, trace)
+        yield b"data: " + body + b"\n\n"  # an error event ends the stream, without [DONE]
         return
     result = task.result()
     state.stats.record(result.trace, failed=False)

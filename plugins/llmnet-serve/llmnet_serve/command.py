@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from llmnet_core import env_file_option, load_env_files, parse_vars
+from llmnet_core import env_file_option, load_env_files, override_option, parse_vars
 
 from .defaults import DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT
+from .deployers import ServeCommand, chosen_deployer
 
 
-@click.command()
+@click.command(cls=ServeCommand)
 @click.argument("composition", type=click.Path(dir_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -74,18 +77,43 @@ from .defaults import DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT
     show_default=True,
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True, help="Log every request.")
+@click.option(
+    "--log-requests",
+    is_flag=True,
+    expose_value=False,
+    callback=lambda ctx, param, value: value and os.environ.update(LLMNET_LOG_SERVE="1"),
+    help="Record each request in the request log, where one is installed (as LLMNET_LOG_SERVE=1 does).",
+)
+@click.option(
+    "--metrics/--no-metrics",
+    default=True,
+    show_default=True,
+    help="Prometheus metrics at GET /metrics (summed over all --workers).",
+)
+@override_option()
 @env_file_option
 def serve(
-    composition: str, variables: tuple[str, ...], env_files: tuple[str, ...], **options: object
+    composition: str,
+    variables: tuple[str, ...],
+    env_files: tuple[str, ...],
+    overrides: tuple[str, ...],
+    **options: object,
 ) -> None:
     """Serve the pipeline in COMPOSITION as an OpenAI-compatible API.
 
-    POST /v1/chat/completions (plain or streamed), GET /v1/models, /health and /status.
+    POST /v1/chat/completions (plain or streamed), GET /v1/models, /health, /status and /metrics.
     Point any OpenAI client at http://HOST:PORT/v1; the model name it sends is not checked.
     """
     from .server import run_server
     from .settings import make_settings
 
     load_env_files(env_files)
-    settings = make_settings(composition=composition, variables=parse_vars(variables), **options)
+    settings = make_settings(
+        composition=composition, variables=parse_vars(variables), overrides=overrides, **options
+    )
+    deployer = chosen_deployer()
+    if deployer is not None:
+        serve_on, deployer_options = deployer
+        serve_on.serve(settings, **deployer_options)
+        return
     run_server(settings)

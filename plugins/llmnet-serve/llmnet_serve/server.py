@@ -20,7 +20,9 @@ import click
 
 from llmnet_core import LLMNetError, Pipeline, UsageError
 
-from .app import configure_logging, create_app
+from .app import configure_logging, create_app, load_pipeline
+from .deployers import deploy_notes
+from .metrics import shared_between_workers
 from .settings import ServeSettings, to_environ
 
 APP_FACTORY = "llmnet_serve.app:app_from_env"
@@ -30,9 +32,11 @@ BACKLOG = 2048
 def run_server(settings: ServeSettings) -> None:
     """Serve until SIGINT/SIGTERM, then let requests in flight finish (bounded by --graceful-timeout)."""
     configure_logging(settings.log_level)
-    pipeline = Pipeline.from_file(settings.composition)
+    pipeline = load_pipeline(settings)
     for problem in pipeline.composition.warnings:
         click.echo(f"{settings.composition}: warning {problem}", err=True)
+    for note in deploy_notes(pipeline):
+        click.echo(f"{settings.composition}: note {note}", err=True)
     sock = bind(settings.host, settings.port)
     if settings.api_key is None and not _is_loopback(sock.getsockname()[0]):
         click.echo(
@@ -148,7 +152,8 @@ def _serve_workers(settings: ServeSettings, pipeline: Pipeline, sock: socket.soc
     config = _uvicorn_config(settings, APP_FACTORY, factory=True, workers=settings.workers)
     supervisor = Multiprocess(config, sockets=[sock])
     try:
-        supervisor.run()
+        with shared_between_workers() if settings.metrics else contextlib.nullcontext():
+            supervisor.run()
     finally:
         sock.close()
     if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):

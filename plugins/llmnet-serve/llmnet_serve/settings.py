@@ -23,6 +23,8 @@ class ServeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     composition: str = Field(min_length=1)
+    #: `--set PATH=VALUE` changes to the composition, applied in every worker process too
+    overrides: tuple[str, ...] = ()
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(8080, ge=0, le=65535)
     api_key: SecretStr | None = None
@@ -36,6 +38,7 @@ class ServeSettings(BaseModel):
     graceful_timeout: float = Field(30.0, ge=0, le=3600)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "warning"
     access_log: bool = False
+    metrics: bool = True
 
 
 def make_settings(**values: Any) -> ServeSettings:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -13,6 +14,9 @@ from llmnet_core import LLMNetError, Pipeline
 from .settings import ServeSettings
 from .stats import Stats
 from .wire import RequestError
+
+if TYPE_CHECKING:
+    from .metrics import ServeMetrics
 
 
 class ServeState:
@@ -29,8 +33,12 @@ class ServeState:
         self.max_body = settings.max_body
         self.variables = dict(settings.variables)
         self.startup_error: LLMNetError | None = None
+        #: the Prometheus metrics behind /metrics (None with --no-metrics), set by the app
+        self.metrics: ServeMetrics | None = None
         #: called once the pipeline has started and the server is about to accept requests
         self.on_ready: Callable[[], None] | None = None
+        #: more parts of `GET /status`, by key, each awaited per request (a deployer's replicas per node)
+        self.status_sections: dict[str, Callable[[], Awaitable[Any]]] = {}
 
     def check_auth(self, request: Request) -> None:
         """Raise 401 unless the `Authorization: Bearer` key matches (compared in constant time)."""

@@ -23,6 +23,8 @@ class Stats:
         self.streamed = 0
         #: node name → [hops, errors]
         self.nodes: dict[str, list[int]] = {name: [0, 0] for name in nodes}
+        #: node name → [the model that answered last, answers by a fallback model, answers from the cache]
+        self.models: dict[str, list[Any]] = {}
 
     def record(self, trace: Any, *, failed: bool) -> None:
         """Count one finished pipeline run: every hop of its trace, and the node it failed at."""
@@ -37,8 +39,26 @@ class Stats:
             if counts is None:
                 counts = nodes[hop.node] = [0, 0]
             counts[0] += 1
+            self._record_model(hop)
         if failed and hops:
             nodes[hops[-1].node][1] += 1
+
+    def _record_model(self, hop: Any) -> None:
+        """Which model answered at a hop: the last one per node, and how often a fallback or the cache."""
+        answered = getattr(hop, "answered_by", None)
+        if answered is None:
+            return
+        models = self.models.setdefault(hop.node, [None, 0, 0])
+        models[0] = answered
+        models[1] += bool(getattr(hop, "fallbacks", None))
+        models[2] += getattr(hop, "cache", None) == "hit"
+
+    def _node(self, name: str, hops: int, errors: int) -> dict[str, Any]:
+        data: dict[str, Any] = {"hops": hops, "errors": errors}
+        if name in self.models:
+            answered, fallbacks, hits = self.models[name]
+            data.update(answered_by=answered, fallback_answers=fallbacks, cache_hits=hits)
+        return data
 
     def to_dict(self, model: str) -> dict[str, Any]:
         """The JSON body of `GET /status`."""
@@ -56,5 +76,5 @@ class Stats:
                 "cancelled": self.cancelled,
                 "streamed": self.streamed,
             },
-            "nodes": {name: {"hops": hops, "errors": errors} for name, (hops, errors) in self.nodes.items()},
+            "nodes": {name: self._node(name, hops, errors) for name, (hops, errors) in self.nodes.items()},
         }

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmnet_core import Message, parameter_problem
+from llmnet_core import AnswerOptions, Message, parameter_problem
+
+from .fields import FieldError, answer_options, tool_call_id, tool_calls
 
 #: roles a client may send; `developer` is OpenAI's newer name for `system`
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -77,6 +79,10 @@ class ChatInput:
     variables: dict[str, str] = field(default_factory=dict)
     #: the client's sampling parameters, for the answering model (`Pipeline.run(parameters=...)`)
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: the client's tools, response format and logprobs request (`Pipeline.run(answer=...)`)
+    answer: AnswerOptions = field(default_factory=AnswerOptions)
+    #: a legacy text completion (`/v1/completions`), answered as `text_completion` objects
+    legacy: bool = False
 
 
 def _fail(message: str, param: str) -> RequestError:
@@ -124,7 +130,15 @@ def _messages(value: Any) -> list[Message]:
             allowed = ", ".join(sorted(ROLES))
             raise _fail(f"{where}.role must be one of {allowed}, got {role!r}", f"{where}.role")
         text = _content(item.get("content"), f"{where}.content", role)
-        messages.append(Message("system" if role == "developer" else role, text))
+        name = item.get("name")
+        if name is not None and not isinstance(name, str):
+            raise _fail(f"{where}.name must be a string", f"{where}.name")
+        try:
+            calls = tool_calls(item.get("tool_calls"), f"{where}.tool_calls") if role == "assistant" else ()
+            answered = tool_call_id(item, where)
+        except FieldError as exc:
+            raise _fail(exc.message, exc.param) from None
+        messages.append(Message("system" if role == "developer" else role, text, calls, answered, name))
     if not any(message.role == "user" for message in messages):
         raise _fail("'messages' has no user message: the pipeline routes on the last one", "messages")
     return messages
@@ -194,24 +208,29 @@ def _llmnet_options(value: Any, allow_variables: bool) -> tuple[bool, dict[str, 
     return trace, variables
 
 
-def parse_chat_request(body: bytes, *, allow_variables: bool = False) -> ChatInput:
-    """Validate a chat completion request body; raises RequestError (400) naming the faulty field."""
+def json_body(body: bytes, what: str) -> dict[str, Any]:
+    """A request body as a JSON object; raises RequestError (400) saying what is wrong with it."""
     orjson = _orjson()
     if not body:
-        raise RequestError(400, "the request body is empty: send a JSON chat completion request")
+        raise RequestError(400, f"the request body is empty: send a JSON {what} request")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise RequestError(400, f"the request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(data, dict):
         raise RequestError(400, "the request body must be a JSON object", code="invalid_json")
+    return data
+
+
+def request_input(data: Mapping[str, Any], messages: list[Message], allow_variables: bool) -> ChatInput:
+    """What every completion request has besides its messages: `model` (any string), `n` (1), streaming
+    and its options, llmnet's own options, sampling parameters; raises RequestError naming the field."""
     model = data.get("model")
     if model is not None and not isinstance(model, str):
         raise _fail("'model' must be a string", "model")
     n = data.get("n")
     if n is not None and (isinstance(n, bool) or n != 1):
         raise _fail("'n' must be 1: this server returns one choice", "n")
-    messages = _messages(data.get("messages"))
     stream = _flag(data.get("stream"), "stream")
     options = data.get("stream_options")
     include_usage = False
@@ -223,6 +242,18 @@ def parse_chat_request(body: bytes, *, allow_variables: bool = False) -> ChatInp
         include_usage = _flag(options.get("include_usage"), "stream_options.include_usage")
     trace, variables = _llmnet_options(data.get("llmnet"), allow_variables)
     return ChatInput(messages, stream, include_usage, trace, variables, _sampling(data))
+
+
+def parse_chat_request(body: bytes, *, allow_variables: bool = False) -> ChatInput:
+    """Validate a chat completion request body; raises RequestError (400) naming the faulty field."""
+    data = json_body(body, "chat completion")
+    messages = _messages(data.get("messages"))
+    chat = request_input(data, messages, allow_variables)
+    try:
+        chat.answer = answer_options(data)
+    except FieldError as exc:
+        raise _fail(exc.message, exc.param) from None
+    return chat
 
 
 def request_id_from(header: str | None) -> str | None:
@@ -240,8 +271,14 @@ def completion(
     usage: Mapping[str, int],
     trace: Any = None,
     finish_reason: str = "stop",
+    tool_calls: list[dict[str, Any]] | None = None,
+    logprobs: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    """A whole `chat.completion` object, as JSON bytes."""
+    """A whole `chat.completion` object, as JSON bytes: the text, or the tool calls (`content` null when
+    there is no text with them), and the tokens' log-probabilities when asked for."""
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if tool_calls:
+        message = {"role": "assistant", "content": text or None, "tool_calls": tool_calls}
     payload: dict[str, Any] = {
         "id": f"chatcmpl-{request_id}",
         "object": "chat.completion",
@@ -250,8 +287,8 @@ def completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "logprobs": None,
+                "message": message,
+                "logprobs": {"content": logprobs, "refusal": None} if logprobs is not None else None,
                 "finish_reason": finish_reason,
             }
         ],
@@ -281,6 +318,13 @@ class ChunkWriter:
         """The opening chunk: the role, and the first piece of text."""
         delta = {"role": "assistant", "content": text}
         return self._event({**self._base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+
+    def delta(self, delta: dict[str, Any], logprobs: list[dict[str, Any]] | None = None) -> bytes:
+        """A chunk carrying `delta` (text, pieces of tool calls), and its tokens' log-probabilities."""
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
+        if logprobs is not None:
+            choice["logprobs"] = {"content": logprobs, "refusal": None}
+        return self._event({**self._base, "choices": [choice]})
 
     def text(self, text: str) -> bytes:
         """A chunk carrying one more piece of the answer."""

@@ -6,6 +6,8 @@ scriptable faults, for llmnet's tests and plugin authors'.
 - `FakeOllamaServer`: Ollama's native `/api/chat` (NDJSON streaming), `/api/tags`, `/api/version`.
 - Both follow structured-output requests (OpenAI `response_format`, vLLM's guided choice, Ollama's
   `format`) or, as servers without support do, refuse or ignore them: `STRUCTURED_MODES`.
+- Both call tools when a reply function returns `ToolCalls(...)`, as each protocol does (tool_calls,
+  streamed pieces, ids); the OpenAI fake also returns `logprobs` and checks tool messages as OpenAI does.
 - `FakeHTTPServer` and `FakeHTTPHandler`: the base both are built on, for fakes of other protocols.
 - `REPLY_CASES`: the replies every hook transport must read alike, with the data each means.
 - `free_port()`, `word_pieces()`, `count_words()`, `hook_composition()`: small helpers.
@@ -32,6 +34,7 @@ from .ollama import FakeOllamaServer, OllamaScriptedResponse
 from .openai import FAULTS, FakeOpenAIServer, hook_composition
 from .replies import REPLY_CASES
 from .structured import STRUCTURED_MODES
+from .tools import ToolCalls
 
 __version__ = "0.1.0"
 
@@ -46,6 +49,7 @@ __all__ = [
     "OllamaScriptedResponse",
     "RecordedRequest",
     "ScriptedResponse",
+    "ToolCalls",
     "__version__",
     "count_words",
     "free_port",

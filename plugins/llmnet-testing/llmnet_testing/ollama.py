@@ -28,10 +28,11 @@ from typing import Any, cast
 
 from .http import CUT_STREAMS, FakeHTTPHandler, FakeHTTPServer, RecordedRequest, ScriptedResponse, word_pieces
 from .structured import STRUCTURED_MODES, Refusal, ollama_text
+from .tools import ToolCalls, ToolRefusal, offered, ollama_calls
 
 __all__ = ["FakeOllamaServer", "OllamaScriptedResponse"]
 
-Reply = str | Callable[[dict[str, Any]], str]
+Reply = str | Callable[[dict[str, Any]], str | ToolCalls]
 VERSION = "0.6.8"
 JSON_TYPE = "application/json; charset=utf-8"
 
@@ -109,7 +110,11 @@ class _Handler(FakeHTTPHandler):
             self._answer(stream, owner._final(request, "", [], reason, with_counts=False), [])
             return
         try:
-            tokens, reason = owner._tokens(request)
+            reply = owner.reply(request) if callable(owner.reply) else owner.reply
+            if isinstance(reply, ToolCalls):
+                self._answer_calls(stream, request, reply)
+                return
+            tokens, reason = owner._tokens(request, reply)
         except Refusal as exc:  # a `format` this server does not take
             self._send_json(400, {"error": str(exc)})
             return
@@ -122,6 +127,25 @@ class _Handler(FakeHTTPHandler):
             return
         error = script.error if script is not None else None
         self._answer(stream, owner._final(request, "".join(tokens), tokens, reason), tokens, error)
+
+    def _answer_calls(self, stream: bool, request: dict[str, Any], reply: ToolCalls) -> None:
+        """An answer that calls tools, as Ollama writes one: `message.tool_calls` (arguments as objects,
+        no ids), streamed as one object before the `done` one; ToolRefusal for tools not offered."""
+        names = offered(request)
+        unknown = [name for name, _ in reply.calls if name not in names]
+        if unknown:
+            raise ToolRefusal(f"the reply calls {unknown[0]!r}, which the request does not offer ({names})")
+        calls = ollama_calls(reply)
+        spent = [json.dumps(call["function"]["arguments"]) for call in calls]
+        final = self.owner._final(request, reply.content or "", spent, "stop")
+        if not stream:
+            self._send_json(200, {**final, "message": {**final["message"], "tool_calls": calls}})
+            return
+        self.begin_chunked(200, "application/x-ndjson")
+        line = self._token_line(final["model"], reply.content or "")
+        self.write_chunk(_ndjson({**line, "message": {**line["message"], "tool_calls": calls}}))
+        self.write_chunk(_ndjson({**final, "message": {"role": "assistant", "content": ""}}))
+        self.write_chunk(b"")
 
     @staticmethod
     def _token_line(model: str, token: str) -> dict[str, Any]:
@@ -185,7 +209,8 @@ class FakeOllamaServer(FakeHTTPServer):
     `.url` is what a model's `url` holds. With `structured="follow"`, `format` (`"json"` or a JSON
     schema) is followed as Ollama does, the reply made valid under it (see `llmnet_testing.structured`);
     "reject" answers a schema with HTTP 400, as an Ollama before 0.5 does; "ignore" (the default)
-    answers the plain reply.
+    answers the plain reply. A reply function that returns `ToolCalls(...)` calls tools the request
+    offers, as Ollama does (see `llmnet_testing.tools`).
     """
 
     handler = _Handler
@@ -281,9 +306,10 @@ class FakeOllamaServer(FakeHTTPServer):
             },
         }
 
-    def _tokens(self, request: dict[str, Any]) -> tuple[list[str], str]:
-        """The answer's tokens after `num_predict` and `stop`, and the done_reason."""
-        text = self.reply(request) if callable(self.reply) else self.reply
+    def _tokens(self, request: dict[str, Any], reply: Any = None) -> tuple[list[str], str]:
+        """The answer's tokens after `num_predict` and `stop`, and the done_reason (`reply`: the reply
+        function's answer, when the caller has it already)."""
+        text = reply if reply is not None else self.reply(request) if callable(self.reply) else self.reply
         text = self._structured(request, text if isinstance(text, str) else str(text))
         options = request.get("options") if isinstance(request.get("options"), dict) else {}
         stops = options.get("stop") or []

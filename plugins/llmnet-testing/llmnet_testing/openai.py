@@ -32,10 +32,19 @@ from .http import (
     word_pieces,
 )
 from .structured import STRUCTURED_MODES, Refusal, asks_structured_openai, openai_text
+from .tools import (
+    ToolCalls,
+    conversation_problem,
+    forced,
+    logprobs_problem,
+    openai_calls,
+    openai_deltas,
+    token_logprobs,
+)
 
 __all__ = ["FAULTS", "STREAM_FAULTS", "FakeOpenAIServer", "hook_composition"]
 
-Reply = str | Callable[[dict[str, Any]], str]
+Reply = str | Callable[[dict[str, Any]], str | ToolCalls]
 #: how `push(stream_fault=...)` ends a streamed answer early (see `FakeOpenAIServer.push`)
 STREAM_FAULTS = (*CUT_STREAMS, "only-done", "empty-choices")
 DONE = b"data: [DONE]\n\n"
@@ -157,13 +166,25 @@ class _OpenAIHandler(FakeHTTPHandler):
         if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
             self._send_error(400, "the request body must be a JSON object with a 'messages' list")
             return
+        problem = conversation_problem(request["messages"]) or logprobs_problem(request)
+        if problem is not None:
+            self._send_error(400, problem)
+            return
         try:
-            text = owner._structured(request, owner._reply_for(request))
+            reply = forced(request, owner._answer_for(request))
+            text = owner._structured(request, reply) if isinstance(reply, str) else ""
         except Refusal as exc:  # a structured-output request this server refuses
             self._send_error(400, str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - a failing reply function becomes a 500
             self._send_error(500, f"reply function failed: {exc}", "server_error")
+            return
+        if isinstance(reply, ToolCalls):
+            calls = openai_calls(reply)
+            if request.get("stream") is True:
+                self._stream_calls(request, reply, calls, status, extra)
+            else:
+                self.send_json(status, owner._completion(request, reply.content, calls), extra)
             return
         if request.get("stream") is True and script is not None and script.stream_fault is not None:
             self._cut_stream(request, text, script.stream_fault, extra)
@@ -238,14 +259,41 @@ class _OpenAIHandler(FakeHTTPHandler):
         events: list[dict[str, Any]] = [
             {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
         ]
-        events += [
-            {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-            for piece in (pieces or owner.pieces)(text)
-        ]
+        for piece in (pieces or owner.pieces)(text):
+            choice = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
+            if request.get("logprobs") is True:
+                choice["logprobs"] = {"content": token_logprobs([piece], request.get("top_logprobs") or 0)}
+            events.append({**base, "choices": [choice]})
         events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        self._send_events(request, events, text)
+
+    def _stream_calls(
+        self,
+        request: dict[str, Any],
+        reply: ToolCalls,
+        calls: list[dict[str, Any]],
+        status: int,
+        extra: dict[str, str],
+    ) -> None:
+        """A streamed answer that calls tools, as OpenAI streams one: the role (and any text), each call's
+        id and name, its arguments in pieces, then `finish_reason: "tool_calls"`."""
+        self.begin_chunked(status, "text/event-stream", {"Cache-Control": "no-cache", **extra})
+        base = self.owner._chunk_base(request)
+        opening = {"role": "assistant", "content": reply.content}
+        events = [{**base, "choices": [{"index": 0, "delta": opening, "finish_reason": None}]}]
+        events += [
+            {**base, "choices": [{"index": 0, "delta": {"tool_calls": piece}, "finish_reason": None}]}
+            for piece in openai_deltas(calls)
+        ]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        self._send_events(request, events, " ".join(c["function"]["arguments"] for c in calls))
+
+    def _send_events(self, request: dict[str, Any], events: list[dict[str, Any]], text: str) -> None:
+        """Write the events of a begun stream, the usage event when asked, then [DONE]."""
+        owner = self.owner
         options = request.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage") is True:
-            events.append({**base, "choices": [], "usage": owner._usage(request, text)})
+            events.append({**owner._chunk_base(request), "choices": [], "usage": owner._usage(request, text)})
         for event in events:
             self.write_chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
             if owner.chunk_delay and not owner.sleep(owner.chunk_delay):
@@ -341,6 +389,11 @@ class FakeOpenAIServer(FakeHTTPServer):
     server that supports them does, the reply made valid under them (see `llmnet_testing.structured`);
     "reject" refuses such requests with HTTP 400, as a server without support does; "ignore" (the
     default) answers the plain reply, as a server that drops fields it does not know does.
+
+    Tools and log-probabilities (see `llmnet_testing.tools`): a reply function that returns
+    `ToolCalls(...)` makes the model call tools the request offers, answered and streamed as OpenAI does
+    (`tool_calls` with ids, arguments in pieces, `finish_reason: "tool_calls"`); a conversation whose tool
+    messages OpenAI would refuse gets its HTTP 400; `logprobs` (and `top_logprobs`) give each token's.
     """
 
     handler = _OpenAIHandler
@@ -413,8 +466,13 @@ class FakeOpenAIServer(FakeHTTPServer):
 
     # -- the answers -------------------------------------------------------------------------------
 
-    def _reply_for(self, request: dict[str, Any]) -> str:
+    def _answer_for(self, request: dict[str, Any]) -> str | ToolCalls:
+        """The reply to `request`: a text, or the tool calls the reply function asks for."""
         reply = self.reply(request) if callable(self.reply) else self.reply
+        return reply if isinstance(reply, str | ToolCalls) else str(reply)
+
+    def _reply_for(self, request: dict[str, Any]) -> str:
+        reply = self._answer_for(request)
         return reply if isinstance(reply, str) else str(reply)
 
     def _structured(self, request: dict[str, Any], text: str) -> str:
@@ -442,20 +500,30 @@ class FakeOpenAIServer(FakeHTTPServer):
         model = request.get("model")
         return model if isinstance(model, str) and model else self.name
 
-    def _completion(self, request: dict[str, Any], text: str) -> dict[str, Any]:
+    def _completion(
+        self, request: dict[str, Any], text: str | None, calls: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """A whole answer: `text`, or the tool `calls` (with any text before them); log-probabilities of
+        the text's tokens when the request asks for them."""
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "stop",
+        }
+        if calls:
+            choice["message"]["tool_calls"] = calls
+            choice["finish_reason"] = "tool_calls"
+        if request.get("logprobs") is True:
+            tokens = token_logprobs(self.pieces(text or ""), request.get("top_logprobs") or 0)
+            choice["logprobs"] = {"content": tokens, "refusal": None}
+        spent = " ".join([text or "", *(c["function"]["arguments"] for c in calls or ())])
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": self._model(request),
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": self._usage(request, text),
+            "choices": [choice],
+            "usage": self._usage(request, spent),
         }
 
     def _chunk_base(self, request: dict[str, Any]) -> dict[str, Any]:
