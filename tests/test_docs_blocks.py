@@ -21,8 +21,10 @@ cannot drift from what llmnet does. How a block is checked, which is also how to
 - **python** blocks run as scripts in the page's folder, with this environment's Python. A block that is
   a file of a plugin, named by its first line (`# llmnet_acme/__init__.py`) or by the heading above it,
   is written there and compiled, not run (tests/test_cookiecutter_template.py installs the walkthrough
-  plugin of plugins.md and runs its tests). Shell blocks run only llmnet and a few helpers (`echo`,
-  `head`, `curl`, ...): a block that also runs other programs must be split or marked.
+  plugin of plugins.md and runs its tests). A block of `test_` functions runs with pytest and the
+  fixtures of the repository's conftest.py (`fake_server`, `write_composition`, ...).
+- **Shell blocks run only llmnet** and a few helpers (`echo`, `head`, `curl`, ...): a block that also
+  runs other programs must be split or marked.
   `$ llmnet serve ... --port N &` starts the server on a free port for the block's later commands
   (`localhost:N` in them is rewritten to it), and stops it after the block.
 - **json / jsonc** blocks: a whole composition (an object with `architecture`) must pass
@@ -39,12 +41,13 @@ cannot drift from what llmnet does. How a block is checked, which is also how to
   `<!-- docs-test: slow REASON -->` runs a block only with LLMNET_DOCS_SLOW=1 (minutes on the bundled
   model).
 
-**The page's folder** is a fresh temporary folder per page, where `examples`, `benchmarks`, `plugins`
-and `.venv` are links to the repository's, with the files of `tests/docs_pages/<page>/` (what a page's
-examples assume, such as a composition with mistakes; a `setup.sh` there runs first, and `/home/me` in
-a block stands for the page's folder). Model servers: `examples/demo_server.py` on
-127.0.0.1:8765, as the docs start it; for compositions that name `localhost:8080`, a stand-in that
-answers as the models the docs name (the address is rewritten to its port in blocks and outputs).
+**The page's folder** is a fresh temporary folder per page, where `examples`, `benchmarks` and `.venv`
+are links to the repository's (blocks never write through them), with the files of
+`tests/docs_pages/<page>/`: what a page's examples assume, such as a composition with mistakes; a
+`setup.sh` there runs first. `/home/me` in a block stands for the page's folder. Model servers:
+`examples/demo_server.py` on 127.0.0.1:8765, as the docs start it; for compositions that name
+`localhost:8080`, a stand-in that answers as the models the docs name (the address is rewritten to its
+port in blocks and outputs).
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from llmnet_testing import FakeOpenAIServer
+
+from llmnet_core.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -458,10 +463,25 @@ def check_python(block: Block, folder: Folder) -> None:
         return
     script = folder.path / f"block-{block.line}.py"
     script.write_text(folder.rewrite(block.text), encoding="utf-8")
+    command = [sys.executable, script.name]
+    env = folder.env
+    if re.search(r"^(async )?def test_", block.text, re.M):  # a test, with the repository's fixtures
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "conftest",
+            "-o",
+            "asyncio_mode=auto",
+            script.name,
+        ]
+        env = {**env, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, script.name],
+        command,
         cwd=folder.path,
-        env=folder.env,
+        env=env,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -495,22 +515,20 @@ def check_json(block: Block, folder: Folder, path: Path | None = None) -> None:
         target = path or folder.path / f"block-{block.line}.json"
         if path is None:
             target.write_text(folder.rewrite(block.text), encoding="utf-8")
-        done = folder.bash(f"llmnet validate --no-secrets {target.name}")
-        if done.returncode != 0:
-            folder.fail(block, f"does not validate:\n{done.stdout}{done.stderr}")
+        done = CliRunner().invoke(cli, ["validate", "--no-secrets", str(target)], obj={})
+        if done.exit_code != 0:
+            folder.fail(block, f"does not validate:\n{done.output}")
 
 
 def check_usage(block: Block, folder: Folder) -> None:
-    """`llmnet CMD [OPTIONS] ...` must be CMD's usage line (global options aside)."""
-    from llmnet_core.cli import cli
-
-    shown = _normal(block.text)
-    words = shown.split()
-    command = [w for w in words[1:3] if re.fullmatch(r"[a-z]+", w)][:1]
-    result = CliRunner().invoke(cli, [*command, "--help"], obj={}, prog_name="llmnet")
-    usage = _normal(result.output.splitlines()[0].removeprefix("Usage:")) if result.output else ""
-    if command and usage != shown and not _same_usage(shown, usage):
-        folder.fail(block, f"the usage line is {usage!r}")
+    """Each line `llmnet CMD [OPTIONS] ...` must be CMD's usage line (global options aside)."""
+    for line in block.text.splitlines():
+        shown = _normal(line)
+        command = [w for w in shown.split()[1:3] if re.fullmatch(r"[a-z]+", w)][:1]
+        result = CliRunner().invoke(cli, [*command, "--help"], obj={}, prog_name="llmnet")
+        usage = _normal(result.output.splitlines()[0].removeprefix("Usage:")) if result.output else ""
+        if command and usage != shown and not _same_usage(shown, usage):
+            folder.fail(block, f"the usage line is {usage!r}")
 
 
 def _same_usage(shown: str, usage: str) -> bool:
@@ -548,7 +566,7 @@ def check_block(block: Block, folder: Folder) -> None:
             tomllib.loads(block.text)
         except tomllib.TOMLDecodeError as exc:
             folder.fail(block, f"does not parse: {exc}")
-    elif block.lang == "text" and re.fullmatch(r"llmnet [^\n<>|]*\[[^\n<>|]*\n", block.text):
+    elif block.lang == "text" and re.fullmatch(r"(llmnet [^\n<>|]*\[[^\n<>|]*\n)+", block.text):
         check_usage(block, folder)
 
 

@@ -290,6 +290,8 @@ def _save(request: TuneRequest, pipeline: Any, original: str, new_text: str) -> 
     elif request.write:
         replace_file(request.composition, new_text, original, check)
         click.echo(f"wrote {request.composition}", err=True)
+    elif request.overrides:
+        click.echo("not written: --set changes are for this run only (put them in the file first)", err=True)
     else:
         click.echo(
             f"not written: add --write to change {request.composition}, or --output NEW_FILE", err=True

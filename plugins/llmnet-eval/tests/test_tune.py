@@ -261,6 +261,7 @@ def test_set_changes_the_composition_tuned_and_is_refused_with_write_or_output(k
     assert result.exit_code == 0, result.stderr
     assert "router (semantic): 18 labelled requests over 3 handlers" in result.stdout
     assert '+      "examples": [' in result.stdout and desk.path.read_bytes() == before
+    assert "not written: --set changes are for this run only" in result.stderr
     for option in (["--write"], ["--output", desk.path.with_name("tuned.jsonc")]):
         refused = kit.invoke("tune", desk.path, desk.data, *option, *semantic)
         assert refused.exit_code == 2
