@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from llmnet_core import (
     Backend,
@@ -113,14 +112,6 @@ class NodeModels:
             return await backend.score_choices(messages, choices)
         except Exception as exc:  # noqa: BLE001
             return failure(exc, backend)
-
-    async def where(self) -> dict[str, Any]:
-        """Which Ray node and process this replica runs in (for tests and `/status`)."""
-        import os
-
-        import ray
-
-        return {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
     async def __del__(self) -> None:
         pipeline = getattr(self, "pipeline", None)

@@ -1,9 +1,10 @@
-"""A real Ray cluster for the whole test session: a head and a second node (`ray.cluster_utils.Cluster`),
+"""A real Ray cluster shared by a test module's tests: a head and a second node (`ray.cluster_utils.Cluster`),
 one CPU each, a small object store, autoscaling metrics every 0.2 s; and `llmnet serve --ray` as users
 run it, a subprocess whose output is read as it comes."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -29,13 +30,13 @@ OBJECT_STORE = 100 * 1024 * 1024
 
 @dataclass
 class RayCluster:
-    """The session's cluster: its address, and this process connected to it."""
+    """The module's cluster: its address, and this process connected to it."""
 
     address: str
     cluster: object
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[RayCluster]:
     import ray
     from ray.cluster_utils import Cluster
@@ -54,6 +55,7 @@ def ray_cluster() -> Iterator[RayCluster]:
         ray.shutdown()
         cluster.shutdown()
         patch.undo()
+        gc.collect()  # Ray's objects go now, not in the middle of another module's tests
 
 
 @dataclass

@@ -16,6 +16,7 @@ from llmnet_ray.builder import NOT_HERE
 from llmnet_core import get_host
 from llmnet_core.composition import validate_composition
 
+pytestmark = pytest.mark.filterwarnings("ignore:Using extra keyword arguments on `Field`:DeprecationWarning")
 DEPLOY = Path(__file__).resolve().parents[3] / "examples" / "deploy"
 
 
@@ -103,9 +104,8 @@ def test_the_objects_point_at_each_other() -> None:
 
 
 def test_the_rayservice_args_build_the_application(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ray.serve import Application
-
     from llmnet_ray.builder import app
+    from ray.serve import Application
 
     [service] = of_kind("RayService")
     [config_map] = of_kind("ConfigMap")

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+pytestmark = pytest.mark.filterwarnings("ignore:Using extra keyword arguments on `Field`:DeprecationWarning")
+
 API_KEY = "sk-ray-canary-3141"
 ANSWERS = {
     "billing-model": "You were charged twice because a renewal retried; a refund is on its way.",
@@ -81,7 +83,7 @@ def served(ray_cluster, fake_model, launch, tmp_path_factory) -> Iterator[Any]:
     router = fake_model(route, name="router")
     billing = fake_model(ANSWERS["billing-model"], name="billing", delay=0.5)
     sales = fake_model(ANSWERS["sales-model"], name="sales", delay=1.5)
-    tech = fake_model(ANSWERS["tech-model"], name="tech", chunk_delay=0.01)
+    tech = fake_model(ANSWERS["tech-model"], name="tech", chunk_delay=0.15)  # a stream of ~2.5 s
     path = tmp_path_factory.mktemp("ray") / "support.json"
     path.write_text(json.dumps(composition(router.url, billing.url, sales.url, tech.url)))
     args = [str(path), "--ray", "--ray-address", ray_cluster.address, "--port", "0"]
@@ -119,6 +121,19 @@ async def wait_for(check: Callable[[], Any], what: str, timeout: float = 120) ->
             return value
         await asyncio.sleep(0.5)
     raise AssertionError(f"{what}: not reached in {timeout:g} s")
+
+
+def kill_a_replica(deployment: str) -> None:
+    """Kill one running replica of `deployment` as a crash would (Ray does not restart the actor itself:
+    Serve notices and starts a new replica)."""
+    import ray
+    from ray.serve.context import _get_global_client
+
+    details = _get_global_client().get_serve_details()
+    replicas = details["applications"]["support"]["deployments"][deployment]["replicas"]
+    running = [r for r in replicas if str(getattr(r["state"], "value", r["state"])) == "RUNNING"]
+    assert running, replicas
+    ray.kill(ray.get_actor(running[0]["actor_name"], namespace="serve"), no_restart=True)
 
 
 def test_the_official_client_streams_through_the_routed_pipeline(served) -> None:
@@ -165,16 +180,11 @@ async def test_each_node_is_a_deployment_and_its_replicas_spread_over_the_ray_no
 
 
 async def test_a_replica_killed_mid_run_loses_no_later_request(served, ray_cluster) -> None:
-    import ray
-    from ray.serve.context import _get_global_client
 
     async with client(served) as http:
         in_flight = [asyncio.create_task(ask(http, f"invoice number {i}")) for i in range(6)]
         await asyncio.sleep(0.3)  # the billing model takes 0.5 s: these are in its replicas now
-        details = _get_global_client().get_serve_details()
-        replicas = details["applications"]["support"]["deployments"]["billing"]["replicas"]
-        victim = ray.get_actor(replicas[0]["actor_name"], namespace="serve")
-        ray.kill(victim, no_restart=True)
+        kill_a_replica("billing")
         for status, body in await asyncio.gather(*in_flight):
             # sent again to the other replica, or a clear error: never a hang (the client waits 90 s)
             if status != 200:
@@ -217,6 +227,26 @@ async def _at_least(count: Callable[[], Any], n: int) -> bool:
 
 async def _at_most(count: Callable[[], Any], n: int) -> bool:
     return await count() <= n
+
+
+async def test_a_stream_whose_replica_dies_ends_with_an_error_event(served, ray_cluster) -> None:
+
+    body = {"model": "support", "stream": True, "messages": [{"role": "user", "content": "a crash again"}]}
+    events: list[str] = []
+    async with client(served) as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            events.append(line.removeprefix("data: "))
+            if len(events) == 3:  # the answer is under way: its one replica dies
+                kill_a_replica("tech")
+    error = json.loads(events[-1])["error"]
+    assert 'node "tech"' in error["message"] and "stopped before the answer was whole" in error["message"]
+    async with client(served) as http:
+        status, answer = await ask(http, "it crashes")  # Ray has replaced it, or does while this waits
+    assert status == 200, answer
+    assert answer["choices"][0]["message"]["content"] == ANSWERS["tech-model"]
 
 
 def test_sigterm_deletes_the_application_and_disconnects(served, ray_cluster) -> None:
