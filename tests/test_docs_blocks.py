@@ -292,7 +292,7 @@ def missing_lines(shown: list[str], printed: str) -> list[str]:
         if not text:
             in_table = False
             continue
-        if re.search(r"(^|\s)ms(\s|$)", text) and not re.search(r"\d\s?ms\b", text):
+        if re.search(r"(^|\s)ms(\s|$)", text) and not re.search(r"(?<![\w.])\d+(?:\.\d+)?\s?ms\b", text):
             in_table = True  # a table with a column of times (a trace, a list of logged requests)
         elif text.startswith("total "):
             in_table = False
