@@ -242,11 +242,15 @@ class ShellTransport(Transport):
             if process.stdin is None:
                 return
             try:
-                if payload:
+                if payload and not process.stdin.is_closing():
                     process.stdin.write(payload)
                     await process.stdin.drain()
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the program exited or closed stdin without reading it all: its choice
+            except RuntimeError:
+                # uvloop's way of saying the same: the pipe closed under the write
+                if not process.stdin.is_closing():
+                    raise
             finally:
                 process.stdin.close()
 

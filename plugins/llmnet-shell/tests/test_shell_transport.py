@@ -294,3 +294,21 @@ async def test_closing_the_transport_kills_calls_still_running(program, tmp_path
 def test_the_entry_point_registers_shell(host):
     assert host.registries.transports.get("shell") is ShellTransport
     assert Path(sys.executable).exists()
+
+
+def test_a_program_that_exits_without_reading_stdin_is_not_a_failure_under_uvloop():
+    """uvloop reports a write to a pipe the program already closed as a RuntimeError, not a broken pipe:
+    the same choice of the program's, so the hook succeeds on either event loop."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def calls() -> list[Any]:
+        transport = make(command="true")
+        try:
+            big = hook("x" * 1_000_000)  # more than a pipe holds: the write outlives the program
+            return [await transport.call(big) for _ in range(5)]
+        finally:
+            await transport.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        results = runner.run(calls())
+    assert len(results) == 5 and len(set(map(repr, results))) == 1  # five successes, alike
