@@ -28,7 +28,7 @@ from .errors import (
 from .events import span
 from .hooks import HookRunner, apply_transform
 from .interpolate import find_secret_references, resolve_secrets
-from .model_calls import ModelCalls, NodeModel
+from .model_calls import NO_ANSWER, ModelCalls, NodeModel
 from .plugins import PluginHost, get_host
 from .redact import Redactor
 from .resources import Resources
@@ -75,6 +75,11 @@ class Pipeline:
         self._delegates: dict[str, NodeKind] = {}
         self._routers: dict[str, Router] = {}
         self._nodes = composition.nodes
+        #: per node name: whether its answer is the output (`_is_final`), can be (`_may_be_final`), and
+        #: whether none of its targets has an `if` (computed on first use: the composition does not change)
+        self._final: dict[str, bool] = {}
+        self._may_final: dict[str, bool] = {}
+        self._unconditional: dict[str, bool] = {}
         self._functions = {
             name: reg.value for name, reg in self.registries.condition_functions.entries.items()
         }
@@ -245,8 +250,15 @@ class Pipeline:
         for the calls (see `answering.py`). `on_chunk` receives every streamed piece, tool calls too.
         """
         before, text, after = split_messages(prompt)
-        request = RequestState(before, after, request_parameters(parameters), on_token, route_only=route_only)
-        request.answer, request.on_chunk = answer or AnswerOptions(), on_chunk
+        request = RequestState(
+            before,
+            after,
+            request_parameters(parameters),
+            on_token,
+            route_only=route_only,
+            answer=answer or NO_ANSWER,
+            on_chunk=on_chunk,
+        )
         trace = Trace(request_id=request_id or os.urandom(16).hex())
         with span("request", trace.request_id, source=source, redact=self.redactor, trace=trace) as observed:
             if observed.recording:
@@ -369,13 +381,21 @@ class Pipeline:
 
     def _is_final(self, node: NodeConfig) -> bool:
         """True when whatever this node answers is the pipeline's output (so it can be streamed)."""
-        targets = self.composition.targets.get(node.name, [])
-        return bool(targets) and all(self.composition.is_output(t) for t in targets) and not node.hooks.post
+        found = self._final.get(node.name)
+        if found is None:
+            targets = self.composition.targets.get(node.name, [])
+            found = bool(targets) and all(self.composition.is_output(t) for t in targets)
+            found = self._final[node.name] = found and not node.hooks.post
+        return found
 
     def _may_be_final(self, node: NodeConfig) -> bool:
         """True when this node's answer can become the pipeline's output (one of its targets is an
         output node): the caller's sampling parameters apply to its model call."""
-        return any(self.composition.is_output(t) for t in self.composition.targets.get(node.name, []))
+        found = self._may_final.get(node.name)
+        if found is None:
+            targets = self.composition.targets.get(node.name, [])
+            found = self._may_final[node.name] = any(self.composition.is_output(t) for t in targets)
+        return found
 
     def _filter_targets(self, node: NodeConfig, scope: VariableScope) -> list[str]:
         targets = self.composition.targets.get(node.name, [])
@@ -384,6 +404,13 @@ class Pipeline:
                 f'node "{node.name}" has nowhere to send its result (no output-to)',
                 hint="add output-to naming the next node or the output node",
             )
+        unconditional = self._unconditional.get(node.name)
+        if unconditional is None:
+            unconditional = all(self._nodes[name].if_ is None for name in targets)
+            self._unconditional[node.name] = unconditional
+        if unconditional:
+            scope.last_conditions = {}
+            return list(targets)
         results: dict[str, bool] = {}
         functions = self._functions
         for name in targets:

@@ -107,35 +107,43 @@ _NULL_SPAN = _NullSpan("none", "", _Discard(), None, 0)
 
 #: the observers in effect, replaced as a whole (never mutated) so readers need no lock
 _observers: tuple[Observer, ...] = ()
+#: what a span calls when it starts and when it ends: the observers' methods that do something (those
+#: they override), bound once; replaced with `_observers`
+_methods: tuple[tuple[Callable[[Span], None], ...], tuple[Callable[[Span], None], ...]] = ((), ())
 _installed: set[int] = set()
 _lock = threading.Lock()
 _current: ContextVar[Span | None] = ContextVar("llmnet_span", default=None)
 
 
+def _set_observers(found: tuple[Observer, ...]) -> None:
+    """Put `found` in effect (under `_lock`), with the methods spans call."""
+    global _observers, _methods
+    started = tuple(o.span_started for o in found if type(o).span_started is not Observer.span_started)
+    ended = tuple(o.span_ended for o in found if type(o).span_ended is not Observer.span_ended)
+    _observers, _methods = found, (started, ended)
+
+
 def add_observer(observer: Observer) -> Callable[[], None]:
     """Start sending spans to `observer`; returns a function that stops it (safe to call twice)."""
-    global _observers
     with _lock:
-        _observers = (*_observers, observer)
+        _set_observers((*_observers, observer))
     return lambda: remove_observer(observer)
 
 
 def remove_observer(observer: Observer) -> None:
     """Stop sending spans to `observer` (added by `add_observer` or `install_observers`)."""
-    global _observers
     with _lock:
-        _observers = tuple(o for o in _observers if o is not observer)
+        _set_observers(tuple(o for o in _observers if o is not observer))
         _installed.discard(id(observer))
 
 
 def install_observers(found: Iterable[Observer]) -> None:
     """Add observers that plugins registered (`llmnet_register_observers`), each once per process."""
-    global _observers
     with _lock:
         for observer in found:
             if id(observer) not in _installed:
                 _installed.add(id(observer))
-                _observers = (*_observers, observer)
+                _set_observers((*_observers, observer))
 
 
 def observers() -> tuple[Observer, ...]:
@@ -173,17 +181,22 @@ _NULL_CONTEXT = _NullContext()
 
 
 class _SpanContext:
-    __slots__ = ("observers", "span", "token")
+    __slots__ = ("methods", "span", "token")
 
-    def __init__(self, observers: tuple[Observer, ...], span: Span) -> None:
-        self.observers = observers
+    def __init__(self, methods: tuple[tuple[Callable[[Span], None], ...], ...], span: Span) -> None:
+        self.methods = methods
         self.span = span
         self.token: Any = None
 
     def __enter__(self) -> Span:
-        self.token = _current.set(self.span)
-        _notify(self.observers, "span_started", self.span)
-        return self.span
+        current = self.span
+        self.token = _current.set(current)
+        for started in self.methods[0]:
+            try:
+                started(current)
+            except Exception:  # an observer never breaks a request
+                log.debug("observer %r failed in span_started", started, exc_info=True)
+        return current
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         current = self.span
@@ -195,7 +208,11 @@ class _SpanContext:
             _current.reset(self.token)
         except ValueError:  # closed in another context than it was opened in (a generator's cleanup)
             _current.set(current.parent)
-        _notify(self.observers, "span_ended", current)
+        for ended in self.methods[1]:
+            try:
+                ended(current)
+            except Exception:  # an observer never breaks a request
+                log.debug("observer %r failed in span_ended", ended, exc_info=True)
 
 
 def span(kind: str, name: str, **attributes: Any) -> _SpanContext | _NullContext:
@@ -204,10 +221,9 @@ def span(kind: str, name: str, **attributes: Any) -> _SpanContext | _NullContext
     The span's parent is the innermost span open in this task. With no observer it hands out a
     stand-in whose attribute writes are dropped (`s.recording` is False), at near-zero cost.
     """
-    found = _observers
-    if not found:
+    if not _observers:
         return _NULL_CONTEXT
-    return _SpanContext(found, Span(kind, name, attributes, _current.get(), time.time_ns()))
+    return _SpanContext(_methods, Span(kind, name, attributes, _current.get(), time.time_ns()))
 
 
 def _describe(exc: BaseException) -> str:
@@ -216,11 +232,3 @@ def _describe(exc: BaseException) -> str:
         return message
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _notify(found: tuple[Observer, ...], method: str, current: Span) -> None:
-    for observer in found:
-        try:
-            getattr(observer, method)(current)
-        except Exception:  # an observer never breaks a request
-            log.debug("observer %r failed in %s", observer, method, exc_info=True)

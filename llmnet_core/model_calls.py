@@ -23,6 +23,8 @@ from .types import AnswerOptions, ChatRequest, ChatResponse, Message, StreamChun
 
 T = TypeVar("T")
 log = logging.getLogger("llmnet.engine")
+#: the options of a call that asks for nothing beyond text (AnswerOptions is frozen: one serves all)
+NO_ANSWER = AnswerOptions()
 
 
 async def guarded(node: NodeConfig, backend: Backend, work: Awaitable[T]) -> T:
@@ -84,7 +86,7 @@ def build_request(
         node=node.name,
         request_id=request_id,
         choices=tuple(choices) if choices else None,
-        answer=answer or AnswerOptions(),
+        answer=answer or NO_ANSWER,
     )
     if request.choices and "max_tokens" not in params and not backend.constrains_choices():
         request = replace(request, parameters={**params, "max_tokens": request.choice_max_tokens()})
@@ -250,6 +252,8 @@ class ModelCalls:
         """The node's model, then its fallback models that can answer as asked (tools, formats...)."""
         assert node.model is not None
         names = [node.model]
+        if not node.fallback:
+            return names
         needed = answer.features() if answer is not None else ()
         for name in dict.fromkeys(node.fallback):
             if name not in names and all(self.backend_for(node, name).supports(f) for f in needed):

@@ -63,11 +63,11 @@ class Trace:
 
     @property
     def usage(self) -> Usage:
-        total = Usage()
+        total: Usage | None = None
         for hop in self.hops:
             if hop.usage:
-                total = total + hop.usage
-        return total
+                total = hop.usage if total is None else total + hop.usage
+        return Usage() if total is None else total
 
     @property
     def model_calls(self) -> int:

@@ -1,6 +1,7 @@
 """Helpers for llmnet plugins that call servers over HTTP: the options every HTTP model backend reads,
 one retry loop (exponential backoff with jitter, Retry-After, a deadline), the pooled aiohttp client of
-the model backends, and headers, URLs and error messages made the same way everywhere.
+the model backends, JSON bodies written and read fast, and headers, URLs and error messages made the
+same way everywhere.
 
 A library, not a plugin. Names are imported on first use, and aiohttp only when a request is sent, so
 that loading a plugin that uses them stays cheap.
@@ -40,6 +41,8 @@ _EXPORTS: dict[str, str] = {
     "proxy_for": "client",
     "ChoiceAsker": "choices",
     "maybe_refused": "choices",
+    "json_bytes": "jsontext",
+    "json_value": "jsontext",
 }
 
 __all__ = [
@@ -62,6 +65,8 @@ __all__ = [
     "header_safe",
     "idle_connections",
     "iter_lines",
+    "json_bytes",
+    "json_value",
     "mask_userinfo",
     "maybe_refused",
     "plural",
@@ -100,6 +105,7 @@ if TYPE_CHECKING:  # pragma: no cover
         iter_lines,
         proxy_for,
     )
+    from .jsontext import json_bytes, json_value
     from .options import SENSITIVE_HEADER_WORDS, HTTPBackendOptions, api_key_problem
     from .retries import Backoff, Retryable, RetryPolicy, retry, retry_after_seconds
     from .text import connect_reason, header_safe, mask_userinfo, plural, status_problem, url_problem

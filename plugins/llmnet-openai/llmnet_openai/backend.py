@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from functools import partial
@@ -28,6 +27,8 @@ from llmnet_http import (
     api_key_problem,
     client_timeout,
     iter_lines,
+    json_bytes,
+    json_value,
     mask_userinfo,
     plural,
     retry,
@@ -231,7 +232,7 @@ class OpenAIBackend(UpstreamPoster, Backend):
 
     async def _send(self, body: dict[str, Any]) -> Exchange:
         """POST `body` and return the open 2xx response, retrying what is worth retrying."""
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        data = json_bytes(body)
         return await retry(lambda: self._attempt(data), self.retry_policy)
 
     async def _attempt(self, data: bytes) -> Exchange:
@@ -293,7 +294,7 @@ class OpenAIBackend(UpstreamPoster, Backend):
 
     def _parse_completion(self, data: bytes, sent_model: str) -> ChatResponse:
         try:
-            payload = json.loads(data)
+            payload = json_value(data)
         except ValueError:
             raise self._not_completion(data) from None
         if isinstance(payload, dict) and payload.get("error") and "choices" not in payload:
@@ -356,7 +357,7 @@ class OpenAIBackend(UpstreamPoster, Backend):
         """The piece (text, tool calls, logprobs), usage and finish reason carried by one SSE `data`
         payload, and whether it carried a choice (a usage-only chunk has `choices: []`)."""
         try:
-            payload = json.loads(data)
+            payload = json_value(data)
         except ValueError:
             raise self._not_completion(data, "a chat completion stream") from None
         if not isinstance(payload, dict):

@@ -27,22 +27,21 @@ class ServeCommand(click.Command):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: by the flag's parameter name: the deployer and the names of the options it adds
         self._owned: dict[str, tuple[Any, list[str]]] | None = None
+        self._extra: list[click.Parameter] = []
 
     def _deployer_params(self) -> list[click.Parameter]:
-        """The deployers' parameters, built once, noting which deployer owns each (by parameter name)."""
-        params: list[click.Parameter] = []
+        """The deployers' parameters, built the first time they are asked for (the plugins load then)."""
         if self._owned is None:
             self._owned = {}
-            self._extra: list[click.Parameter] = []
             for name, deployer in _serving_deployers():
                 about = getattr(deployer, "description", "") or name
                 flag = click.Option([f"--{name}"], is_flag=True, help=f"Serve on {about}.")
                 options = list(getattr(deployer, "cli_options", list)())
                 self._owned[flag.name or name] = (deployer, [o.name for o in options if o.name])
                 self._extra += [flag, *options]
-        params += self._extra
-        return params
+        return self._extra
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         params = super().get_params(ctx)

@@ -132,8 +132,19 @@ def _logprobs(data: Mapping[str, Any]) -> tuple[bool, int | None]:
     return wanted, top
 
 
+#: the request fields `answer_options` reads (with the deprecated forms of tools, which it refuses)
+ANSWER_FIELDS = frozenset(
+    {"tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs", "top_logprobs"}
+    | {"functions", "function_call"}
+)
+#: the options of a request that asks for nothing beyond text (AnswerOptions is frozen: one for all)
+NO_ANSWER_OPTIONS = AnswerOptions()
+
+
 def answer_options(data: Mapping[str, Any]) -> AnswerOptions:
     """The request's tools, response format and log-probability fields; raises FieldError."""
+    if data.keys().isdisjoint(ANSWER_FIELDS):
+        return NO_ANSWER_OPTIONS
     for legacy in ("functions", "function_call"):
         if data.get(legacy) is not None:
             raise FieldError(

@@ -158,6 +158,8 @@ def whole_answer(
     result: RunResult, redact: Redactor
 ) -> tuple[str, list[dict[str, Any]] | None, list[dict[str, Any]] | None]:
     """A complete answer's text, tool calls (OpenAI's dicts) and log-probabilities, masked."""
+    if not redact and not result.tool_calls and result.logprobs is None:
+        return result.output, None, None  # no secret to mask, nothing but text
     masker = AnswerMasker(redact)
     text = masker.text(result.output) + masker.flush_text()
     calls = [_masked_call(call, redact) for call in result.tool_calls] or None

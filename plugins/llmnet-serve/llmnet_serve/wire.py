@@ -13,7 +13,7 @@ from typing import Any
 
 from llmnet_core import AnswerOptions, Message, parameter_problem
 
-from .fields import FieldError, answer_options, tool_call_id, tool_calls
+from .fields import NO_ANSWER_OPTIONS, FieldError, answer_options, tool_call_id, tool_calls
 
 #: roles a client may send; `developer` is OpenAI's newer name for `system`
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -80,7 +80,7 @@ class ChatInput:
     #: the client's sampling parameters, for the answering model (`Pipeline.run(parameters=...)`)
     parameters: dict[str, Any] = field(default_factory=dict)
     #: the client's tools, response format and logprobs request (`Pipeline.run(answer=...)`)
-    answer: AnswerOptions = field(default_factory=AnswerOptions)
+    answer: AnswerOptions = NO_ANSWER_OPTIONS
     #: a legacy text completion (`/v1/completions`), answered as `text_completion` objects
     legacy: bool = False
 
@@ -123,19 +123,20 @@ def _messages(value: Any) -> list[Message]:
     messages = []
     for index, item in enumerate(value):
         where = f"messages[{index}]"
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict) and not isinstance(item, Mapping):  # a parsed body holds dicts
             raise _fail(f"{where} must be an object with 'role' and 'content'", where)
         role = item.get("role")
         if role not in ROLES:
             allowed = ", ".join(sorted(ROLES))
             raise _fail(f"{where}.role must be one of {allowed}, got {role!r}", f"{where}.role")
-        text = _content(item.get("content"), f"{where}.content", role)
+        content = item.get("content")
+        text = content if isinstance(content, str) else _content(content, f"{where}.content", role)
         name = item.get("name")
         if name is not None and not isinstance(name, str):
             raise _fail(f"{where}.name must be a string", f"{where}.name")
         try:
             calls = tool_calls(item.get("tool_calls"), f"{where}.tool_calls") if role == "assistant" else ()
-            answered = tool_call_id(item, where)
+            answered = tool_call_id(item, where) if role == "tool" else None
         except FieldError as exc:
             raise _fail(exc.message, exc.param) from None
         messages.append(Message("system" if role == "developer" else role, text, calls, answered, name))
@@ -160,6 +161,8 @@ def _sampling(data: Mapping[str, Any]) -> dict[str, Any]:
     """The sampling fields the pipeline passes to its answering model; null means "not given". Each one is
     checked by the core's rule (`parameter_problem`), the one `Pipeline.run(parameters=...)` applies."""
     out: dict[str, Any] = {}
+    if data.keys().isdisjoint(SAMPLING_FIELDS):
+        return out
     for name, parameter in SAMPLING_FIELDS.items():
         value = data.get(name)
         if value is None:
