@@ -91,7 +91,6 @@ def build_provider(settings: OTelSettings) -> Any:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-
     detected = OTELResourceDetector().detect().attributes
     defaults = {"service.name": "llmnet", "service.version": _version()}
     resource = Resource.create({k: v for k, v in defaults.items() if k not in detected})
