@@ -7,13 +7,11 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from llmnet_llamacpp.bundled import bundled_model_path
-from llmnet_testing import free_port
+from llmnet_testing import llama_cpp_server
 
 from llmnet_core import Pipeline
 
@@ -87,48 +85,8 @@ def test_llmnet_run_without_a_composition_answers_offline():
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory):
     """A real llama.cpp server (`python -m llama_cpp.server`) on the bundled model."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(bundled_model_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--chat_format",
-            "gemma",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,  # llama.cpp is chatty: a file, not a pipe nobody drains
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log.close()
-            tail = Path(log.name).read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"llama.cpp server did not start: {tail}")
-        time.sleep(0.3)
-    yield url
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with llama_cpp_server(bundled_model_path(), tmp_path_factory.mktemp("llama-server")) as url:
+        yield url
 
 
 async def test_two_layers_through_a_llama_cpp_server(llama_server: str):

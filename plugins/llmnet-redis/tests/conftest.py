@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llmnet_testing import free_port
+from llmnet_testing import free_port, stop_process
 
 START_TIMEOUT = 20.0  # seconds for the server to answer PING
 
@@ -66,13 +66,7 @@ class RedisServer:
         )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def start_redis(folder: Path, password: str | None = None) -> RedisServer:

@@ -7,15 +7,10 @@ server or the bundled model is not installed."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import openai
 import pytest
-from llmnet_testing import free_port
+from llmnet_testing import llama_cpp_server
 
 pytest.importorskip("llama_cpp.server")
 bundled = pytest.importorskip("llmnet_llamacpp.bundled")
@@ -27,33 +22,8 @@ QUESTION = [
 
 @pytest.fixture(scope="module")
 def model_server(tmp_path_factory: pytest.TempPathFactory):
-    port = free_port()
-    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("wb")
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled.bundled_model_path())]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--chat_format", "gemma"]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log.close()
-            raise RuntimeError(
-                f"llama.cpp server did not start: {Path(log.name).read_text(errors='replace')[-2000:]}"
-            )
-        time.sleep(0.3)
-    yield url
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with llama_cpp_server(bundled.bundled_model_path(), tmp_path_factory.mktemp("llama-server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

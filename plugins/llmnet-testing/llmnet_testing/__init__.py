@@ -10,7 +10,8 @@ scriptable faults, for llmnet's tests and plugin authors'.
   streamed pieces, ids); the OpenAI fake also returns `logprobs` and checks tool messages as OpenAI does.
 - `FakeHTTPServer` and `FakeHTTPHandler`: the base both are built on, for fakes of other protocols.
 - `REPLY_CASES`: the replies every hook transport must read alike, with the data each means.
-- `free_port()`, `word_pieces()`, `count_words()`, `hook_composition()`: small helpers.
+- `free_port()`, `word_pieces()`, `count_words()`, `hook_composition()`: small helpers; `stop_process()`
+  and `llama_cpp_server()` for servers the tests run as processes.
 
     from llmnet_testing import FakeOpenAIServer
 
@@ -32,6 +33,7 @@ from .http import (
 )
 from .ollama import FakeOllamaServer, OllamaScriptedResponse
 from .openai import FAULTS, FakeOpenAIServer, hook_composition
+from .processes import llama_cpp_server, stop_process
 from .replies import REPLY_CASES
 from .structured import STRUCTURED_MODES
 from .tools import ToolCalls
@@ -54,5 +56,7 @@ __all__ = [
     "count_words",
     "free_port",
     "hook_composition",
+    "llama_cpp_server",
+    "stop_process",
     "word_pieces",
 ]

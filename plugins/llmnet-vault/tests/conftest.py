@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llmnet_testing import free_port
+from llmnet_testing import free_port, stop_process
 
 START_TIMEOUT = 30.0  # seconds for the dev server to answer /v1/sys/health
 POLICY = 'path "secret/data/llmnet/*" { capabilities = ["read"] }'
@@ -70,13 +70,7 @@ class BaoServer:
         return hvac.Client(url=self.address, token=self.root_token, timeout=10, **kwargs)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def start_bao(workdir: Path, *, tls: bool = False) -> BaoServer:
