@@ -1,21 +1,25 @@
-"""What `llmnet serve` adds in front of a model server: latency, throughput and memory, measured with wrk.
+"""What `llmnet serve` costs against the floor of its own stack: latency, throughput, CPU, memory (wrk).
 
 A fake OpenAI-compatible backend (raw asyncio, HTTP/1.1 keep-alive, one canned `chat.completion` reply)
-runs in its own process. `llmnet serve` runs a one-hop pipeline in front of it (a single entry node that
-answers itself, one worker). wrk POSTs the same chat request, through a small Lua script, to the backend
-directly and through llmnet, at concurrency 1 and 64, in the same run:
+runs in its own process. In front of it, each in its own process: a pass-through proxy on the stack
+`llmnet serve` runs on (uvicorn + httptools + uvloop + one pooled aiohttp session, no routing, no
+validation), and `llmnet serve` with a one-hop pipeline (a single entry node that answers itself, one
+worker, metrics on, no response cache). wrk POSTs the same chat request, through a small Lua script, to
+the backend directly, through the pass-through and through llmnet, at concurrency 1 and 64, in
+interleaved rounds of the same run:
 
-* requests/s, p50 and p99 latency and errors, per target and concurrency;
-* the latency llmnet adds at concurrency 1 (p50 through llmnet minus p50 direct);
-* the server's resident memory after 100 and after 10,000 requests, and their ratio.
+* requests/s, p50 and p99 latency, the server's CPU time per request and errors, per target and level;
+* llmnet over the pass-through: requests/s at concurrency 64, the p50 latency added at concurrency 1
+  (p50 through a server minus p50 direct), the CPU time per request;
+* each server's resident memory after 100 and after 10,000 requests, and their ratio.
 
-Targets (2-core machine): added p50 latency at concurrency 1 ≤ 1 ms; ≥ 1,500 requests/s through llmnet at
-concurrency 64 with no errors; memory ratio ≤ 1.2. Figures are printed; nothing is asserted. Runs in about
-a minute; only 127.0.0.1 is used.
+Targets (ratios of the same run): requests/s at concurrency 64 ≥ 0.8 × the pass-through's; added p50
+latency at concurrency 1 ≤ 1.25 × the pass-through's; llmnet's memory after 10,000 requests ≤ 1.2 × after
+100. Figures are printed; nothing is asserted. Runs in about 90 s; only 127.0.0.1 is used.
 
-    .venv/bin/python benchmarks/serve.py              # full run
-    .venv/bin/python benchmarks/serve.py --duration 3 # shorter measurements
-    .venv/bin/python benchmarks/serve.py --profile /tmp/serve   # + where the server's time goes (py-spy)
+    .venv/bin/python benchmarks/serve.py                       # full run (3 rounds of 3 s)
+    .venv/bin/python benchmarks/serve.py --rounds 1 --duration 1   # a quick look
+    .venv/bin/python benchmarks/serve.py --profile /tmp/serve   # + where each server's time goes (py-spy)
 
 Needs wrk (Debian/Ubuntu: `apt-get install -y wrk`; macOS: `brew install wrk`) and the llmnet-serve plugin
 (`pip install -e plugins/llmnet-serve`).
