@@ -1,9 +1,9 @@
 """Helpers for llmnet plugins that call servers over HTTP: the options every HTTP model backend reads,
-one retry loop (exponential backoff with jitter, Retry-After, a deadline), the pooled aiohttp client of
-the model backends, JSON bodies written and read fast, and headers, URLs and error messages made the
-same way everywhere.
+one retry loop (exponential backoff with jitter, Retry-After, a deadline), the pooled HTTP client of
+the model backends (a lean one for plain http://, aiohttp for the rest), JSON bodies written and read
+fast, and headers, URLs and error messages made the same way everywhere.
 
-A library, not a plugin. Names are imported on first use, and aiohttp only when a request is sent, so
+A library, not a plugin. Names are imported on first use, and the HTTP clients only when a request is sent, so
 that loading a plugin that uses them stays cheap.
 """
 
@@ -33,6 +33,9 @@ _EXPORTS: dict[str, str] = {
     "Exchange": "client",
     "NoAnswer": "client",
     "NoFreeConnection": "client",
+    "ReadFailed": "client",
+    "ReadTimeout": "client",
+    "Timeouts": "client",
     "UpstreamPoster": "client",
     "aiohttp_module": "client",
     "client_timeout": "client",
@@ -53,8 +56,11 @@ __all__ = [
     "HTTPBackendOptions",
     "NoAnswer",
     "NoFreeConnection",
+    "ReadFailed",
+    "ReadTimeout",
     "RetryPolicy",
     "Retryable",
+    "Timeouts",
     "Upstream",
     "UpstreamPoster",
     "__version__",
@@ -97,6 +103,9 @@ if TYPE_CHECKING:  # pragma: no cover
         Exchange,
         NoAnswer,
         NoFreeConnection,
+        ReadFailed,
+        ReadTimeout,
+        Timeouts,
         Upstream,
         UpstreamPoster,
         aiohttp_module,

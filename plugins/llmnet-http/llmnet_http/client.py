@@ -1,11 +1,12 @@
-"""The HTTP client of the model backends: one pooled aiohttp session per server, shared by every model
+"""The HTTP client of the model backends: one pool of connections per server, shared by every model
 entry that uses it, with a bound on requests in flight; the failures before an answer, told apart from
 the rest; the POST of a model backend with those failures turned into its errors (`UpstreamPoster`);
 and a line splitter for streamed bodies (server-sent events, NDJSON).
 
-aiohttp rather than httpx: on a 2-core machine httpx spent ~0.7 ms of CPU per request (its pool also
-re-scans every connection on each request), aiohttp ~0.15 ms; see llmnet-openai's README for figures.
-aiohttp is imported on first use, so that loading a plugin stays cheap.
+Plain `http://` servers (local model servers: llama.cpp, Ollama, vLLM) go through the lean client of
+`connection.py`; TLS, proxies and credentials in the URL through aiohttp (rather than httpx: on a 2-core
+machine httpx spent ~0.7 ms of CPU per request, aiohttp ~0.11 ms, the lean client ~0.012 ms). Both are
+imported on first use, so that loading a plugin stays cheap.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from llmnet_core import BackendError, BackendTimeoutError
 
+from .connection import Answer, NoAnswer, Pool, ReadFailed, ReadTimeout
 from .retries import Retryable
 from .text import connect_reason
 
@@ -46,19 +49,26 @@ def aiohttp_module() -> Any:
     return _aiohttp
 
 
-def client_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+@dataclass(frozen=True)
+class Timeouts:
     """Seconds for a connection and between two reads of the answer; no bound on the whole exchange,
     so that a long stream that keeps coming is not cut."""
-    return aiohttp_module().ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+
+    connect: float
+    read: float
+    _aiohttp: list[Any] = field(default_factory=list, compare=False, repr=False)
+
+    def for_aiohttp(self) -> aiohttp.ClientTimeout:
+        """The same bounds as aiohttp's ClientTimeout (made once)."""
+        if not self._aiohttp:
+            made = aiohttp_module().ClientTimeout(total=None, sock_connect=self.connect, sock_read=self.read)
+            self._aiohttp.append(made)
+        return self._aiohttp[0]
 
 
-class NoAnswer(Exception):
-    """No answer came, so the request may be sent again: the connection failed or closed first. The
-    message is the reason ("connection refused"); `timed_out` when no connection came in time."""
-
-    def __init__(self, reason: str, *, timed_out: bool = False) -> None:
-        super().__init__(reason)
-        self.timed_out = timed_out
+def client_timeout(connect: float, read: float) -> Timeouts:
+    """The timeouts of a request: `connect` seconds for a connection, `read` between two reads."""
+    return Timeouts(connect, read)
 
 
 class NoFreeConnection(Exception):
@@ -97,13 +107,17 @@ def proxy_for(url: str) -> str | None:
 
 
 class Exchange:
-    """An open response and the pool slot it holds; `close()` gives both back (the connection is
-    reused when the body was read to its end, closed otherwise)."""
+    """An open response and the pool slot it holds: `status`, `headers` (`get` in any case), the body
+    whole (`read`) or in pieces (`pieces`); `close()` gives the connection and the slot back (the
+    connection is reused when the body was read to its end, closed otherwise). Reading raises
+    ReadTimeout when the server goes silent for the read timeout, ReadFailed when the answer breaks."""
 
-    __slots__ = ("_closed", "_slots", "response")
+    __slots__ = ("_closed", "_slots", "headers", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> None:
-        self.response = response
+    status: int
+    headers: Mapping[str, str]
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
         self._slots = slots
         self._closed = False
 
@@ -111,43 +125,131 @@ class Exchange:
         """Give the connection back to the pool (or close it) and free the slot; idempotent."""
         if not self._closed:
             self._closed = True
-            self.response.release()
+            self._release()
             self._slots.release()
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    async def read(self) -> bytes:
+        """The whole body."""
+        raise NotImplementedError
+
+    def pieces(self) -> AsyncGenerator[bytes, None]:
+        """The body in pieces as they arrive."""
+        raise NotImplementedError
 
     async def read_and_close(self) -> bytes:
         """The whole body (b"" when it cannot be read, as for an error answer), then `close()`."""
-        aiohttp = aiohttp_module()
         try:
-            return await self.response.read()
-        except (aiohttp.ClientError, TimeoutError):
+            return await self.read()
+        except (ReadTimeout, ReadFailed):
             return b""
         finally:
             self.close()
 
 
+class _LeanExchange(Exchange):
+    """An answer of the lean client."""
+
+    __slots__ = ("_answer", "_pool")
+
+    def __init__(self, answer: Answer, pool: Pool, slots: asyncio.Semaphore) -> None:
+        super().__init__(slots)
+        self._answer = answer
+        self._pool = pool
+        self.status = answer.status
+        self.headers = answer.headers
+
+    def _release(self) -> None:
+        self._pool.give_back(self._answer.conn)
+
+    async def read(self) -> bytes:
+        return await self._answer.read()
+
+    async def pieces(self) -> AsyncGenerator[bytes, None]:
+        answer = self._answer
+        while (piece := await answer.next_piece()) is not None:
+            yield piece
+
+
+class _AiohttpExchange(Exchange):
+    """An aiohttp response, its errors told as ReadTimeout and ReadFailed."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> None:
+        super().__init__(slots)
+        self._response = response
+        self.status = response.status
+        self.headers = response.headers
+
+    def _release(self) -> None:
+        self._response.release()
+
+    async def read(self) -> bytes:
+        aiohttp = aiohttp_module()
+        try:
+            return await self._response.read()
+        except aiohttp.ServerTimeoutError:
+            raise ReadTimeout("no data within the read timeout") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ReadFailed(f"the answer could not be read ({type(exc).__name__})") from None
+
+    async def pieces(self) -> AsyncGenerator[bytes, None]:
+        aiohttp = aiohttp_module()
+        chunks = self._response.content.iter_any()
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except aiohttp.ServerTimeoutError:
+                raise ReadTimeout("no data within the read timeout") from None
+            except aiohttp.ClientError as exc:
+                raise ReadFailed(f"the answer could not be read ({type(exc).__name__})") from None
+            yield chunk
+
+
 class Upstream:
-    """One server's pooled session: keep-alive HTTP/1.1 connections, at most `MAX_CONNECTIONS` requests
-    in flight (`slots`), and the proxy to go through, if any."""
+    """One server's pooled connections: keep-alive HTTP/1.1, at most `MAX_CONNECTIONS` requests in
+    flight (`slots`), and the proxy to go through, if any. A plain `http://` origin without a proxy or
+    credentials uses the lean client; anything else aiohttp."""
 
     def __init__(self, origin: str) -> None:
-        aiohttp = aiohttp_module()
-        https = origin.startswith("https:")
-        connector = aiohttp.TCPConnector(
-            limit=0,  # the bound is `slots`, whose waits have a timeout and a clear error
-            keepalive_timeout=KEEPALIVE,
-            ssl=_ssl_context() if https else True,
-        )
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=None),
-            trust_env=False,
-        )
+        parts = urlsplit(origin)
         self.slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self.proxy = proxy_for(origin)
+        self.lean: Pool | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._https = parts.scheme.lower() == "https"
+        if not self._https and self.proxy is None and parts.username is None and parts.hostname:
+            host = parts.hostname
+            self.lean = Pool(host, parts.port or 80, KEEPALIVE)
+            shown = f"[{host}]" if ":" in host else host
+            self._host_header = shown if parts.port in (None, 80) else f"{shown}:{parts.port}"
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session (for origins the lean client does not serve), made on first use."""
+        if self._session is None:
+            aiohttp = aiohttp_module()
+            connector = aiohttp.TCPConnector(
+                limit=0,  # the bound is `slots`, whose waits have a timeout and a clear error
+                keepalive_timeout=KEEPALIVE,
+                ssl=_ssl_context() if self._https else True,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=None), trust_env=False
+            )
+        return self._session
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
-        await self.session.close()
+        if self.lean is not None:
+            self.lean.close()
+        if self._session is not None:
+            await self._session.close()
 
     async def _take_slot(self, wait: float) -> None:
         if not self.slots.locked():
@@ -165,34 +267,72 @@ class Upstream:
         url: str,
         *,
         headers: Mapping[str, str],
-        timeout: aiohttp.ClientTimeout,
+        timeout: Timeouts,
         data: bytes | None = None,
         slot_wait: float,
     ) -> Exchange:
         """Send one request and return its response, whatever the status, once the headers came.
 
-        Raises NoFreeConnection when no slot frees up within `slot_wait` seconds and NoAnswer when the
-        connection failed before an answer; aiohttp's own errors (a read timeout is
-        `aiohttp.ServerTimeoutError`) pass through.
+        Raises NoFreeConnection when no slot frees up within `slot_wait` seconds, NoAnswer when the
+        connection failed before an answer, ReadTimeout when the headers did not come within the read
+        timeout, ReadFailed for another failure of the exchange.
         """
-        aiohttp = aiohttp_module()
         await self._take_slot(slot_wait)
         handed_over = False
         try:
-            response = await self.session.request(
-                method, url, data=data, headers=headers, timeout=timeout, proxy=self.proxy
-            )
+            if self.lean is not None:
+                exchange: Exchange = await self._send_lean(method, url, headers, timeout, data)
+            else:
+                exchange = await self._send_aiohttp(method, url, headers, timeout, data)
             handed_over = True
+        finally:
+            if not handed_over:
+                self.slots.release()
+        return exchange
+
+    async def _send_lean(
+        self, method: str, url: str, headers: Mapping[str, str], timeout: Timeouts, data: bytes | None
+    ) -> Exchange:
+        pool = self.lean
+        assert pool is not None
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        head = f"{method} {target} HTTP/1.1\r\nHost: {self._host_header}\r\n"
+        for name, value in headers.items():
+            head += f"{name}: {value}\r\n"
+        if data is not None:
+            head += f"Content-Length: {len(data)}\r\n"
+        conn = await pool.connection(timeout.connect)
+        answer = conn.request((head + "\r\n").encode("latin-1"), data, timeout.read)
+        try:
+            while not answer.status and not answer._done:
+                await answer.wait()
+            if not answer.status:
+                await answer.read()  # raises what cut the answer
+        except BaseException:
+            conn.close()
+            raise
+        return _LeanExchange(answer, pool, self.slots)
+
+    async def _send_aiohttp(
+        self, method: str, url: str, headers: Mapping[str, str], timeout: Timeouts, data: bytes | None
+    ) -> Exchange:
+        aiohttp = aiohttp_module()
+        try:
+            response = await self.session.request(
+                method, url, data=data, headers=headers, timeout=timeout.for_aiohttp(), proxy=self.proxy
+            )
         except aiohttp.ConnectionTimeoutError:
-            raise NoAnswer(f"no connection within {timeout.sock_connect:g} s", timed_out=True) from None
+            raise NoAnswer(f"no connection within {timeout.connect:g} s", timed_out=True) from None
         except aiohttp.ClientConnectorError as exc:
             raise NoAnswer(connect_reason(exc)) from None
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError):
             raise NoAnswer("connection closed before an answer") from None
-        finally:
-            if not handed_over:
-                self.slots.release()
-        return Exchange(response, self.slots)
+        except aiohttp.ServerTimeoutError:
+            raise ReadTimeout("no answer within the read timeout") from None
+        except aiohttp.ClientError as exc:
+            raise ReadFailed(f"the request failed ({type(exc).__name__})") from None
+        return _AiohttpExchange(response, self.slots)
 
 
 class UpstreamPoster:
@@ -223,7 +363,7 @@ class UpstreamPoster:
         data: bytes,
         *,
         headers: Mapping[str, str],
-        timeout: aiohttp.ClientTimeout,
+        timeout: Timeouts,
         slot_wait: float,
     ) -> Exchange:
         """POST `data` to `url` and return the response once its headers came, whatever the status.
@@ -232,7 +372,6 @@ class UpstreamPoster:
         full for `slot_wait` seconds, a read timeout (`_timeout_error()`) or another client error raises
         the backend's error at once.
         """
-        aiohttp = aiohttp_module()
         try:
             return await self._upstream().send(
                 "POST", url, data=data, headers=headers, timeout=timeout, slot_wait=slot_wait
@@ -245,24 +384,26 @@ class UpstreamPoster:
                 "(too many requests in flight)",
                 kind=BackendTimeoutError,
             ) from None
-        except aiohttp.ServerTimeoutError:
+        except ReadTimeout:
             raise self._timeout_error() from None
-        except aiohttp.ClientError as exc:
-            raise self._error(f"request to {self._shown_url} failed: {type(exc).__name__}") from None
+        except ReadFailed as exc:
+            raise self._error(f"request to {self._shown_url} failed: {exc}") from None
 
 
 def idle_connections(upstream: Upstream) -> int:
     """Connections kept alive for reuse (for tests and diagnostics)."""
+    if upstream.lean is not None:
+        return sum(not conn.closed for conn in upstream.lean.idle)
     connector: Any = upstream.session.connector
     return sum(len(held) for held in getattr(connector, "_conns", {}).values())
 
 
-async def iter_lines(response: aiohttp.ClientResponse) -> AsyncGenerator[str, None]:
+async def iter_lines(exchange: Exchange) -> AsyncGenerator[str, None]:
     """The lines of a response body as text, split on `\\n`, `\\r\\n` or `\\r` (as SSE allows), decoded
-    as UTF-8 as they arrive; a character split across reads is joined."""
+    as UTF-8 as they arrive; a character split across reads is joined. Raises what `pieces` raises."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""
-    async for chunk in response.content.iter_any():
+    async for chunk in exchange.pieces():
         pending += decoder.decode(chunk)
         if "\r" in pending:
             pending = pending.replace("\r\n", "\n")

@@ -1,7 +1,7 @@
 """The `ollama` backend: chat over Ollama's native API (`POST /api/chat`), whole or streamed as NDJSON;
 answers among fixed choices through a JSON schema `format`.
 
-One pooled aiohttp session per server (`llmnet_http.Upstream`, shared through `Resources`), connect and
+One pool of connections per server (`llmnet_http.Upstream`, shared through `Resources`), connect and
 read timeouts, retries with jittered exponential backoff on connection failures, 429 and 5xx (never
 after a read timeout: a slow model is not asked twice), and one-line errors that name the URL and say
 what to do: start Ollama (`ollama serve`), pull the model (`ollama pull NAME`), fix a parameter.
@@ -22,10 +22,11 @@ from llmnet_http import (
     Exchange,
     NoAnswer,
     NoFreeConnection,
+    ReadFailed,
+    ReadTimeout,
     Retryable,
     Upstream,
     UpstreamPoster,
-    aiohttp_module,
     api_key_problem,
     client_timeout,
     iter_lines,
@@ -115,7 +116,7 @@ class OllamaBackend(UpstreamPoster, Backend):
         # Ollama itself needs no API key; proxies in front of it and ollama.com do
         self._headers, self._secrets = self.settings.request_headers(place, spec.api_key, USER_AGENT)
         self._post_headers = {**self._headers, "Content-Type": "application/json"}
-        self._timeouts: Any = None  # aiohttp.ClientTimeout, made on first use (aiohttp loads lazily)
+        self._timeouts: Any = None  # llmnet_http.Timeouts, made on first use
         self._layers = parameter_layers(spec, self.settings)
         split_parameters(self._layers)  # a bad parameter fails now, naming its place
         self._choices = ChoiceAsker(log, spec.name, f"Ollama at {self._shown_base}", "a JSON schema format")
@@ -180,7 +181,7 @@ class OllamaBackend(UpstreamPoster, Backend):
         )
 
     def _timeout(self) -> Any:
-        """The aiohttp timeouts of a chat request, made once."""
+        """The timeouts of a chat request, made once."""
         if self._timeouts is None:
             self._timeouts = client_timeout(self.settings.connect_timeout, self.settings.timeout)
         return self._timeouts
@@ -217,10 +218,10 @@ class OllamaBackend(UpstreamPoster, Backend):
             timeout=self._timeout(),
             slot_wait=self.settings.timeout,
         )
-        status = exchange.response.status
+        status = exchange.status
         if 200 <= status < 300:
             return exchange
-        retry_after = exchange.response.headers.get("Retry-After")
+        retry_after = exchange.headers.get("Retry-After")
         answer = await exchange.read_and_close()
         if status == 404 and is_missing_model(answer):
             raise await self._missing_model(model)
@@ -265,16 +266,15 @@ class OllamaBackend(UpstreamPoster, Backend):
 
     async def _installed(self) -> list[str] | None:
         """The models the server has (`GET /api/tags`); None when it cannot be asked."""
-        aiohttp = aiohttp_module()
         wait = min(self.settings.timeout, 10.0)
         timeout = client_timeout(self.settings.connect_timeout, wait)
         try:
             exchange = await self._upstream().send(
                 "GET", self._base + "/api/tags", headers=self._headers, timeout=timeout, slot_wait=wait
             )
-        except (NoAnswer, NoFreeConnection, aiohttp.ClientError, TimeoutError):
+        except (NoAnswer, NoFreeConnection, ReadTimeout, ReadFailed, TimeoutError):
             return None
-        status = exchange.response.status
+        status = exchange.status
         data = await exchange.read_and_close()
         return model_names(data) if status == 200 else None
 
@@ -294,12 +294,11 @@ class OllamaBackend(UpstreamPoster, Backend):
         )
 
     async def _read(self, exchange: Exchange) -> bytes:
-        aiohttp = aiohttp_module()
         try:
-            return await exchange.response.read()
-        except aiohttp.ServerTimeoutError:
+            return await exchange.read()
+        except ReadTimeout:
             raise self._timeout_error() from None
-        except aiohttp.ClientError:
+        except ReadFailed:
             raise self._error(f"the connection to {self._shown_url} broke while reading the answer") from None
         finally:
             exchange.close()
@@ -394,10 +393,9 @@ class OllamaBackend(UpstreamPoster, Backend):
 
         A stream that ends before an object with `"done": true` raises BackendError after its pieces.
         """
-        aiohttp = aiohttp_module()
         body = self._body(request, stream=True)
         exchange = await self._send(body)
-        content_type = exchange.response.headers.get("Content-Type", "")
+        content_type = exchange.headers.get("Content-Type", "")
         if "ndjson" not in content_type and "json" in content_type:  # a single object, maybe pretty
             part = self._parse_whole(await self._read(exchange))
             yield StreamChunk(text=part.text, tool_calls=_deltas(part, 0))
@@ -405,7 +403,7 @@ class OllamaBackend(UpstreamPoster, Backend):
                 usage=part.usage, finish_reason=_finish(part.finish_reason, bool(part.tool_calls))
             )
             return
-        lines = iter_lines(exchange.response)
+        lines = iter_lines(exchange)
         final: ChatPart | None = None
         calls = 0  # tool calls so far: each streamed call gets the next index
         try:
@@ -427,9 +425,9 @@ class OllamaBackend(UpstreamPoster, Backend):
                 async with asyncio.timeout(1.0):
                     async for _ in lines:
                         pass
-        except aiohttp.ServerTimeoutError:
+        except ReadTimeout:
             raise self._timeout_error() from None
-        except aiohttp.ClientError:
+        except ReadFailed:
             raise self._error(
                 f"the connection to {self._shown_url} broke in the middle of the answer",
                 hint="Ollama may have stopped or crashed; its log (ollama serve's output) says why.",

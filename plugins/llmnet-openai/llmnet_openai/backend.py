@@ -1,9 +1,9 @@
 """The `openai-api` backend: chat completions over HTTP against vLLM, llama.cpp's server, hosted APIs...
 
-One pooled aiohttp session per server (shared through `Resources`, see `llmnet_http.Upstream`), bounded
+One pool of connections per server (shared through `Resources`, see `llmnet_http.Upstream`), bounded
 timeouts, retries with jittered exponential backoff on connection failures, 429 and 5xx (never on read
 timeouts: a slow model is not asked twice), SSE streaming, and one-line errors that name the URL and
-never contain the API key. aiohttp is imported on first use so that loading the plugin stays cheap.
+never contain the API key. The HTTP client is imported on first use so that loading the plugin stays cheap.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from llmnet_http import (
     ChoiceAsker,
     Exchange,
     HTTPBackendOptions,
+    ReadFailed,
+    ReadTimeout,
     Retryable,
     Upstream,
     UpstreamPoster,
-    aiohttp_module,
     api_key_problem,
     client_timeout,
     iter_lines,
@@ -57,6 +58,7 @@ from llmnet_core import (
 
 from .choices import capped, constrained
 from .features import answer_fields, logprobs_from, tool_calls_from, tool_deltas_from
+from .options import parameter_problems
 from .wire import (
     DEFAULT_URLS,
     USER_AGENT,
@@ -131,7 +133,7 @@ class OpenAIBackend(UpstreamPoster, Backend):
         self._headers["Content-Type"] = "application/json"
         # its own secrets, masked in every form (and in excerpts) even outside a pipeline
         self._redact = Redactor(secrets)
-        self._timeouts: Any = None  # aiohttp.ClientTimeout, made on first use (aiohttp loads lazily)
+        self._timeouts: Any = None  # llmnet_http.Timeouts, made on first use
         self._runner = options.runner
         self._choices = ChoiceAsker(log, spec.name, self._shown_url, "an answer restricted to fixed choices")
 
@@ -144,7 +146,7 @@ class OpenAIBackend(UpstreamPoster, Backend):
         runner = options.runner if options else spec.options.get("runner")
         url = server_url(spec, runner if isinstance(runner, str) else None)
         found = [url if isinstance(url, Problem) else None, api_key_problem(place, spec.api_key)]
-        return problems + [problem for problem in found if problem is not None]
+        return problems + [problem for problem in found if problem is not None] + parameter_problems(spec)
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -190,7 +192,7 @@ class OpenAIBackend(UpstreamPoster, Backend):
         return body
 
     def _timeout(self) -> Any:
-        """The aiohttp timeouts of a request, made once."""
+        """The timeouts of a request, made once."""
         if self._timeouts is None:
             self._timeouts = client_timeout(self.connect_timeout, self.timeout)
         return self._timeouts
@@ -240,10 +242,10 @@ class OpenAIBackend(UpstreamPoster, Backend):
         exchange = await self._post(
             self._url, data, headers=self._headers, timeout=self._timeout(), slot_wait=self.timeout
         )
-        status = exchange.response.status
+        status = exchange.status
         if 200 <= status < 300:
             return exchange
-        retry_after = exchange.response.headers.get("Retry-After")
+        retry_after = exchange.headers.get("Retry-After")
         answer = await exchange.read_and_close()
         if status == 429:
             raise self._rate_limited(retry_after, answer)
@@ -280,12 +282,11 @@ class OpenAIBackend(UpstreamPoster, Backend):
         return Retryable(give_up, retry_after)
 
     async def _read(self, exchange: Exchange) -> bytes:
-        aiohttp = aiohttp_module()
         try:
-            return await exchange.response.read()
-        except aiohttp.ServerTimeoutError:
+            return await exchange.read()
+        except ReadTimeout:
             raise self._timeout_error() from None
-        except aiohttp.ClientError:
+        except ReadFailed:
             raise self._error(f"the connection to {self._shown_url} broke while reading the answer") from None
         finally:
             exchange.close()
@@ -406,10 +407,9 @@ class OpenAIBackend(UpstreamPoster, Backend):
 
         A stream that ends before the server marks its end raises BackendError after the pieces it gave.
         """
-        aiohttp = aiohttp_module()
         body = self._body(request, stream=True)
         exchange = await self._send(body)
-        content_type = exchange.response.headers.get("Content-Type", "")
+        content_type = exchange.headers.get("Content-Type", "")
         if "json" in content_type and "event-stream" not in content_type:  # the server ignored stream
             reply = self._parse_completion(await self._read(exchange), body["model"])
             deltas = tuple(
@@ -421,7 +421,7 @@ class OpenAIBackend(UpstreamPoster, Backend):
         usage: Usage | None = None
         finish: str | None = None
         parser = SSEParser()
-        lines = iter_lines(exchange.response)
+        lines = iter_lines(exchange)
         events = 0
         ignored: list[str] = []  # the start of what was not an event, to quote if nothing else came
         answered = ended = False  # a choice came; the server marked the end ([DONE] or a finish_reason)
@@ -452,9 +452,9 @@ class OpenAIBackend(UpstreamPoster, Backend):
             # read the rest (normally just the end of the chunked body) so the connection can be reused
             async with asyncio.timeout(1.0):
                 await _drain(lines)
-        except aiohttp.ServerTimeoutError:
+        except ReadTimeout:
             raise self._timeout_error() from None
-        except aiohttp.ClientError:
+        except ReadFailed:
             raise self._error(
                 f"the connection to {self._shown_url} broke in the middle of the answer"
             ) from None

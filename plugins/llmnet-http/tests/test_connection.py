@@ -1,0 +1,247 @@
+"""The lean client for plain http:// servers, against raw servers written for each case: what it sends,
+the bodies it reads (length, chunked, until the connection ends, compressed, large and streamed), the
+connections it keeps, and what each failure raises."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from llmnet_http import (
+    NoAnswer,
+    ReadFailed,
+    ReadTimeout,
+    Upstream,
+    client_timeout,
+    idle_connections,
+    iter_lines,
+)
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One request's head and body (framed by Content-Length)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head, await reader.readexactly(length)
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 whose connections are served by `handler`; counts connections."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.heads: list[bytes] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+
+def answer(body: bytes, *extra: str, status: str = "200 OK") -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n" + "".join(f"{h}\r\n" for h in extra)
+    return (head + "\r\n").encode() + body
+
+
+@pytest.fixture
+async def upstreams() -> AsyncIterator[list[Upstream]]:
+    made: list[Upstream] = []
+    yield made
+    for upstream in made:
+        await upstream.aclose()
+
+
+async def post(upstream: Upstream, url: str, data: bytes = b"{}", read: float = 5) -> bytes:
+    exchange = await upstream.send(
+        "POST", url, headers={"Content-Type": "application/json"}, data=data,
+        timeout=client_timeout(5, read), slot_wait=1,
+    )  # fmt: skip
+    try:
+        return await exchange.read()
+    finally:
+        exchange.close()
+
+
+async def test_keep_alive_reuses_one_connection_and_sends_a_proper_head(upstreams: list[Upstream]) -> None:
+    server: RawServer
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, body = await read_request(reader)
+            server.heads.append(head)
+            writer.write(answer(b"got " + body))
+
+    server = RawServer(handler)
+    async with server as origin:
+        upstream = Upstream(origin)
+        upstreams.append(upstream)
+        assert upstream.lean is not None
+        for n in range(3):
+            assert await post(upstream, origin + f"/v1/chat?n={n}", b'{"n":%d}' % n) == b'got {"n":%d}' % n
+        assert server.connections == 1
+        assert idle_connections(upstream) == 1
+    port = origin.rsplit(":", 1)[1]
+    lines = server.heads[2].decode().split("\r\n")
+    assert lines[0] == "POST /v1/chat?n=2 HTTP/1.1"
+    assert f"Host: 127.0.0.1:{port}" in lines
+    assert "Content-Type: application/json" in lines
+    assert "Content-Length: 7" in lines
+
+
+async def test_chunked_until_eof_and_compressed_bodies_are_read_whole(upstreams: list[Upstream]) -> None:
+    kinds = iter(["chunked", "eof", "gzip"])
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        kind = next(kinds)
+        if kind == "chunked":
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for piece in (b"hel", b"lo ", b"world"):
+                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+        elif kind == "eof":
+            writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello until the end")
+        else:
+            writer.write(answer(gzip.compress(b"hello compressed"), "Content-Encoding: gzip"))
+        await writer.drain()
+        if kind != "chunked":
+            return
+        await read_request(reader)  # keep the connection for a second request
+        writer.write(answer(b"again"))
+        await writer.drain()
+
+    server = RawServer(handler)
+    async with server as origin:
+        upstream = Upstream(origin)
+        upstreams.append(upstream)
+        assert await post(upstream, origin + "/") == b"hello world"
+        assert await post(upstream, origin + "/") == b"again"  # the chunked answer left the connection usable
+        await asyncio.sleep(0.1)  # the server closed that connection: let the client learn it
+        assert await post(upstream, origin + "/") == b"hello until the end"
+        assert idle_connections(upstream) == 0  # a body that ends with its connection is not reused
+        assert await post(upstream, origin + "/") == b"hello compressed"
+
+
+async def test_a_large_streamed_body_arrives_whole_in_pieces(upstreams: list[Upstream]) -> None:
+    lines = [f"data: {n:07d} {'x' * 90}" for n in range(20_000)]  # ~2 MB, beyond the pause mark
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for start in range(0, len(lines), 500):
+            piece = "".join(line + "\n" for line in lines[start : start + 500]).encode()
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with RawServer(handler) as origin:
+        upstream = Upstream(origin)
+        upstreams.append(upstream)
+        exchange = await upstream.send(
+            "POST", origin + "/", headers={}, data=b"{}", timeout=client_timeout(5, 5), slot_wait=1
+        )
+        received = []
+        async for line in iter_lines(exchange):
+            received.append(line)
+            if len(received) == 1:
+                await asyncio.sleep(0.2)  # a slow reader: the server is paused meanwhile
+        exchange.close()
+        assert received == lines
+        assert idle_connections(upstream) == 1
+
+
+async def test_silence_before_the_headers_and_within_the_body_is_a_read_timeout(
+    upstreams: list[Upstream],
+) -> None:
+    stages = iter(["before", "within"])
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        if next(stages) == "within":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nstart")
+            await writer.drain()
+        await asyncio.sleep(5)
+
+    async with RawServer(handler) as origin:
+        upstream = Upstream(origin)
+        upstreams.append(upstream)
+        with pytest.raises(ReadTimeout, match="no answer within the read timeout"):
+            await post(upstream, origin + "/", read=0.2)
+        with pytest.raises(ReadTimeout, match="no data within the read timeout"):
+            await post(upstream, origin + "/", read=0.2)
+        assert idle_connections(upstream) == 0
+        assert not upstream.slots.locked() and upstream.slots._value == 256
+
+
+async def test_a_connection_cut_before_or_during_the_answer(upstreams: list[Upstream]) -> None:
+    stages = iter(["close", "garbage", "half"])
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        stage = next(stages)
+        if stage == "garbage":
+            writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        elif stage == "half":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
+        await writer.drain()
+
+    async with RawServer(handler) as origin:
+        upstream = Upstream(origin)
+        upstreams.append(upstream)
+        with pytest.raises(NoAnswer, match=r"^connection closed before an answer$"):
+            await post(upstream, origin + "/")
+        with pytest.raises(NoAnswer, match="not valid HTTP"):
+            await post(upstream, origin + "/")
+        with pytest.raises(ReadFailed, match="closed in the middle of the answer"):
+            await post(upstream, origin + "/")
+        assert upstream.slots._value == 256
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced(upstreams: list[Upstream]) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"once"))
+        await writer.drain()  # then close: the client keeps the connection until it learns
+
+    server = RawServer(handler)
+    async with server as origin:
+        upstream = Upstream(origin)
+        upstreams.append(upstream)
+        assert await post(upstream, origin + "/") == b"once"
+        await asyncio.sleep(0.1)
+        assert idle_connections(upstream) == 0
+        assert await post(upstream, origin + "/") == b"once"
+        assert server.connections == 2
+
+
+def test_tls_proxies_and_credentials_go_through_aiohttp(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert Upstream("http://localhost:8080").lean is not None
+    assert Upstream("https://api.example.com").lean is None
+    assert Upstream("http://user:pw@models.example").lean is None
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    assert Upstream("http://models.example:8000").lean is None
