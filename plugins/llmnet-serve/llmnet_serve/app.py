@@ -18,6 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 from llmnet_core import LLMNetError, Pipeline, SecretFilter
 
 from .chat import chat_completions, completions, error_response
+from .collector import settle_collector
 from .metrics import start_metrics
 from .settings import ServeSettings, from_environ
 from .state import ServeState, serve_state
@@ -95,17 +96,43 @@ async def status(request: Request) -> Response:
     return json_response(orjson.dumps(body))
 
 
+def routes(metrics: bool) -> list[Route]:
+    """The server's routes. Those a 404 lists have `include_in_schema`: not the completion paths without
+    `/v1` (aliases for clients whose base URL lacks it), nor /metrics when metrics are off."""
+    return [
+        *(
+            Route(path, endpoint, methods=["POST"], include_in_schema=path.startswith("/v1/"))
+            for path, endpoint in COMPLETIONS.items()
+        ),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/models/{model:path}", models, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/status", status, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=metrics),
+    ]
+
+
+def endpoints(table: list[Route]) -> str:
+    """What the routes offer, for a 404: `POST /v1/chat/completions, ..., GET /v1/models/{model}`."""
+    shown = (route for route in table if route.include_in_schema)
+    return ", ".join(f"{m} {r.path_format}" for r in shown for m in sorted((r.methods or set()) - {"HEAD"}))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     """404, 405 and other Starlette HTTP errors as OpenAI-style JSON."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
     if status == 404:
-        message = f"no route {request.method} {request.url.path}; this server offers /v1/chat/completions"
+        offered = request.app.state.endpoints
+        message = f"no route {request.method} {request.url.path}; this server offers {offered}"
     elif status == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}"
+        allowed = sorted(m.strip() for m in headers.get("Allow", "").split(",") if m.strip())
+        message = (
+            f"method {request.method} is not allowed on {request.url.path}; it takes {', '.join(allowed)}"
+        )
     else:
         message = str(getattr(exc, "detail", "")) or "error"
-    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
-    return json_response(error_body(status, message), status, headers)
+    return json_response(error_body(status, message), status, headers or None)
 
 
 class ServeApp:
@@ -123,27 +150,22 @@ class ServeApp:
                 state.startup_error = exc
                 raise
             stop_metrics = start_metrics(state)
+            restore_collector = settle_collector()
             if state.on_ready is not None:
                 state.on_ready()
             try:
                 yield
             finally:
+                restore_collector()
                 stop_metrics()
                 await state.pipeline.aclose()
 
+        table = routes(state.settings.metrics)
         self.starlette = Starlette(
-            routes=[
-                *(Route(path, endpoint, methods=["POST"]) for path, endpoint in COMPLETIONS.items()),
-                Route("/v1/models", models, methods=["GET"]),
-                Route("/v1/models/{model:path}", models, methods=["GET"]),
-                Route("/health", health, methods=["GET"]),
-                Route("/status", status, methods=["GET"]),
-                Route("/metrics", metrics_endpoint, methods=["GET"]),
-            ],
-            exception_handlers={HTTPException: _http_error},
-            lifespan=lifespan,
+            routes=table, exception_handlers={HTTPException: _http_error}, lifespan=lifespan
         )
         self.starlette.state.serve = state
+        self.starlette.state.endpoints = endpoints(table)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -152,12 +152,28 @@ async def test_text_parts_are_accepted(client, routed):
     assert reply.json()["choices"][0]["message"]["content"] == "sales answer to: prices [parts-1]"
 
 
+OFFERED = (
+    "POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /v1/models/{model}, "
+    "GET /health, GET /status, GET /metrics"
+)
+
+
 async def test_unknown_route_and_method_are_json_errors(client, routed):
     missing = await client.get(f"{routed.url}/v1/embeddings")
-    assert_error(missing, 404, "invalid_request_error")
+    error = assert_error(missing, 404, "invalid_request_error")
+    assert error["message"] == f"no route GET /v1/embeddings; this server offers {OFFERED}"
     wrong_method = await client.get(f"{routed.url}{CHAT}")
-    assert_error(wrong_method, 405, "invalid_request_error")
-    assert "POST" in wrong_method.headers["allow"]
+    error = assert_error(wrong_method, 405, "invalid_request_error")
+    assert wrong_method.headers["allow"] == "POST"
+    assert error["message"] == f"method GET is not allowed on {CHAT}; it takes POST"
+    posted = await client.post(f"{routed.url}/v1/models", json={})
+    error = assert_error(posted, 405, "invalid_request_error")
+    assert {m.strip() for m in posted.headers["allow"].split(",")} == {"GET", "HEAD"}
+    assert error["message"] == "method POST is not allowed on /v1/models; it takes GET, HEAD"
+    # the paths without /v1 answer too, but are not listed
+    alias = await client.put(f"{routed.url}/chat/completions")
+    assert_error(alias, 405, "invalid_request_error")
+    assert alias.headers["allow"] == "POST"
 
 
 async def test_body_over_the_limit_is_413(client, routed):

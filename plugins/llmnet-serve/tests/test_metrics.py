@@ -201,6 +201,9 @@ async def test_metrics_can_be_turned_off(client, routed, start_serve):
     reply = await client.get(f"{server.url}/metrics")
     assert reply.status_code == 404
     assert "--no-metrics" in reply.json()["error"]["message"]
+    # nor does a 404 list it
+    missing = (await client.get(f"{server.url}/v1/embeddings")).json()["error"]["message"]
+    assert missing.endswith("GET /health, GET /status") and "/metrics" not in missing
 
 
 async def test_openmetrics_when_the_scraper_asks(client, routed):
