@@ -89,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "find_composition": "arguments",
     "provider_of": "composition.catalogue",
     "node_models": "composition.specs",
+    "deploy_note": "composition.deploy",
     "REQUEST_VARIABLES": "variables",
     # request events, for observers (metrics, traces, logs)
     "Span": "events",
@@ -128,6 +129,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .cli import env_file_option, load_env_files, parse_vars
     from .composition import default_composition_path, load_composition
     from .composition.catalogue import provider_of
+    from .composition.deploy import deploy_note
     from .composition.specs import node_models
     from .embeddings import node_embedder
     from .engine import Pipeline

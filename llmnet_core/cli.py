@@ -226,6 +226,7 @@ def run(
             write(json.dumps({"error": _error_dict(exc, str)}, ensure_ascii=False, indent=2))
         raise
     _warn(pipeline.composition.warnings, composition)
+    _note_deploy(pipeline)
     result, error, answer = _execute(pipeline, prompt, stream=stream and fmt == "text")
     if isinstance(error, OutputClosed):
         raise error
@@ -377,6 +378,16 @@ def _warn(problems: list[Any], source: str) -> None:
 
     for problem in problems:
         click.echo(f"{source}: {paint('warning', 'warning')} {problem}", err=True)
+
+
+def _note_deploy(pipeline: Any) -> None:
+    """A dim `note:` line on stderr when the composition's `deploy` sections are ignored by this run."""
+    from .composition.deploy import deploy_note
+    from .output import paint
+
+    note = deploy_note(pipeline.composition, pipeline.registries)
+    if note is not None:
+        click.echo(paint(f"note: {note}", "dim"), err=True)
 
 
 @cli.command()

@@ -1,15 +1,23 @@
 """`deploy` sections of nodes and models: the core keeps them as written and asks the installed deployers
-(`Deployer.check`) to check them; a deployer uses them when it serves the pipeline (`serve --ray`)."""
+(`Deployer.check`) to check them; a deployer uses them when it serves the pipeline (`serve --ray`), and
+every command that runs the pipeline in its own process says in a note that they are ignored there."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
 from ..registry import Registries
 from .catalogue import providers_of
 from .schema import CompositionFile
+
+if TYPE_CHECKING:
+    from . import Composition
+
+#: names a deploy note shows before "and N more"
+NOTE_NAMES = 3
 
 
 def deploy_sections(file: CompositionFile) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -61,3 +69,50 @@ def _checked(deployer: Any, section: Mapping[str, Any], path: str, live: bool) -
             )
         ]
     return [p if live else Problem(p.path, p.message, p.hint, "warning") for p in found]
+
+
+def deploy_note(composition: Composition, registries: Registries) -> str | None:
+    """The note a command that runs the pipeline in this process prints on stderr: which nodes and models
+    carry `deploy` sections, ignored here, and the command that uses them; None when there is nothing to
+    say (no section that a deployer would use, or no installed deployer: validation warned then)."""
+    flags = [f"--{name}" for name, reg in registries.deployers.entries.items() if _serves(reg.value)]
+    carried = _carriers(composition)
+    if not flags or not carried:
+        return None
+    source = composition.source
+    file = "COMPOSITION" if source.startswith("<") else shlex.quote(source)
+    commands = " or ".join(f"`llmnet serve {file} {flag}`" for flag in flags)
+    return (
+        f"the deploy sections of {_listed(carried)} are ignored: not running on a deployer "
+        f"(they take effect with {commands})"
+    )
+
+
+def _serves(deployer: Any) -> bool:
+    """Whether `llmnet serve` offers the deployer as a flag (it has a `serve` method)."""
+    return callable(getattr(deployer, "serve", None))
+
+
+def _carriers(composition: Composition) -> list[tuple[str, str]]:
+    """("node" | "model", name) for each section a deployer would use: nodes that call a model and that
+    a request can reach (the others are warned about, or never deployed), then models."""
+    file = composition.file
+    nodes = [
+        ("node", n.name)
+        for n in file.architecture
+        if n.deploy is not None and n.model is not None and n.name in composition.reachable
+    ]
+    return nodes + [("model", name) for name, model in file.models.items() if model.deploy is not None]
+
+
+def _listed(carried: list[tuple[str, str]]) -> str:
+    """`node "a"`, `nodes "a", "b" and model "m"`, `nodes "a", "b", model "m" and 4 more`."""
+    shown, more = carried[:NOTE_NAMES], len(carried) - NOTE_NAMES
+    parts = []
+    for kind in ("node", "model"):
+        names = [f'"{name}"' for k, name in shown if k == kind]
+        if names:
+            parts.append(f"{kind}{'s' if len(names) > 1 else ''} {', '.join(names)}")
+    if more > 0:
+        parts.append(f"{more} more")
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"

@@ -49,7 +49,9 @@ def chat(
     load_env_files(env_files)
     if no_log:
         os.environ["LLMNET_NO_LOG"] = "1"
-    from llmnet_core import Pipeline, default_composition_path, get_host, load_composition
+    from llmnet_core import Pipeline, default_composition_path, deploy_note, get_host, load_composition
+
+    from .display import note
 
     path = composition or str(default_composition_path())
     host = get_host()
@@ -57,6 +59,8 @@ def chat(
     pipeline = Pipeline(loaded, host=host, max_hops=max_hops, variables=parse_vars(variables))
     for problem in pipeline.composition.warnings:
         click.echo(f"{path}: warning {problem}", err=True)
+    if (ignored := deploy_note(loaded, host.registries)) is not None:
+        note(f"note: {ignored}")
     interactive = sys.stdin is not None and sys.stdin.isatty()
     failures = converse(
         pipeline, composition, system=system, show_route=not no_route, interactive=interactive

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import click
+
 from .dataset import Item, check_labels, read_items
 from .graph import Routes, with_strategy
 from .metrics import summarise
@@ -65,8 +67,12 @@ def check_strategies(strategies: Sequence[str], registries: Any, routes: Routes)
 
 def evaluate(request: EvalRequest) -> dict[str, Any]:
     """Run the evaluation and return the report (see metrics.summarise for each run's part)."""
+    from llmnet_core import deploy_note
+
     pipeline, items, routes = load(request)
     check_strategies(request.strategies, pipeline.registries, routes)
+    if (note := deploy_note(pipeline.composition, pipeline.registries)) is not None:
+        click.echo(f"note: {note}", err=True)
     runs = asyncio.run(_all_runs(pipeline, items, routes, request))
     passed = None
     if request.min_accuracy is not None:

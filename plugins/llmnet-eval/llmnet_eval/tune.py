@@ -58,7 +58,7 @@ class NodeResult:
 
 def tune(request: TuneRequest) -> None:
     """Run `llmnet tune` (raises UsageError / CompositionError for what cannot work)."""
-    from llmnet_core import Pipeline, get_host, load_composition
+    from llmnet_core import Pipeline, deploy_note, get_host, load_composition
 
     host = get_host()
     path, overrides = request.composition, request.overrides
@@ -66,6 +66,8 @@ def tune(request: TuneRequest) -> None:
     pipeline = Pipeline(composition, host=host)
     for warning in pipeline.composition.warnings:
         click.echo(f"{request.composition}: warning {warning}", err=True)
+    if (note := deploy_note(composition, host.registries)) is not None:
+        click.echo(f"note: {note}", err=True)
     items = read_items(request.data)
     routes = Routes(pipeline.composition)
     check_labels(request.data, items, pipeline.composition.nodes, routes.reachable)

@@ -129,15 +129,15 @@ def test_each_node_that_calls_a_model_gets_a_deployment_named_after_it(write_com
     assert safe_name("a/b c") == "a_b_c"
 
 
-def test_serve_without_ray_notes_the_sections_it_ignores(write_composition) -> None:
-    from llmnet_serve.deployers import deploy_notes
+def test_without_ray_a_note_names_the_sections_ignored_and_the_flag(write_composition) -> None:
+    from llmnet_core import deploy_note
 
     path = write_composition(pipeline({"replicas": 2}, deploy={"num-cpus": 1}))
-    notes = deploy_notes(Pipeline.from_file(path))
-    assert notes == [
-        "architecture[0].deploy: ignored: not running on a deployer (only with --ray)",
-        "models.m.deploy: ignored: not running on a deployer (only with --ray)",
-    ]
+    loaded = Pipeline.from_file(path)
+    assert deploy_note(loaded.composition, loaded.registries) == (
+        'the deploy sections of node "chat" and model "m" are ignored: not running on a deployer '
+        f"(they take effect with `llmnet serve {path} --ray`)"
+    )
 
 
 def test_ray_options_need_ray(write_composition) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from llmnet_core import Pipeline, get_host, provider_of
+from llmnet_core import get_host, provider_of
 
 #: where `ServeCommand.invoke` leaves the chosen deployer for the command's callback
 CHOSEN = "llmnet_serve.deployer"
@@ -87,15 +87,3 @@ class ServeCommand(click.Command):
 def chosen_deployer() -> tuple[Any, dict[str, Any]] | None:
     """The deployer `llmnet serve` was asked to serve on (`--NAME`) and its options, or None."""
     return click.get_current_context().meta.get(CHOSEN)
-
-
-def deploy_notes(pipeline: Pipeline) -> list[str]:
-    """One line per `deploy` section that this in-process server ignores, naming the flags that use
-    them (nothing when no deployer is installed: validation has warned about it already)."""
-    flags = [f"--{name}" for name, _ in _serving_deployers()]
-    if not flags:
-        return []
-    file = pipeline.composition.file
-    paths = [f"architecture[{i}].deploy" for i, n in enumerate(file.architecture) if n.deploy is not None]
-    paths += [f"models.{name}.deploy" for name, model in file.models.items() if model.deploy is not None]
-    return [f"{path}: ignored: not running on a deployer (only with {' or '.join(flags)})" for path in paths]

@@ -18,10 +18,9 @@ from typing import Any
 
 import click
 
-from llmnet_core import LLMNetError, Pipeline, UsageError
+from llmnet_core import LLMNetError, Pipeline, UsageError, deploy_note
 
 from .app import configure_logging, create_app, load_pipeline
-from .deployers import deploy_notes
 from .metrics import shared_between_workers
 from .settings import ServeSettings, to_environ
 
@@ -35,8 +34,8 @@ def run_server(settings: ServeSettings) -> None:
     pipeline = load_pipeline(settings)
     for problem in pipeline.composition.warnings:
         click.echo(f"{settings.composition}: warning {problem}", err=True)
-    for note in deploy_notes(pipeline):
-        click.echo(f"{settings.composition}: note {note}", err=True)
+    if (note := deploy_note(pipeline.composition, pipeline.registries)) is not None:
+        click.echo(f"note: {note}", err=True)
     sock = bind(settings.host, settings.port)
     if settings.api_key is None and not _is_loopback(sock.getsockname()[0]):
         click.echo(
