@@ -38,12 +38,42 @@ class RunResult:
         return self.trace.usage
 
     def to_dict(self, redact: Callable[[str], str] = lambda s: s) -> dict[str, Any]:
-        return {
-            "output": redact(self.output),
-            "finish_reason": self.finish_reason,
-            "usage": self.usage.to_dict(),
-            "trace": self.trace.to_dict(redact),
-        }
+        """A JSON-ready dict with secrets masked by `redact`; `tool_calls` (OpenAI's form) only when the
+        model called tools, `logprobs` (OpenAI's token entries) only when they were asked for."""
+        data: dict[str, Any] = {"output": redact(self.output), "finish_reason": self.finish_reason}
+        if self.tool_calls:
+            calls = (ToolCall(c.id, redact(c.name), redact(c.arguments), c.type) for c in self.tool_calls)
+            data["tool_calls"] = [call.to_dict() for call in calls]
+        if self.logprobs is not None:
+            data["logprobs"] = _masked_logprobs(self.output, self.logprobs, redact)
+        data["usage"] = self.usage.to_dict()
+        data["trace"] = self.trace.to_dict(redact)
+        return data
+
+
+def _masked_logprobs(
+    output: str, tokens: Sequence[TokenLogprob], redact: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    """OpenAI's token entries; a token that holds a secret, or lies where one was masked in `output`
+    (a secret split across tokens), becomes `***` with its alternatives."""
+    masked = redact(output)
+    spans: list[tuple[int, int]] = []
+    if masked != output:
+        import difflib
+
+        matcher = difflib.SequenceMatcher(None, output, masked, autojunk=False)
+        opcodes = [(a, b) for tag, a, b, _, _ in matcher.get_opcodes() if tag != "equal"]
+        spans = [(a, b) if b > a else (max(a - 1, 0), a + 1) for a, b in opcodes]
+    entries, start = [], 0
+    for token in tokens:
+        end = start + len(token.token)
+        if redact(token.token) != token.token or any(a < max(end, start + 1) and start < b for a, b in spans):
+            top = [{"token": "***", "logprob": t.logprob, "bytes": None} for t in token.top]
+            entries.append({"token": "***", "logprob": token.logprob, "bytes": None, "top_logprobs": top})
+        else:
+            entries.append(token.to_dict())
+        start = end
+    return entries
 
 
 @dataclass

@@ -31,7 +31,9 @@ class SemanticOptions(PluginOptions):
         "max", description="how a candidate's texts combine: best match, average, or their centre"
     )
     template: str = Field("{text}", description="how each text is presented to the embedding model")
-    min_score: float | None = Field(None, description="below this similarity, route to `fallback`")
+    min_score: float | None = Field(
+        None, description="below this similarity, route to `fallback` (without one, the request fails)"
+    )
     fallback: str | None = Field(None, description="candidate used when no score reaches min-score")
     sticky: float | None = Field(
         None,
@@ -105,9 +107,8 @@ class SemanticRouter(Router):
         scores = await self._scores(request, options, index, request.text)
         best = max(scores, key=lambda n: scores[n])
         rounded = {n: round(s, 4) for n, s in scores.items()}
-        if options.min_score is not None and scores[best] < options.min_score and options.fallback:
-            reason = f"best similarity {scores[best]:.2f} ({best}) is below min-score {options.min_score}"
-            return RouteDecision(options.fallback, reason, scores=rounded)
+        if options.min_score is not None and scores[best] < options.min_score:
+            return _below_min_score(request.node, options, best, scores[best], rounded)
         kept = await self._sticky(request, options, index, scores, best)
         if kept is not None:
             return kept
@@ -177,6 +178,20 @@ class SemanticRouter(Router):
             vectors.append(tuple(centred(v, centre) for v in raw[position : position + len(group)]))
             position += len(group)
         return _Index(tuple(c.name for c in request.candidates), tuple(vectors), centre)
+
+
+def _below_min_score(
+    node: str, options: SemanticOptions, best: str, score: float, scores: dict[str, float]
+) -> RouteDecision:
+    """No candidate reaches `min-score`: the request goes to `fallback`, or fails when there is none (the
+    best candidate is what `min-score` was set to keep such requests from)."""
+    below = f"best similarity {score:.2f} ({best}) is below min-score {options.min_score:g}"
+    if options.fallback:
+        return RouteDecision(options.fallback, below, scores=scores)
+    raise RoutingError(
+        f'node "{node}": no candidate is similar enough to route to: {below}',
+        hint="add router-options.fallback, the candidate such requests go to, or lower min-score",
+    )
 
 
 def _aggregate(sims: list[float], how: str, query: Vector, vectors: Sequence[Vector]) -> float:

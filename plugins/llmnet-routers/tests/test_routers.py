@@ -137,7 +137,21 @@ async def test_semantic_can_embed_with_another_model():
 async def test_semantic_falls_back_below_min_score():
     options = {"min-score": 0.99, "fallback": "shipping"}
     hop = await route(composition("semantic", options), "refund for the invoice")
-    assert hop.node == "shipping" and "below min-score" in hop.decision["reason"]
+    assert hop.node == "shipping" and "below min-score 0.99" in hop.decision["reason"]
+    assert "(billing)" in hop.decision["reason"]  # the best candidate, which was not similar enough
+
+
+async def test_semantic_below_min_score_without_fallback_fails_the_request():
+    with pytest.raises(RoutingError) as caught:
+        await route(composition("semantic", {"min-score": 0.99}), "refund for the invoice")
+    error = caught.value
+    assert error.message.startswith('node "router": no candidate is similar enough to route to: ')
+    assert "(billing) is below min-score 0.99" in error.message
+    assert "router-options.fallback" in (error.hint or "")
+    assert [hop.node for hop in error.trace.hops] == ["router"]  # no handler ran
+    # a request that reaches min-score is routed as usual
+    hop = await route(composition("semantic", {"min-score": -1}), "refund for the invoice")
+    assert hop.node == "billing" and "most similar" in hop.decision["reason"]
 
 
 @pytest.mark.parametrize(
