@@ -119,9 +119,13 @@ def _load(settings: LoadSettings, *, embedding: bool) -> Any:
         import llama_cpp
     except ImportError:
         raise BackendError("llama-cpp-python is not installed", hint="pip install llama-cpp-python") from None
+    threads = settings.threads()
     kwargs: dict[str, Any] = {
         "model_path": settings.path,
-        "n_threads": settings.threads(),
+        # the prompt's threads too: llama-cpp-python would give it every core, so `n_threads: 1` on two
+        # replicas of a model ran four spinning threads on two cores
+        "n_threads": threads,
+        "n_threads_batch": threads,
         "n_gpu_layers": settings.n_gpu_layers,
         "verbose": False,
     }

@@ -339,3 +339,12 @@ async def test_configuration_vectors_are_kept_on_disk_and_requests_never(tmp_pat
     before = stored[0].read_text()
     await second.embed(["a user's private request"])
     assert stored[0].read_text() == before
+
+
+async def test_n_threads_bounds_the_prompt_threads_too() -> None:
+    from llmnet_llamacpp.bundled import bundled_model_path
+    from llmnet_llamacpp.models import LoadSettings, shared_model
+
+    model = shared_model(LoadSettings(str(bundled_model_path()), n_ctx=256, n_threads=1))
+    params = await model.generation.run(lambda llama: llama.context_params)
+    assert (params.n_threads, params.n_threads_batch) == (1, 1)  # llama-cpp-python's default: every core
