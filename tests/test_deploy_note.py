@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from llmnet_testing import PLACED_DEPLOYER, install_plugin
 
 from llmnet_core import Deployer, default_composition_path, deploy_note, hookimpl, load_composition
 from llmnet_core.cli import cli
@@ -23,21 +24,6 @@ from llmnet_core.plugins import PluginHost, reset_host
 LLMNET = str(Path(sys.executable).with_name("llmnet"))
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 120.0  # seconds: a bound for the command to end, never a measure of speed
-#: the `placed` deployer as an installed plugin, for the commands run as subprocesses
-PLACED_PLUGIN = """
-from llmnet_core import Deployer, hookimpl
-
-
-class Placed(Deployer):
-    @classmethod
-    def serve(cls, settings):
-        raise SystemExit("never served in these tests")
-
-
-@hookimpl
-def llmnet_register_deployers(register):
-    register("placed", Placed)
-"""
 
 
 class Placed(Deployer):
@@ -160,13 +146,12 @@ def _read(fd: int) -> bytes:
 def placed_env(tmp_path: Path) -> dict[str, str]:
     """A person's environment where the `placed` deployer is installed (an entry point on PYTHONPATH)
     instead of any other."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "placed_llmnet_test.py").write_text(PLACED_PLUGIN, encoding="utf-8")
-    info = site / "placed_llmnet_test-0.0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: placed-llmnet-test\nVersion: 0.0.1\n")
-    (info / "entry_points.txt").write_text("[llmnet]\nplaced = placed_llmnet_test\n")
+    site = install_plugin(
+        tmp_path / "site",
+        "placed-llmnet-test",
+        {"placed_llmnet_test": PLACED_DEPLOYER},
+        {"placed": "placed_llmnet_test"},
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMNET_") and k != "NO_COLOR"}
     env |= {"LLMNET_DATA_DIR": str(tmp_path), "LLMNET_BLOCK_PLUGINS": "llmnet-ray"}
     return env | {"PYTHONPATH": str(site), "TERM": "xterm-256color"}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llmnet_testing import install_plugin
 
 from llmnet_core.output import paint_trace
 from llmnet_core.progress import StderrReporter, fit
@@ -137,13 +138,9 @@ def in_terminal(args: list[str], env: dict[str, str], *, interrupt: bool = False
 def terminal_env(tmp_path: Path) -> dict[str, str]:
     """The environment of a person's terminal, with the slow test plugin installed (an entry point on
     PYTHONPATH)."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "slow_llmnet_test.py").write_text(PLUGIN, encoding="utf-8")
-    info = site / "slow_llmnet_test-0.0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: slow-llmnet-test\nVersion: 0.0.1\n")
-    (info / "entry_points.txt").write_text("[llmnet]\nslow = slow_llmnet_test\n")
+    site = install_plugin(
+        tmp_path / "site", "slow-llmnet-test", {"slow_llmnet_test": PLUGIN}, {"slow": "slow_llmnet_test"}
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES", "FORCE_COLOR")}
     return {**env, "PYTHONPATH": str(site), "TERM": "xterm-256color"}
 

@@ -7,36 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llmnet_testing import PLACED_DEPLOYER, install_plugin
 
-#: a deployer that `llmnet serve` would offer as --placed, installed as a plugin (an entry point on
-#: PYTHONPATH) for the chat subprocess
-PLACED_PLUGIN = """
-from llmnet_core import Deployer, hookimpl
-
-
-class Placed(Deployer):
-    @classmethod
-    def serve(cls, settings):
-        raise SystemExit("never served in these tests")
-
-
-@hookimpl
-def llmnet_register_deployers(register):
-    register("placed", Placed)
-"""
 TURNS = "My name is Ada\nWhat is my name?\n"
 
 
 @pytest.fixture
 def chat_env(chat_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """The chat's environment with the `placed` deployer installed instead of any other."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "placed_llmnet_test.py").write_text(PLACED_PLUGIN, encoding="utf-8")
-    info = site / "placed_llmnet_test-0.0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: placed-llmnet-test\nVersion: 0.0.1\n")
-    (info / "entry_points.txt").write_text("[llmnet]\nplaced = placed_llmnet_test\n")
+    site = install_plugin(
+        tmp_path / "site",
+        "placed-llmnet-test",
+        {"placed_llmnet_test": PLACED_DEPLOYER},
+        {"placed": "placed_llmnet_test"},
+    )
     return chat_env | {"PYTHONPATH": str(site), "LLMNET_BLOCK_PLUGINS": "llmnet-ray"}
 
 

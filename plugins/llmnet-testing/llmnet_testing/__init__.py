@@ -11,7 +11,8 @@ scriptable faults, for llmnet's tests and plugin authors'.
 - `FakeHTTPServer` and `FakeHTTPHandler`: the base both are built on, for fakes of other protocols.
 - `REPLY_CASES`: the replies every hook transport must read alike, with the data each means.
 - `free_port()`, `word_pieces()`, `count_words()`, `hook_composition()`: small helpers; `stop_process()`
-  and `llama_cpp_server()` for servers the tests run as processes.
+  and `llama_cpp_server()` for servers the tests run as processes; `install_plugin()` puts a plugin on a
+  test's PYTHONPATH (`PLACED_DEPLOYER`: a deployer that never serves).
 
     from llmnet_testing import FakeOpenAIServer
 
@@ -33,6 +34,7 @@ from .http import (
 )
 from .ollama import FakeOllamaServer, OllamaScriptedResponse
 from .openai import FAULTS, FakeOpenAIServer, hook_composition
+from .plugins import PLACED_DEPLOYER, install_plugin
 from .processes import llama_cpp_server, stop_process
 from .replies import REPLY_CASES
 from .structured import STRUCTURED_MODES
@@ -42,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FAULTS",
+    "PLACED_DEPLOYER",
     "REPLY_CASES",
     "STRUCTURED_MODES",
     "FakeHTTPHandler",
@@ -56,6 +59,7 @@ __all__ = [
     "count_words",
     "free_port",
     "hook_composition",
+    "install_plugin",
     "llama_cpp_server",
     "stop_process",
     "word_pieces",
