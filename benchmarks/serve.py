@@ -127,8 +127,9 @@ def backend(*, with_pid: bool = False) -> contextlib.AbstractContextManager[Any]
 
 class PassThrough:
     """An ASGI app that POSTs every request's body to the backend on one pooled aiohttp session (set up as
-    `llmnet_http.Upstream` sets up its own) and answers with the backend's status and body: no routing, no
-    validation, no JSON work. What uvicorn + httptools + uvloop + aiohttp cost on their own."""
+    `llmnet_http.Upstream` sets up its own for TLS and proxied servers) and answers with the backend's
+    status and body: no routing, no validation, no JSON work. What uvicorn + httptools + uvloop + aiohttp
+    cost on their own."""
 
     def __init__(self, url: str) -> None:
         import aiohttp
