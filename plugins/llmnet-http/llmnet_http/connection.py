@@ -160,6 +160,7 @@ class Connection(asyncio.Protocol):
         self._headers_done = False
         self._until_eof = False
         self._keep_alive = False
+        self._interim = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------
 
@@ -196,7 +197,12 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         answer = self.answer
         assert answer is not None
-        answer.status = self.parser.get_status_code()
+        status = self.parser.get_status_code()
+        if status < 200:  # an interim answer (100 Continue, 103 Early Hints): the final one follows
+            self._interim = True
+            answer.headers.clear()
+            return
+        answer.status = status
         headers = answer.headers
         self._headers_done = True
         self._keep_alive = self.parser.should_keep_alive()  # read here: llhttp resets it at the end
@@ -215,6 +221,9 @@ class Connection(asyncio.Protocol):
         self.answer.feed(body)
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         self._stop_timer()
         assert self.answer is not None
         self._until_eof = False
@@ -226,7 +235,7 @@ class Connection(asyncio.Protocol):
         """Write one request; the answer fills in as the server sends it."""
         assert self.transport is not None
         self.answer = answer = Answer(self)
-        self._headers_done = self._until_eof = self._keep_alive = False
+        self._headers_done = self._until_eof = self._keep_alive = self._interim = False
         self._read_timeout = read_timeout
         self._last_read = self.loop.time()
         self._timer = self.loop.call_later(read_timeout, self._check_silence)

@@ -142,6 +142,30 @@ async def test_chunked_until_eof_and_compressed_bodies_are_read_whole(upstreams:
         assert await post(upstream, origin + "/") == b"hello compressed"
 
 
+async def test_an_interim_answer_is_skipped_for_the_final_one(upstreams: list[Upstream]) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+            writer.write(answer(b"final", "X-Kind: final"))
+            await writer.drain()
+
+    async with RawServer(handler) as origin:
+        upstream = Upstream(origin)
+        upstreams.append(upstream)
+        for _ in range(2):  # and the connection stays usable
+            exchange = await upstream.send(
+                "POST", origin + "/", headers={}, data=b"{}", timeout=client_timeout(5, 5), slot_wait=1
+            )
+            assert (exchange.status, exchange.headers.get("x-kind"), exchange.headers.get("Link")) == (
+                200,
+                "final",
+                None,
+            )
+            assert await exchange.read_and_close() == b"final"
+        assert idle_connections(upstream) == 1
+
+
 async def test_a_large_streamed_body_arrives_whole_in_pieces(upstreams: list[Upstream]) -> None:
     lines = [f"data: {n:07d} {'x' * 90}" for n in range(20_000)]  # ~2 MB, beyond the pause mark
 
@@ -217,6 +241,39 @@ async def test_a_connection_cut_before_or_during_the_answer(upstreams: list[Upst
         with pytest.raises(ReadFailed, match="closed in the middle of the answer"):
             await post(upstream, origin + "/")
         assert upstream.slots._value == 256
+
+
+async def test_a_cancelled_request_closes_its_connection_and_frees_its_slot(
+    upstreams: list[Upstream],
+) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")  # and never the rest
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    async with RawServer(handler) as origin:
+        upstream = Upstream(origin)
+        upstreams.append(upstream)
+        for stage in ("headers", "body"):
+            exchange = None
+            if stage == "body":
+                exchange = await upstream.send(
+                    "POST", origin + "/", headers={}, data=b"{}", timeout=client_timeout(5, 5), slot_wait=1
+                )
+                waiting = asyncio.create_task(exchange.read())
+            else:
+                upstream.lean.idle.clear()
+                waiting = asyncio.create_task(post(upstream, origin + "/slow"))
+            await asyncio.sleep(0.05 if stage == "body" else 0)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            if exchange is not None:
+                exchange.close()
+            await asyncio.sleep(0.05)
+            assert upstream.slots._value == 256
+            assert not upstream.lean.open and idle_connections(upstream) == 0
 
 
 async def test_an_idle_connection_the_server_closed_is_replaced(upstreams: list[Upstream]) -> None:
