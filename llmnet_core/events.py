@@ -75,6 +75,10 @@ class Observer:
     An observer's exception is logged at debug level and never breaks a request.
     """
 
+    #: the span kinds this observer sees ("request", "hop", ...); None: all. A kind no observer wants
+    #: is not made at all, so an observer of requests only costs nothing on each hop and model call.
+    kinds: ClassVar[frozenset[str] | None] = None
+
     def span_started(self, span: Span) -> None:
         """A span was opened; its attributes hold what was known at the start."""
 
@@ -107,20 +111,32 @@ _NULL_SPAN = _NullSpan("none", "", _Discard(), None, 0)
 
 #: the observers in effect, replaced as a whole (never mutated) so readers need no lock
 _observers: tuple[Observer, ...] = ()
-#: what a span calls when it starts and when it ends: the observers' methods that do something (those
-#: they override), bound once; replaced with `_observers`
-_methods: tuple[tuple[Callable[[Span], None], ...], tuple[Callable[[Span], None], ...]] = ((), ())
+_Methods = tuple[tuple[Callable[[Span], None], ...], tuple[Callable[[Span], None], ...]]
+#: what a span of each kind calls when it starts and when it ends: the methods that do something (those
+#: the observers override) of the observers that want the kind, bound once; replaced with `_observers`.
+#: `_methods` is for kinds not listed (those of observers that want every kind).
+_by_kind: dict[str, _Methods] = {}
+_methods: _Methods = ((), ())
 _installed: set[int] = set()
 _lock = threading.Lock()
 _current: ContextVar[Span | None] = ContextVar("llmnet_span", default=None)
 
 
 def _set_observers(found: tuple[Observer, ...]) -> None:
-    """Put `found` in effect (under `_lock`), with the methods spans call."""
-    global _observers, _methods
-    started = tuple(o.span_started for o in found if type(o).span_started is not Observer.span_started)
-    ended = tuple(o.span_ended for o in found if type(o).span_ended is not Observer.span_ended)
-    _observers, _methods = found, (started, ended)
+    """Put `found` in effect (under `_lock`), with the methods spans of each kind call."""
+    global _observers, _methods, _by_kind
+    named = {kind for o in found if o.kinds is not None for kind in o.kinds}
+    _by_kind = {
+        kind: _methods_for([o for o in found if o.kinds is None or kind in o.kinds]) for kind in named
+    }
+    _methods = _methods_for([o for o in found if o.kinds is None])
+    _observers = found
+
+
+def _methods_for(observers: list[Observer]) -> _Methods:
+    started = tuple(o.span_started for o in observers if type(o).span_started is not Observer.span_started)
+    ended = tuple(o.span_ended for o in observers if type(o).span_ended is not Observer.span_ended)
+    return started, ended
 
 
 def add_observer(observer: Observer) -> Callable[[], None]:
@@ -218,12 +234,15 @@ class _SpanContext:
 def span(kind: str, name: str, **attributes: Any) -> _SpanContext | _NullContext:
     """A context manager that reports one span to every observer: `with span("hop", node) as s:`.
 
-    The span's parent is the innermost span open in this task. With no observer it hands out a
-    stand-in whose attribute writes are dropped (`s.recording` is False), at near-zero cost.
+    The span's parent is the innermost span open in this task. With no observer of its kind it hands
+    out a stand-in whose attribute writes are dropped (`s.recording` is False), at near-zero cost.
     """
     if not _observers:
         return _NULL_CONTEXT
-    return _SpanContext(_methods, Span(kind, name, attributes, _current.get(), time.time_ns()))
+    methods = _by_kind.get(kind, _methods)
+    if not (methods[0] or methods[1]):
+        return _NULL_CONTEXT
+    return _SpanContext(methods, Span(kind, name, attributes, _current.get(), time.time_ns()))
 
 
 def _describe(exc: BaseException) -> str:

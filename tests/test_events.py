@@ -189,6 +189,40 @@ async def test_a_pipeline_run_reports_its_span_tree(recorder, register_plugin, e
     assert all(h.parent is hops[1] for h in hooks)
 
 
+class Requests(Recorder):
+    """Sees request spans only."""
+
+    kinds = frozenset({"request"})
+
+
+async def test_an_observer_sees_only_the_kinds_it_asks_for(monkeypatch, register_plugin, echo_model):
+    monkeypatch.setattr(events, "_observers", ())  # whatever the installed plugins registered
+    monkeypatch.setattr(events, "_by_kind", {})
+    monkeypatch.setattr(events, "_methods", ((), ()))
+    register_plugin(BracketsPlugin(), "brackets")
+    requests = Requests()
+    remove = add_observer(requests)
+    try:
+        with span("hop", "n") as alone:  # a kind nobody wants is not made at all
+            assert alone.recording is False
+        async with Pipeline.from_dict(routed(echo_model.url)) as pipe:
+            await pipe.run("tell me a story", request_id="req-1")
+        assert [(s.kind, s.name) for s in requests.ended] == [("request", "req-1")]
+        everything = Recorder()
+        remove_all = add_observer(everything)
+        try:
+            async with Pipeline.from_dict(routed(echo_model.url)) as pipe:
+                await pipe.run("tell me a story", request_id="req-2")
+        finally:
+            remove_all()
+        assert [s.name for s in requests.ended] == ["req-1", "req-2"]
+        assert {s.kind for s in everything.ended} == {"request", "hop", "route", "hook", "model_call"}
+        [call] = everything.of("model_call")
+        assert call.parent is everything.of("hop")[1]  # the tree is whole for the observer of all kinds
+    finally:
+        remove()
+
+
 async def test_a_failed_request_ends_its_spans_with_the_redacted_error(
     recorder, host, fake_server, monkeypatch
 ):

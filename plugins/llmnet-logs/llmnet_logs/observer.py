@@ -11,8 +11,10 @@ from .settings import logs_path, logs_source
 class RequestLog(Observer):
     """Logs every `run` and `chat` request (and `serve` requests when asked) to the SQLite request log."""
 
+    kinds = frozenset({"request"})
+
     def span_ended(self, span: Span) -> None:
-        if span.kind != "request" or span.attributes.get("log") is False:
+        if span.attributes.get("log") is False:
             return
         if not logs_source(span.attributes.get("source")):
             return

@@ -40,6 +40,5 @@ def logging_off() -> bool:
 
 def logs_source(source: object) -> bool:
     """Whether requests started by `source` ("run", "chat", "serve", "library") are logged."""
-    if logging_off():
-        return False
-    return source in ALWAYS or (source == "serve" and is_set(SERVE_ENV))
+    wanted = source in ALWAYS or (source == "serve" and is_set(SERVE_ENV))
+    return wanted and not logging_off()
