@@ -203,6 +203,12 @@ class Router(ABC):
         loads them when it starts."""
         return []
 
+    @classmethod
+    def check(cls, options: Mapping[str, Any]) -> list[Problem]:
+        """The problems of a node's `router-options` for this strategy (an unknown key, a wrong type),
+        their paths relative to the options (`"min-score"`): `validate` reports them at the node."""
+        return []
+
     @abstractmethod
     async def choose(self, request: RouteRequest) -> RouteDecision:
         """Return the chosen candidate (its name must be one of `request.candidates`)."""

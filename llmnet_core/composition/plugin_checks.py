@@ -1,6 +1,7 @@
 """The plugins' own checks of the entries they serve (`Backend.check`, `Transport.check`,
-`NodeKind.check`), run by `llmnet validate`: once on the file as written, and once more on the fields
-that hold `$secrets` references, when the secrets are loaded."""
+`NodeKind.check`, `Router.check` of a node's `router-options`), run by `llmnet validate`: once on the
+file as written, and once more on the fields that hold `$secrets` references, when the secrets are
+loaded."""
 
 from __future__ import annotations
 
@@ -107,6 +108,11 @@ def _entries(
             path = f"architecture[{index}]"
             refs = _references(node, path)
             yield _Entry(path, cls, node.name in reachable, refs, _bind(node_spec, node, base_dir), True)
+        router = registries.routers.get(node.router or file.settings.router)
+        if router is not None and node.router_options:
+            options = node.router_options
+            path = f"architecture[{index}].router-options"
+            yield _Entry(path, router, node.name in reachable, [], lambda _, o=options: o, True)
 
 
 def _bind(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[Secrets | None], Any]:

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import Field
 
-from llmnet_core import Candidate, Message, PluginOptions, RouteDecision, Router, RouteRequest, RoutingError
+from llmnet_core import (
+    Candidate,
+    Message,
+    PluginOptions,
+    Problem,
+    RouteDecision,
+    Router,
+    RouteRequest,
+    RoutingError,
+)
 
-from .options import router_options
+from .options import options_check, router_options
 
 
 class ConstrainedOptions(PluginOptions):
@@ -59,6 +70,11 @@ class ConstrainedRouter(Router):
     """Lets the node's model score only the candidate names and takes the likeliest."""
 
     description = "the model scores each handler name as its answer; never an invalid choice"
+
+    @classmethod
+    def check(cls, options: Mapping[str, Any]) -> list[Problem]:
+        """Unknown keys and wrong values of the node's `router-options`, for `validate`."""
+        return options_check(ConstrainedOptions, options, "constrained")
 
     async def choose(self, request: RouteRequest) -> RouteDecision:
         options = router_options(ConstrainedOptions, request, "constrained")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
@@ -20,6 +21,7 @@ from llmnet_core import (
     Candidate,
     Message,
     PluginOptions,
+    Problem,
     RouteDecision,
     Router,
     RouteRequest,
@@ -27,7 +29,7 @@ from llmnet_core import (
     excerpt,
 )
 
-from .options import router_options
+from .options import options_check, router_options
 
 log = logging.getLogger("llmnet.routing")
 _THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
@@ -132,6 +134,11 @@ class LLMRouter(Router):
     """Asks the routing node's model to name the best candidate (restricted to the names where it can)."""
 
     description = "asks the node's model to name a handler, restricted to their names where the backend can"
+
+    @classmethod
+    def check(cls, options: Mapping[str, Any]) -> list[Problem]:
+        """Unknown keys and wrong values of the node's `router-options`, for `validate`."""
+        return options_check(LLMOptions, options, "llm")
 
     async def choose(self, request: RouteRequest) -> RouteDecision:
         options = router_options(LLMOptions, request, "llm")

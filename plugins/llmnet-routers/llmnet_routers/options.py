@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
-from llmnet_core import PluginOptions, RouteRequest, RoutingError, parse_options
+from llmnet_core import PluginOptions, Problem, RouteRequest, RoutingError, option_problems, parse_options
 
 M = TypeVar("M", bound=PluginOptions)
 
@@ -14,3 +15,9 @@ def router_options(model: type[M], request: RouteRequest, strategy: str) -> M:
     where = f'node "{request.node}": router-options'
     hint = f"the {strategy} router accepts: {{known}}"
     return parse_options(model, request.options, where, error=RoutingError, hint=hint)
+
+
+def options_check(model: type[M], options: Mapping[str, Any], strategy: str) -> list[Problem]:
+    """The problems `router_options` would raise, for `validate`, their paths relative to the options."""
+    hint = f"the {strategy} router accepts: {{known}}"
+    return option_problems(model, options, lambda field: field, hint=hint)[1]

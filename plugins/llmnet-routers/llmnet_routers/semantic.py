@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from llmnet_core import Candidate, PluginOptions, RouteDecision, Router, RouteRequest, RoutingError
+from llmnet_core import Candidate, PluginOptions, Problem, RouteDecision, Router, RouteRequest, RoutingError
 
-from .options import router_options
+from .options import options_check, router_options
 
 Vector = list[float]
 
@@ -88,6 +88,11 @@ class SemanticRouter(Router):
         """The `embedding-model`, when the node's options name one."""
         name = options.get("embedding-model", options.get("embedding_model"))
         return [name] if isinstance(name, str) else []
+
+    @classmethod
+    def check(cls, options: Mapping[str, Any]) -> list[Problem]:
+        """Unknown keys and wrong values of the node's `router-options`, for `validate`."""
+        return options_check(SemanticOptions, options, "semantic")
 
     def __init__(self) -> None:
         self._indexes: dict[tuple[str | None, str, tuple[Candidate, ...]], _Index] = {}

@@ -15,6 +15,7 @@ from llmnet_core import (
     Backend,
     ChatRequest,
     ChatResponse,
+    CompositionError,
     Message,
     Pipeline,
     RoutingError,
@@ -157,16 +158,22 @@ async def test_semantic_below_min_score_without_fallback_fails_the_request():
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"agregate": "max"}, "router-options.agregate"),
-        ({"aggregate": "best"}, "router-options.aggregate"),
-        ({"template": "no placeholder"}, "router-options.template"),
-        ({"fallback": "nowhere"}, 'router-options.fallback "nowhere" is not a target'),
+        ({"agregate": "max"}, "architecture[0].router-options.agregate"),
+        ({"aggregate": "best"}, "architecture[0].router-options.aggregate"),
+        ({"template": "no placeholder"}, "architecture[0].router-options.template"),
     ],
 )
-async def test_bad_router_options_are_named(options: dict, expected: str):
-    with pytest.raises(RoutingError) as caught:
+async def test_bad_router_options_stop_the_pipeline_before_it_runs(options: dict, expected: str):
+    with pytest.raises(CompositionError) as caught:
         await route(composition("semantic", options), "refund")
-    assert 'node "router"' in caught.value.message and expected in caught.value.message
+    assert [p.path for p in caught.value.problems] == [expected]
+
+
+async def test_a_fallback_that_is_not_a_target_is_named_when_routing():
+    with pytest.raises(RoutingError) as caught:
+        await route(composition("semantic", {"fallback": "nowhere"}), "refund")
+    message = caught.value.message
+    assert 'node "router"' in message and 'router-options.fallback "nowhere" is not a target' in message
 
 
 async def test_semantic_on_a_backend_without_embeddings_says_what_to_do():
@@ -295,3 +302,28 @@ async def test_the_embedding_model_is_a_model_in_use(host, register_plugin):
         assert CheckedWords.prepared == ["embedder"]
         hop = (await pipeline.run("where is my refund")).trace.hops[1]
     assert hop.node == "billing"
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options", "expected"),
+    [
+        ("semantic", {"agregate": "max"}, [("agregate", 'unknown field (did you mean "aggregate"?)')]),
+        ("semantic", {"min-score": "high"}, [("min-score", "Input should be a valid number")]),
+        ("constrained", {"no-such": 1}, [("no-such", "unknown field")]),
+        ("llm", {"no-match": 3}, [("no-match", "Input should be a valid string")]),
+    ],
+)
+def test_validate_reports_router_options_at_their_path(host, strategy, options, expected) -> None:
+    found = problems_of(composition(strategy, options), host.registries)
+    assert [(p.path, p.message.split(",")[0], p.severity) for p in found] == [
+        (f"architecture[0].router-options.{key}", message, "error") for key, message in expected
+    ]
+    assert all(f"the {strategy} router accepts:" in (p.hint or "") for p in found if "unknown" in p.message)
+
+
+def test_router_options_that_a_strategy_accepts_pass_validate(host) -> None:
+    for strategy, options in (
+        ("semantic", {"aggregate": "centroid", "min-score": 0.3, "fallback": "tech", "sticky": 0.1}),
+        ("llm", {"no-match": "error", "max-tokens": 4, "temperature": 0}),
+    ):
+        assert problems_of(composition(strategy, options), host.registries) == []
