@@ -91,7 +91,7 @@ class Pipeline:
             lambda: self.secrets,
         )
         #: each node's model calls: its fallback models, its response cache
-        self.calls = ModelCalls(self._backend, caches, self.redactor)
+        self.calls = ModelCalls(self._backend, caches, self.redactor, composition.file.settings.cooldown)
         self.hooks = HookRunner(
             self._transport,
             lambda fn: composition.file.functions[fn].type,

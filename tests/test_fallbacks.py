@@ -4,7 +4,9 @@ fall back and which do not, streams that fall back only before their first piece
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -273,3 +275,48 @@ async def test_trace_json_of_a_run_says_which_model_answered(fake_server, write_
     hop = json.loads(done.stdout)["trace"]["hops"][0]
     assert hop["answered_by"] == "backup-1"
     assert hop["fallbacks"][0]["model"] == "primary" and "HTTP 500" in hop["fallbacks"][0]["error"]
+
+
+async def test_a_model_that_failed_is_passed_over_for_the_cooldown_then_tried_again(fake_server):
+    backup = fake_server("from the backup")
+    primary = fake_server("from the primary")
+    data = with_fallbacks(primary.url, backup.url)
+    data["settings"] = {"cooldown": 0.5}
+    async with Pipeline.from_dict(data) as pipe:
+        primary.push(status=503)
+        first = await pipe.run("one")
+        assert first.output == "from the backup" and len(primary.chat_requests) == 1
+        second = await pipe.run("two")  # within the cooldown: the primary is not asked
+        assert second.output == "from the backup" and len(primary.chat_requests) == 1
+        [passed] = second.trace.hops[0].fallbacks
+        assert passed["model"] == "primary"
+        assert re.fullmatch(
+            r"passed over: it failed [\d.]+ s ago \(settings\.cooldown 0\.5 s\)", passed["error"]
+        )
+        await asyncio.sleep(0.6)
+        third = await pipe.run("three")  # the cooldown is over: the primary answers again
+        assert third.output == "from the primary" and third.trace.hops[0].fallbacks == []
+        assert len(primary.chat_requests) == 2
+
+
+async def test_a_model_passed_over_is_still_tried_when_its_fallbacks_fail(fake_server):
+    primary = fake_server("from the primary")
+    backup = fake_server("from the backup")
+    data = with_fallbacks(primary.url, backup.url)
+    async with Pipeline.from_dict(data) as pipe:  # the default cooldown: 10 s
+        primary.push(status=503)
+        assert (await pipe.run("one")).output == "from the backup"  # the primary is passed over now
+        backup.push(status=500)
+        result = await pipe.run("two")  # the backup fails, so the primary is asked after all
+        assert result.output == "from the primary" and result.trace.hops[0].answered_by == "primary"
+        assert [f["model"] for f in result.trace.hops[0].fallbacks] == ["primary", "backup-1"]
+
+
+async def test_a_cooldown_of_zero_tries_the_node_s_own_model_first_every_time(fake_server):
+    primary = fake_server("from the primary")
+    data = with_fallbacks(primary.url, fake_server("from the backup").url)
+    data["settings"] = {"cooldown": 0}
+    async with Pipeline.from_dict(data) as pipe:
+        primary.push(status=503)
+        assert (await pipe.run("one")).output == "from the backup"
+        assert (await pipe.run("two")).output == "from the primary"

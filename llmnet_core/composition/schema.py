@@ -215,6 +215,12 @@ class SettingsConfig(_Base):
         ),
     )
     router: str = Field("llm", description="default routing strategy")
+    cooldown: float = Field(
+        10.0,
+        ge=0,
+        le=86400,
+        description="seconds a model that failed is passed over for the node's fallback models (0: never)",
+    )
     cache: CacheConfig | None = Field(
         None,
         description="a response cache for every model node (off by default)",

@@ -26,7 +26,7 @@ def served(fake_model, start_serve, module_dir) -> Any:
             "primary": {"type": "external", "url": primary.url, "retries": 0},
             "backup": {"type": "external", "url": backup.url},
         },
-        "settings": {"cache": {"ttl": 300}},
+        "settings": {"cache": {"ttl": 300}, "cooldown": 0},  # each request tries the primary first
         "architecture": [
             {"name": "chat", "layer": 0, "model": "primary", "fallback": ["backup"], "output-to": ["output"]},
             {"name": "output", "adapter": "output"},
