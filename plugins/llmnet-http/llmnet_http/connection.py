@@ -239,7 +239,10 @@ class Connection(asyncio.Protocol):
         self._read_timeout = read_timeout
         self._last_read = self.loop.time()
         self._timer = self.loop.call_later(read_timeout, self._check_silence)
-        self.transport.write(head + body if body else head)
+        try:
+            self.transport.write(head + body if body else head)
+        except (OSError, RuntimeError) as exc:  # the connection closed under us: nothing was sent
+            self._broken(f"connection closed before an answer ({type(exc).__name__})")
         return answer
 
     def reusable(self) -> bool:
@@ -311,7 +314,8 @@ class Pool:
         now = loop.time()
         while self.idle:
             conn = self.idle.pop()
-            if not conn.closed and now - conn.idle_since < self.keepalive:
+            closing = conn.transport is None or conn.transport.is_closing()
+            if not conn.closed and not closing and now - conn.idle_since < self.keepalive:
                 return conn
             conn.close()
         try:
