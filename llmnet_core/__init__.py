@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "CacheSpec": "response_cache",
     "Resources": "resources",
     "activity": "progress",
+    "show_activity": "progress",
     # values
     "Message": "types",
     "Usage": "types",
@@ -156,7 +157,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .options import PluginOptions, option_problems, parse_options
     from .overrides import apply_overrides
     from .plugins import PluginHost, get_host
-    from .progress import activity
+    from .progress import activity, show_activity
     from .redact import Redactor, SecretFilter, StreamRedactor, excerpt
     from .registry import ConditionRegistrar, Registrar
     from .resources import Resources

@@ -22,13 +22,21 @@ log = logging.getLogger("llmnet.progress")
 #: called with ("start" | "end" | "fail", text, seconds since start)
 Listener = Callable[[str, str, float], None]
 _listeners: list[Listener] = []
+#: the activities under way: their text and when each started
+_running: list[tuple[str, float]] = []
 _lock = threading.Lock()
 
 
-def add_listener(listener: Listener) -> Callable[[], None]:
-    """Receive activity events until the returned function is called."""
+def add_listener(listener: Listener, *, replay: bool = False) -> Callable[[], None]:
+    """Receive activity events until the returned function is called; with `replay`, first a "start"
+    for each activity already under way (a model loading in the background)."""
     with _lock:
         _listeners.append(listener)
+        running = list(_running) if replay else []
+    now = time.perf_counter()
+    for text, started in running:
+        with contextlib.suppress(Exception):
+            listener("start", text, now - started)
 
     def remove() -> None:
         with _lock:
@@ -47,17 +55,46 @@ def _emit(event: str, text: str, seconds: float) -> None:
 
 
 @contextlib.contextmanager
+def show_activity(stream: TextIO | None = None) -> Iterator[Callable[[], None]]:
+    """Show the activities under way and announced while the block runs on `stream` (stderr): a spinner
+    line on a terminal, one line each otherwise. Yields a function that stops showing them (and clears
+    the spinner's line) before the block ends: call it before writing to the same terminal."""
+    reporter = StderrReporter(stream)
+    remove = add_listener(reporter, replay=True)
+
+    def stop() -> None:
+        remove()
+        reporter.close()
+
+    try:
+        yield stop
+    finally:
+        stop()
+
+
+@contextlib.contextmanager
 def activity(text: str) -> Iterator[None]:
     """Announce a slow step (e.g. "loading model gemma-3-270m") for as long as the block runs."""
     log.info("%s …", text)
     started = time.perf_counter()
+    entry = (text, started)
+    with _lock:
+        _running.append(entry)
     _emit("start", text, 0.0)
     try:
         yield
     except BaseException:
+        _finished(entry)
         _emit("fail", text, time.perf_counter() - started)
         raise
+    _finished(entry)
     _emit("end", text, time.perf_counter() - started)
+
+
+def _finished(entry: tuple[str, float]) -> None:
+    with _lock:
+        if entry in _running:
+            _running.remove(entry)
 
 
 class StderrReporter:
@@ -75,6 +112,7 @@ class StderrReporter:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         if self.tty:
             self.stream = _private_copy(self.stream)
+        self._own_stream = self.stream is not (stream or sys.stderr)
         self._active: list[str] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -108,11 +146,16 @@ class StderrReporter:
     def close(self) -> None:
         """Stop the spinner and clear its line; later events are ignored."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             self._active.clear()
             if self._drawn:
                 self._write(CLEAR)
                 self._drawn = False
+            if self._own_stream:
+                with contextlib.suppress(OSError):
+                    self.stream.close()
         self._wake.set()
 
     def _spin(self) -> None:

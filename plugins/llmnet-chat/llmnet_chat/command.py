@@ -74,14 +74,15 @@ def converse(
 ) -> int:
     """Read turns until the input ends or /exit, answering each; returns how many turns failed."""
     import asyncio
+    import contextlib
 
-    from llmnet_core import flush_observers
+    from llmnet_core import flush_observers, show_activity
 
     from .display import OutputFailed, note
     from .session import ChatSession
     from .turns import TurnReader, as_message, is_command
 
-    session = ChatSession(pipeline, system=system, show_route=show_route)
+    session = ChatSession(pipeline, system=system, show_route=show_route, spinner=interactive)
     reader = TurnReader(sys.stdin, interactive=interactive)
     if interactive:
         name = Path(composition).name if composition else "the default pipeline"
@@ -89,7 +90,8 @@ def converse(
     with asyncio.Runner() as runner:
         ended_cleanly = False
         try:
-            runner.run(session.pipeline.start())  # secrets loaded, models prepared before the first turn
+            with show_activity() if interactive else contextlib.nullcontext():
+                runner.run(session.pipeline.start())  # secrets loaded, models prepared before the first turn
             while (text := reader.read()) is not None:
                 if is_command(text):
                     if not session.command(text):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from llmnet_core import Redactor, StreamRedactor
@@ -43,6 +43,8 @@ class AnswerPrinter:
         self._stream = stream or sys.stdout
         self.started = False
         self._ends_line = True
+        #: called once before the first write (to clear a spinner on the same terminal)
+        self.before_write: Callable[[], None] | None = None
 
     def __call__(self, piece: str) -> None:
         self.started = True
@@ -60,6 +62,9 @@ class AnswerPrinter:
 
     def _write(self, text: str) -> None:
         if text:
+            if self.before_write is not None:
+                self.before_write, clear = None, self.before_write
+                clear()
             try:
                 self._stream.write(text)
                 self._stream.flush()

@@ -11,7 +11,7 @@ import signal
 import sys
 from typing import Any
 
-from llmnet_core import LLMNetError, Pipeline
+from llmnet_core import LLMNetError, Pipeline, show_activity
 
 from .display import AnswerPrinter, OutputFailed, note, route_line
 
@@ -30,10 +30,14 @@ class Stopped(Exception):
 class ChatSession:
     """The conversation so far and the pipeline that answers it (started and closed by the caller)."""
 
-    def __init__(self, pipeline: Pipeline, *, system: str | None = None, show_route: bool = True) -> None:
+    def __init__(
+        self, pipeline: Pipeline, *, system: str | None = None, show_route: bool = True, spinner: bool = False
+    ) -> None:
         self.pipeline = pipeline
         self.system = system
         self.show_route = show_route
+        #: show the models still loading (a spinner) while a turn waits for them: on a terminal only
+        self.spinner = spinner
         self.history: list[dict[str, str]] = []
         self.last_trace: Any = None
         #: turns that failed (a piped chat exits with 1 when any did)
@@ -69,7 +73,10 @@ class ChatSession:
         A failure or Ctrl-C is reported and leaves the conversation as it was."""
         printer = AnswerPrinter(self.pipeline.redactor)
         try:
-            result = await _stoppable(self.pipeline.run(self.messages(text), on_token=printer, source="chat"))
+            with show_activity() if self.spinner else contextlib.nullcontext(lambda: None) as stop:
+                printer.before_write = stop
+                request = self.pipeline.run(self.messages(text), on_token=printer, source="chat")
+                result = await _stoppable(request)
         except Stopped:
             printer.finish()
             note("(stopped)")

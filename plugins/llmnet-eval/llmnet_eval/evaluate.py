@@ -4,6 +4,7 @@ and gather the figures into one report."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,8 +112,12 @@ async def _all_runs(
 async def _one_run(
     pipeline: Any, items: list[Item], routes: Routes, request: EvalRequest, strategy: str | None
 ) -> dict[str, Any]:
+    from llmnet_core import show_activity
+
     bar = ProgressBar(len(items), strategy or "eval")
     try:
+        with show_activity() if bar.enabled else contextlib.nullcontext():
+            await pipeline.start()  # models load here, with a spinner on a terminal
         async with pipeline:
             outcomes = await run_all(
                 pipeline,
