@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import Problem
 from ..registry import Registries
 from .catalogue import providers_of
 from .schema import CompositionFile
 
-if TYPE_CHECKING:
-    from . import Composition
+
+class _Loaded(Protocol):
+    """What the note reads of a loaded `Composition` (not imported here: it imports this module)."""
+
+    file: CompositionFile
+    reachable: set[str]
+    source: str
+
 
 #: names a deploy note shows before "and N more"
 NOTE_NAMES = 3
@@ -71,7 +77,7 @@ def _checked(deployer: Any, section: Mapping[str, Any], path: str, live: bool) -
     return [p if live else Problem(p.path, p.message, p.hint, "warning") for p in found]
 
 
-def deploy_note(composition: Composition, registries: Registries) -> str | None:
+def deploy_note(composition: _Loaded, registries: Registries) -> str | None:
     """The note a command that runs the pipeline in this process prints on stderr: which nodes and models
     carry `deploy` sections, ignored here, and the command that uses them; None when there is nothing to
     say (no section that a deployer would use, or no installed deployer: validation warned then)."""
@@ -93,7 +99,7 @@ def _serves(deployer: Any) -> bool:
     return callable(getattr(deployer, "serve", None))
 
 
-def _carriers(composition: Composition) -> list[tuple[str, str]]:
+def _carriers(composition: _Loaded) -> list[tuple[str, str]]:
     """("node" | "model", name) for each section a deployer would use: nodes that call a model and that
     a request can reach (the others are warned about, or never deployed), then models."""
     file = composition.file
