@@ -91,8 +91,13 @@ class SemanticRouter(Router):
 
     @classmethod
     def check(cls, options: Mapping[str, Any]) -> list[Problem]:
-        """Unknown keys and wrong values of the node's `router-options`, for `validate`."""
-        return options_check(SemanticOptions, options, "semantic")
+        """Unknown keys and wrong values of the node's `router-options`, for `validate`; a `fallback`
+        without `min-score` (never used) is a warning."""
+        problems = options_check(SemanticOptions, options, "semantic")
+        if options.get("fallback") and options.get("min-score", options.get("min_score")) is None:
+            hint = "add min-score, the similarity under which requests go to the fallback"
+            problems.append(Problem("fallback", "is never used without min-score", hint, "warning"))
+        return problems
 
     def __init__(self) -> None:
         self._indexes: dict[tuple[str | None, str, tuple[Candidate, ...]], _Index] = {}

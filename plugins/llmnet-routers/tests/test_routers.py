@@ -327,3 +327,11 @@ def test_router_options_that_a_strategy_accepts_pass_validate(host) -> None:
         ("llm", {"no-match": "error", "max-tokens": 4, "temperature": 0}),
     ):
         assert problems_of(composition(strategy, options), host.registries) == []
+
+
+def test_a_semantic_fallback_without_min_score_is_a_warning(host) -> None:
+    for options in ({"fallback": "tech"}, {"fallback": "tech", "min-score": None}):
+        found = problems_of(composition("semantic", options), host.registries)
+        assert [(p.path, p.message, p.severity) for p in found] == [
+            ("architecture[0].router-options.fallback", "is never used without min-score", "warning")
+        ]
