@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -56,14 +56,11 @@ class Timeouts:
 
     connect: float
     read: float
-    _aiohttp: list[Any] = field(default_factory=list, compare=False, repr=False)
 
+    @cached_property
     def for_aiohttp(self) -> aiohttp.ClientTimeout:
-        """The same bounds as aiohttp's ClientTimeout (made once)."""
-        if not self._aiohttp:
-            made = aiohttp_module().ClientTimeout(total=None, sock_connect=self.connect, sock_read=self.read)
-            self._aiohttp.append(made)
-        return self._aiohttp[0]
+        """The same bounds as aiohttp's ClientTimeout."""
+        return aiohttp_module().ClientTimeout(total=None, sock_connect=self.connect, sock_read=self.read)
 
 
 def client_timeout(connect: float, read: float) -> Timeouts:
@@ -305,10 +302,7 @@ class Upstream:
         conn = await pool.connection(timeout.connect)
         answer = conn.request((head + "\r\n").encode("latin-1"), data, timeout.read)
         try:
-            while not answer.status and not answer._done:
-                await answer.wait()
-            if not answer.status:
-                await answer.read()  # raises what cut the answer
+            await answer.head()
         except BaseException:
             conn.close()
             raise
@@ -320,7 +314,7 @@ class Upstream:
         aiohttp = aiohttp_module()
         try:
             response = await self.session.request(
-                method, url, data=data, headers=headers, timeout=timeout.for_aiohttp(), proxy=self.proxy
+                method, url, data=data, headers=headers, timeout=timeout.for_aiohttp, proxy=self.proxy
             )
         except aiohttp.ConnectionTimeoutError:
             raise NoAnswer(f"no connection within {timeout.connect:g} s", timed_out=True) from None

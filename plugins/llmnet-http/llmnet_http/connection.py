@@ -113,6 +113,13 @@ class Answer:
             self.conn.resume()
         return piece
 
+    async def head(self) -> None:
+        """Until the status and headers came. Raises what cut the answer first (NoAnswer, ReadTimeout)."""
+        while not self.status and not self._done:
+            await self.wait()
+        if not self.status:
+            await self.read()
+
     async def read(self) -> bytes:
         """The whole body. Raises ReadTimeout or ReadFailed."""
         self._streamed = False

@@ -18,6 +18,7 @@ from llmnet_http import (
     idle_connections,
     iter_lines,
 )
+from llmnet_testing import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -246,34 +247,30 @@ async def test_a_connection_cut_before_or_during_the_answer(upstreams: list[Upst
 async def test_a_cancelled_request_closes_its_connection_and_frees_its_slot(
     upstreams: list[Upstream],
 ) -> None:
+    asked = asyncio.Event()
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")  # and never the rest
-        await writer.drain()
+        head, _ = await read_request(reader)
+        asked.set()
+        if b"/part" in head:  # the headers and part of the body, never the rest
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+            await writer.drain()
         await asyncio.sleep(5)
 
     async with RawServer(handler) as origin:
         upstream = Upstream(origin)
         upstreams.append(upstream)
-        for stage in ("headers", "body"):
-            exchange = None
-            if stage == "body":
-                exchange = await upstream.send(
-                    "POST", origin + "/", headers={}, data=b"{}", timeout=client_timeout(5, 5), slot_wait=1
-                )
-                waiting = asyncio.create_task(exchange.read())
-            else:
-                upstream.lean.idle.clear()
-                waiting = asyncio.create_task(post(upstream, origin + "/slow"))
-            await asyncio.sleep(0.05 if stage == "body" else 0)
+        for path in ("/silent", "/part"):  # cancelled while waiting for the headers, then for the body
+            asked.clear()
+            waiting = asyncio.create_task(post(upstream, origin + path))
+            await asyncio.wait_for(asked.wait(), 5)  # the request reached the server
+            await asyncio.sleep(0.05)
             waiting.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await waiting
-            if exchange is not None:
-                exchange.close()
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # the closed connection's end reaches the pool
             assert upstream.slots._value == 256
-            assert not upstream.lean.open and idle_connections(upstream) == 0
+            assert upstream.lean is not None and not upstream.lean.open and idle_connections(upstream) == 0
 
 
 async def test_an_idle_connection_the_server_closed_is_replaced(upstreams: list[Upstream]) -> None:
@@ -302,3 +299,81 @@ def test_tls_proxies_and_credentials_go_through_aiohttp(monkeypatch: pytest.Monk
     assert Upstream("http://user:pw@models.example").lean is None
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
     assert Upstream("http://models.example:8000").lean is None
+
+
+#: both clients: the lean one, and aiohttp (which serves an origin with credentials, TLS or a proxy)
+CLIENTS = ["lean", "aiohttp"]
+
+
+def upstream_for(origin: str, client: str) -> Upstream:
+    """The `Upstream` of `origin` through `client` (credentials in the URL send it through aiohttp)."""
+    upstream = Upstream(origin if client == "lean" else origin.replace("http://", "http://user:pw@"))
+    assert (upstream.lean is not None) == (client == "lean")
+    return upstream
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_either_client_reads_whole_and_streamed_answers_alike(
+    upstreams: list[Upstream], client: str
+) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b'{"whole": true}', "X-Kind: whole", "Retry-After: 3"))
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for piece in (b"data: one\n\n", b"data: t", b"wo\n\n"):
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with RawServer(handler) as origin:
+        upstream = upstream_for(origin, client)
+        upstreams.append(upstream)
+        exchange = await upstream.send(
+            "POST", origin + "/v1", headers={}, data=b"{}", timeout=client_timeout(5, 5), slot_wait=1
+        )
+        assert (exchange.status, exchange.headers.get("x-kind"), exchange.headers.get("retry-after")) == (
+            200,
+            "whole",
+            "3",
+        )
+        assert await exchange.read_and_close() == b'{"whole": true}'
+        exchange = await upstream.send(
+            "POST", origin + "/v1", headers={}, data=b"{}", timeout=client_timeout(5, 5), slot_wait=1
+        )
+        lines = [line async for line in iter_lines(exchange)]
+        exchange.close()
+        assert lines == ["data: one", "", "data: two", ""]
+        assert idle_connections(upstream) == 1 and upstream.slots._value == 256
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_either_client_tells_its_failures_alike(upstreams: list[Upstream], client: str) -> None:
+    stages = iter(["silent", "part", "cut"])
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        stage = next(stages)
+        if stage != "silent":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+            await writer.drain()
+        if stage != "cut":
+            await asyncio.sleep(5)
+
+    async with RawServer(handler) as origin:
+        upstream = upstream_for(origin, client)
+        upstreams.append(upstream)
+        with pytest.raises(ReadTimeout):  # nothing came within the read timeout
+            await post(upstream, origin + "/", read=0.2)
+        with pytest.raises(ReadTimeout):  # the body stopped coming
+            await post(upstream, origin + "/", read=0.2)
+        with pytest.raises(ReadFailed):  # the connection closed in the middle of the body
+            await post(upstream, origin + "/")
+        assert upstream.slots._value == 256
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    refused = upstream_for(nowhere, client)
+    upstreams.append(refused)
+    with pytest.raises(NoAnswer, match=r"^connection refused$"):
+        await post(refused, nowhere + "/")
