@@ -213,9 +213,8 @@ class ModelCalls:
     redact: Callable[[str], str] = str
     #: seconds a model that failed is passed over for the node's fallback models (`settings.cooldown`)
     cooldown: float = 0.0
-    clock: Callable[[], float] = time.monotonic
-    #: model → when it failed and until when it is passed over
-    _down: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: model → when it last failed (`time.monotonic()`), until it answers again
+    _failed: dict[str, float] = field(default_factory=dict)
 
     async def call(
         self,
@@ -232,22 +231,22 @@ class ModelCalls:
         """One answer of `node`'s model or of a fallback model, as `call_model` gives it; the hop records
         the model that answered, the ones that failed before it, and the cache's part."""
         names = self._candidates(node, answer)
-        if len(names) > 1 and self._down:
+        if len(names) > 1 and self._failed:
             names = self._passed_over(names, hop)
         spec = self.caches.spec(node) if self.caches is not None else None
         relay = _Relay(on_token, on_chunk)
         for index, name in enumerate(names):
             backend = self.backend_for(node, name)
+            fallback = name != node.model
             request = build_request(
-                node, backend, messages, params, request_id, choices, answer, fallback=name != node.model
+                node, backend, messages, params, request_id, choices, answer, fallback=fallback
             )
             try:
-                response = await self._attempt(node, backend, request, hop, relay, spec, name != node.model)
+                response = await self._attempt(node, backend, request, hop, relay, spec, fallback)
             except BackendError as exc:
                 later = names[index + 1 :]
                 if falls_back(exc) and len(names) > 1 and self.cooldown > 0:
-                    now = self.clock()
-                    self._down[name] = (now, now + self.cooldown)
+                    self._failed[name] = time.monotonic()
                 if relay.started or not later or not falls_back(exc):
                     raise _final(node, exc, names[: index + 1], later, relay.started) from None
                 reason = exc.message.removeprefix(f'node "{node.name}": ')
@@ -255,8 +254,8 @@ class ModelCalls:
                 shown = self.redact(reason)
                 log.warning('node "%s": model "%s" failed, trying "%s": %s', node.name, name, later[0], shown)
                 continue
-            if self._down:
-                self._down.pop(name, None)
+            if self._failed:
+                self._failed.pop(name, None)
             hop.answered_by = name
             return response
         raise AssertionError("a node's model call has at least one model")  # pragma: no cover
@@ -264,15 +263,16 @@ class ModelCalls:
     def _passed_over(self, names: list[str], hop: Hop) -> list[str]:
         """`names` with the models that failed within the cooldown moved to the end (tried only when the
         others fail too), each noted in the hop as passed over; unchanged when every one failed."""
-        now = self.clock()
-        down = {name: self._down[name][0] for name in names if self._down.get(name, (0.0, 0.0))[1] > now}
+        now = time.monotonic()
+        ago = {name: now - self._failed[name] for name in names if name in self._failed}
+        down = [name for name, seconds in ago.items() if seconds < self.cooldown]
         if not down or len(down) == len(names):
             return names
-        for name, failed in down.items():
-            ago = f"{now - failed:.1f}".rstrip("0").rstrip(".")
-            reason = f"passed over: it failed {ago} s ago (settings.cooldown {self.cooldown:g} s)"
+        for name in down:
+            seconds, cooldown = round(ago[name], 1), self.cooldown
+            reason = f"passed over: it failed {seconds:g} s ago (settings.cooldown {cooldown:g} s)"
             hop.fallbacks.append({"model": name, "error": reason})
-        return [name for name in names if name not in down] + list(down)
+        return [name for name in names if name not in down] + down
 
     def _candidates(self, node: NodeConfig, answer: AnswerOptions | None) -> list[str]:
         """The node's model, then its fallback models that can answer as asked (tools, formats...)."""

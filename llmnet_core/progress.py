@@ -55,10 +55,14 @@ def _emit(event: str, text: str, seconds: float) -> None:
 
 
 @contextlib.contextmanager
-def show_activity(stream: TextIO | None = None) -> Iterator[Callable[[], None]]:
+def show_activity(stream: TextIO | None = None, *, enabled: bool = True) -> Iterator[Callable[[], None]]:
     """Show the activities under way and announced while the block runs on `stream` (stderr): a spinner
-    line on a terminal, one line each otherwise. Yields a function that stops showing them (and clears
-    the spinner's line) before the block ends: call it before writing to the same terminal."""
+    line on a terminal, one line each otherwise; nothing when not `enabled`. Yields a function that stops
+    showing them (and clears the spinner's line) before the block ends: call it before writing to the
+    same terminal."""
+    if not enabled:
+        yield lambda: None
+        return
     reporter = StderrReporter(stream)
     remove = add_listener(reporter, replay=True)
 

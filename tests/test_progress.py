@@ -45,3 +45,7 @@ def test_show_activity_writes_each_activity_until_stopped() -> None:
         with activity("loading two"):  # after stop: not shown
             pass
     assert stream.getvalue() == "loading one …\n"
+    quiet = io.StringIO()
+    with show_activity(quiet, enabled=False), activity("loading three"):
+        pass
+    assert quiet.getvalue() == ""

@@ -74,7 +74,6 @@ def converse(
 ) -> int:
     """Read turns until the input ends or /exit, answering each; returns how many turns failed."""
     import asyncio
-    import contextlib
 
     from llmnet_core import flush_observers, show_activity
 
@@ -90,7 +89,7 @@ def converse(
     with asyncio.Runner() as runner:
         ended_cleanly = False
         try:
-            with show_activity() if interactive else contextlib.nullcontext():
+            with show_activity(enabled=interactive):
                 runner.run(session.pipeline.start())  # secrets loaded, models prepared before the first turn
             while (text := reader.read()) is not None:
                 if is_command(text):

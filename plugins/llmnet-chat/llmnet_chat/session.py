@@ -73,7 +73,7 @@ class ChatSession:
         A failure or Ctrl-C is reported and leaves the conversation as it was."""
         printer = AnswerPrinter(self.pipeline.redactor)
         try:
-            with show_activity() if self.spinner else contextlib.nullcontext(lambda: None) as stop:
+            with show_activity(enabled=self.spinner) as stop:
                 printer.before_write = stop
                 request = self.pipeline.run(self.messages(text), on_token=printer, source="chat")
                 result = await _stoppable(request)

@@ -4,7 +4,6 @@ and gather the figures into one report."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -116,7 +115,7 @@ async def _one_run(
 
     bar = ProgressBar(len(items), strategy or "eval")
     try:
-        with show_activity() if bar.enabled else contextlib.nullcontext():
+        with show_activity(enabled=bar.enabled):
             await pipeline.start()  # models load here, with a spinner on a terminal
         async with pipeline:
             outcomes = await run_all(

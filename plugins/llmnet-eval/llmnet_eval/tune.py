@@ -113,13 +113,12 @@ def semantic_nodes(request: TuneRequest, routes: Routes) -> list[str]:
 async def _learn_all(
     pipeline: Any, items: list[Item], routes: Routes, nodes: Sequence[str], request: TuneRequest
 ) -> list[NodeResult]:
-    import contextlib
     import sys
 
     from llmnet_core import show_activity
 
     results: list[NodeResult] = []
-    with show_activity() if sys.stderr.isatty() else contextlib.nullcontext():
+    with show_activity(enabled=sys.stderr.isatty()):
         await pipeline.start()  # models load here, with a spinner on a terminal
     async with pipeline:
         for node in nodes:
