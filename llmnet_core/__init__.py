@@ -74,6 +74,8 @@ _EXPORTS: dict[str, str] = {
     "excerpt": "redact",
     "Redactor": "redact",
     "StreamRedactor": "redact",
+    "masked_spans": "redact",
+    "shown_token": "redact",
     "SecretFilter": "redact",
     "parse_env_file": "envfile",
     "cache_dir": "cache",
@@ -158,7 +160,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .overrides import apply_overrides
     from .plugins import PluginHost, get_host
     from .progress import activity, show_activity
-    from .redact import Redactor, SecretFilter, StreamRedactor, excerpt
+    from .redact import Redactor, SecretFilter, StreamRedactor, excerpt, masked_spans, shown_token
     from .registry import ConditionRegistrar, Registrar
     from .resources import Resources
     from .response_cache import CacheSpec, MemoryCache, ResponseCache

@@ -18,8 +18,12 @@ import json
 import logging
 import re
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .types import TokenLogprob
 
 MASK = "***"
 MIN_LENGTH = 4  # shorter values would mask ordinary words
@@ -283,3 +287,34 @@ def excerpt(text: str, limit: int = 200, *, keep: str = "start") -> str:
     if keep == "end":
         return CUT + text[len(text) - limit + 1 :]
     return text[: limit - 1] + CUT
+
+
+def masked_spans(raw: str, masked: str) -> list[tuple[int, int]]:
+    """The spans of `raw` that masking changed into `masked` (a removal: the characters around it)."""
+    if raw == masked:
+        return []
+    import difflib
+
+    spans = []
+    for tag, start, end, _, _ in difflib.SequenceMatcher(None, raw, masked, autojunk=False).get_opcodes():
+        if tag != "equal":
+            spans.append((start, end) if end > start else (max(start - 1, 0), start + 1))
+    return spans
+
+
+def shown_token(
+    token: TokenLogprob,
+    start: int,
+    end: int,
+    secrets: Sequence[tuple[int, int]],
+    redact: Callable[[str], str] | None,
+) -> dict[str, Any]:
+    """OpenAI's entry of the token at `start`-`end` of an answer: `***` (its alternatives too) when it
+    overlaps a span where a secret was masked (`masked_spans`), or holds a secret itself."""
+    hidden = any(a < max(end, start + 1) and start < b for a, b in secrets)
+    if not hidden and redact:
+        hidden = redact(token.token) != token.token
+    if not hidden:
+        return token.to_dict()
+    top = [{"token": MASK, "logprob": t.logprob, "bytes": None} for t in token.top]
+    return {"token": MASK, "logprob": token.logprob, "bytes": None, "top_logprobs": top}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import PipelineError, UsageError
+from .redact import masked_spans, shown_token
 from .trace import Trace
 from .types import AnswerOptions, Message, StreamChunk, TokenLogprob, ToolCall, Usage
 
@@ -56,22 +57,11 @@ def _masked_logprobs(
 ) -> list[dict[str, Any]]:
     """OpenAI's token entries; a token that holds a secret, or lies where one was masked in `output`
     (a secret split across tokens), becomes `***` with its alternatives."""
-    masked = redact(output)
-    spans: list[tuple[int, int]] = []
-    if masked != output:
-        import difflib
-
-        matcher = difflib.SequenceMatcher(None, output, masked, autojunk=False)
-        opcodes = [(a, b) for tag, a, b, _, _ in matcher.get_opcodes() if tag != "equal"]
-        spans = [(a, b) if b > a else (max(a - 1, 0), a + 1) for a, b in opcodes]
+    secrets = masked_spans(output, redact(output))
     entries, start = [], 0
     for token in tokens:
         end = start + len(token.token)
-        if redact(token.token) != token.token or any(a < max(end, start + 1) and start < b for a, b in spans):
-            top = [{"token": "***", "logprob": t.logprob, "bytes": None} for t in token.top]
-            entries.append({"token": "***", "logprob": token.logprob, "bytes": None, "top_logprobs": top})
-        else:
-            entries.append(token.to_dict())
+        entries.append(shown_token(token, start, end, secrets, redact))
         start = end
     return entries
 

@@ -10,29 +10,24 @@ events; `whole_answer` masks a complete answer the same way.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from llmnet_core import Redactor, StreamChunk, StreamRedactor, TokenLogprob, ToolCall, ToolCallDelta
+from llmnet_core import (
+    Redactor,
+    StreamChunk,
+    StreamRedactor,
+    TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
+    masked_spans,
+    shown_token,
+)
 
 if TYPE_CHECKING:
     from llmnet_core import RunResult
 
     from .wire import ChunkWriter
-
-MASK = "***"
-
-
-def _changed(raw: str, masked: str) -> list[tuple[int, int]]:
-    """The spans of `raw` that masking changed."""
-    if raw == masked:
-        return []
-    spans = []
-    for tag, start, end, _, _ in difflib.SequenceMatcher(None, raw, masked, autojunk=False).get_opcodes():
-        if tag != "equal":
-            spans.append((start, end) if end > start else (max(start - 1, 0), start + 1))
-    return spans
 
 
 class AnswerMasker:
@@ -48,7 +43,7 @@ class AnswerMasker:
         self._arguments: dict[int, StreamRedactor] = {}
 
     def _note(self, raw: str, masked: str) -> str:
-        self._secrets += [(self._released + a, self._released + b) for a, b in _changed(raw, masked)]
+        self._secrets += [(self._released + a, self._released + b) for a, b in masked_spans(raw, masked)]
         self._released += len(raw)
         return masked
 
@@ -80,16 +75,7 @@ class AnswerMasker:
         if not ready:
             return None
         self._tokens = self._tokens[len(ready) :]
-        return [self._shown(start, end, token) for start, end, token in ready]
-
-    def _shown(self, start: int, end: int, token: TokenLogprob) -> dict[str, Any]:
-        hidden = any(a < max(end, start + 1) and start < b for a, b in self._secrets)
-        if not hidden and self._redact:
-            hidden = self._redact(token.token) != token.token
-        if not hidden:
-            return token.to_dict()
-        top = [{"token": MASK, "logprob": t.logprob, "bytes": None} for t in token.top]
-        return {"token": MASK, "logprob": token.logprob, "bytes": None, "top_logprobs": top}
+        return [shown_token(token, start, end, self._secrets, self._redact) for start, end, token in ready]
 
     def tool_delta(self, delta: ToolCallDelta) -> dict[str, Any]:
         """A piece of a tool call as OpenAI's dict, its name and arguments masked."""
