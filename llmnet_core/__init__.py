@@ -101,6 +101,9 @@ _EXPORTS: dict[str, str] = {
     "span": "events",
     "current_span": "events",
     "flush_observers": "events",
+    "Trace": "trace",
+    "Hop": "trace",
+    "HookOutcome": "trace",
     # library use
     "load_composition": "composition",
     "default_composition_path": "composition",
@@ -165,6 +168,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .resources import Resources
     from .response_cache import CacheSpec, MemoryCache, ResponseCache
     from .run import RunResult, parameter_problem
+    from .trace import HookOutcome, Hop, Trace
     from .types import (
         FEATURES,
         AnswerOptions,

@@ -249,7 +249,8 @@ class Pipeline:
         backend cannot do it; a conversation that ends with tool results goes back to the node that asked
         for the calls (see `answering.py`). `on_chunk` receives every streamed piece, tool calls too.
         """
-        before, text, after = split_messages(prompt)
+        messages, last = split_messages(prompt)
+        before, text, after = messages[:last], messages[last].content, messages[last + 1 :]
         request = RequestState(
             before,
             after,
@@ -264,8 +265,7 @@ class Pipeline:
             if observed.recording:
                 observed.attributes["composition"] = self.composition_path
                 observed.attributes["composition_name"] = self.composition.file.name
-                messages = [*before, Message("user", text), *after]
-                observed.attributes["messages"] = [m.to_dict() for m in messages]
+                observed.attributes["messages"] = messages
             try:
                 output = await self._run_request(request, text, variables, trace)
             finally:
@@ -322,8 +322,10 @@ class Pipeline:
             started = time.perf_counter()
             scope.enter(node, data, visits - 1)
             with span("hop", node.name, node=node.name, layer=node.layer, role=role, hop=hop) as observed:
-                data, (current, chosen_by, decision) = await self._visit(node, request, data, scope, hop)
-                hop.ms = (time.perf_counter() - started) * 1000
+                try:
+                    data, (current, chosen_by, decision) = await self._visit(node, request, data, scope, hop)
+                finally:
+                    hop.ms = (time.perf_counter() - started) * 1000
                 if observed.recording:
                     observed.attributes["role"] = hop.role
 

@@ -104,7 +104,7 @@ async def send(
     **attributes: Any,
 ) -> ChatResponse:
     """Send `request` to `backend` (streamed when a callback is given) in a "model_call" span with
-    `attributes`; the hop records the model and the tokens."""
+    `attributes`; the hop records the model, the call's time and the tokens."""
     wire = request.model
     hop.model, hop.backend = wire, backend.spec.backend
     with span(
@@ -117,10 +117,14 @@ async def send(
         parameters=request.parameters,
         **attributes,
     ) as observed:
-        if on_token is None and on_chunk is None:
-            response = await guarded(node, backend, backend.complete(request))
-        else:
-            response = await _collect_stream(node, backend, request, on_token, on_chunk)
+        started = time.perf_counter()
+        try:
+            if on_token is None and on_chunk is None:
+                response = await guarded(node, backend, backend.complete(request))
+            else:
+                response = await _collect_stream(node, backend, request, on_token, on_chunk)
+        finally:
+            hop.model_ms.append((time.perf_counter() - started) * 1000)
         if observed.recording:
             observed.attributes.update(
                 usage=response.usage, response_model=response.model, finish_reason=response.finish_reason

@@ -88,16 +88,16 @@ class RequestState:
 
 def split_messages(
     prompt: str | Sequence[Message | Mapping[str, str]],
-) -> tuple[list[Message], str, list[Message]]:
-    """The messages before the last user message, its text, and the messages after it."""
+) -> tuple[list[Message], int]:
+    """The request's messages and the index of the last user message among them (a text is one)."""
     if isinstance(prompt, str):
-        return [], prompt, []
+        return [Message("user", prompt)], 0
     messages = [m if isinstance(m, Message) else Message.from_dict(m) for m in prompt]
     if not messages:
         raise PipelineError("the request has no messages")
     for index in range(len(messages) - 1, -1, -1):
         if messages[index].role == "user":
-            return messages[:index], messages[index].content, messages[index + 1 :]
+            return messages, index
     raise PipelineError(
         "the request has no user message",
         hint="routing and conditions read the last user message; add one",

@@ -43,6 +43,8 @@ class Hop:
     answered_by: str | None = None
     #: the models that failed before it, in order: `{"model": key, "error": why}`
     fallbacks: list[dict[str, str]] = field(default_factory=list)
+    #: the time of each model call made at this node (a router's, a failed one, each fallback), in ms
+    model_ms: list[float] = field(default_factory=list)
     #: the response cache's part: "hit", "miss", "bypass" (not cacheable: a sampling temperature),
     #: "error" (the cache failed; the model answered), or None (no cache)
     cache: str | None = None
@@ -84,6 +86,7 @@ class Trace:
             item = asdict(hop)
             item["usage"] = hop.usage.to_dict() if hop.usage else None
             item["ms"] = round(hop.ms, 3)
+            item["model_ms"] = [round(ms, 3) for ms in hop.model_ms]
             for hook in item["hooks"]:
                 hook["ms"] = round(hook["ms"], 3)
             hops.append(item)

@@ -159,7 +159,7 @@ async def test_a_pipeline_run_reports_its_span_tree(recorder, register_plugin, e
     assert request.name == "req-1" and request.parent is None
     attrs = request.attributes
     assert attrs["source"] == "serve" and attrs["composition"] is None
-    assert attrs["messages"] == [{"role": "user", "content": "tell me a story"}]
+    assert [m.to_dict() for m in attrs["messages"]] == [{"role": "user", "content": "tell me a story"}]
     assert attrs["answer"] == result.output == "model saw: [tell me a story]"
     assert attrs["trace"] is result.trace and attrs["usage"] == result.usage
     assert attrs["redact"] is pipe.redactor and request.error is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+from collections import deque
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -103,6 +104,54 @@ def proxy_for(url: str) -> str | None:
     return proxy
 
 
+class Slots:
+    """At most `size` requests in flight to one server: a count of free slots and the requests waiting
+    for one, served in order (a freed slot goes straight to the first waiter). What asyncio's Semaphore
+    does, at about a third of its cost on the path every request takes (a free slot: one comparison)."""
+
+    __slots__ = ("_waiters", "free")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def locked(self) -> bool:
+        """True when a request would have to wait."""
+        return self.free <= 0 or bool(self._waiters)
+
+    def take(self) -> bool:
+        """Take a slot if one is free without waiting; False otherwise."""
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting for one when none is free (cancellable: a slot handed over to a request
+        cancelled at that moment passes on to the next)."""
+        if self.take():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Give a slot back: to the first request still waiting, else to the count."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
 class Exchange:
     """An open response and the pool slot it holds: `status`, `headers` (`get` in any case), the body
     whole (`read`) or in pieces (`pieces`); `close()` gives the connection and the slot back (the
@@ -114,7 +163,7 @@ class Exchange:
     status: int
     headers: Mapping[str, str]
 
-    def __init__(self, slots: asyncio.Semaphore) -> None:
+    def __init__(self, slots: Slots) -> None:
         self._slots = slots
         self._closed = False
 
@@ -151,7 +200,7 @@ class _LeanExchange(Exchange):
 
     __slots__ = ("_answer", "_pool")
 
-    def __init__(self, answer: Answer, pool: Pool, slots: asyncio.Semaphore) -> None:
+    def __init__(self, answer: Answer, pool: Pool, slots: Slots) -> None:
         super().__init__(slots)
         self._answer = answer
         self._pool = pool
@@ -175,7 +224,7 @@ class _AiohttpExchange(Exchange):
 
     __slots__ = ("_response",)
 
-    def __init__(self, response: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, slots: Slots) -> None:
         super().__init__(slots)
         self._response = response
         self.status = response.status
@@ -215,7 +264,7 @@ class Upstream:
 
     def __init__(self, origin: str) -> None:
         parts = urlsplit(origin)
-        self.slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self.slots = Slots(MAX_CONNECTIONS)
         self.proxy = proxy_for(origin)
         self.lean: Pool | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -249,8 +298,7 @@ class Upstream:
             await self._session.close()
 
     async def _take_slot(self, wait: float) -> None:
-        if not self.slots.locked():
-            await self.slots.acquire()  # a free slot: no wait
+        if self.slots.take():
             return
         try:
             async with asyncio.timeout(wait):

@@ -15,6 +15,7 @@ from llmnet_http import (
     NoAnswer,
     NoFreeConnection,
     Retryable,
+    Slots,
     Upstream,
     UpstreamPoster,
     client_timeout,
@@ -48,7 +49,7 @@ async def upstream(origin: str) -> AsyncIterator[Upstream]:
 
 
 async def test_a_refused_connection_is_no_answer_and_frees_its_slot(origin: str, upstream: Upstream) -> None:
-    upstream.slots = asyncio.Semaphore(1)
+    upstream.slots = Slots(1)
     with pytest.raises(NoAnswer, match=r"^connection refused$") as info:
         await upstream.send("GET", origin + "/", headers={}, timeout=client_timeout(5, 5), slot_wait=1)
     assert not info.value.timed_out
@@ -56,7 +57,7 @@ async def test_a_refused_connection_is_no_answer_and_frees_its_slot(origin: str,
 
 
 async def test_a_full_pool_is_reported_after_the_wait(origin: str, upstream: Upstream) -> None:
-    upstream.slots = asyncio.Semaphore(0)
+    upstream.slots = Slots(0)
     with pytest.raises(NoFreeConnection):
         await upstream.send("GET", origin + "/", headers={}, timeout=client_timeout(5, 5), slot_wait=0.01)
 
@@ -95,7 +96,7 @@ async def test_a_post_without_an_answer_is_retryable_and_gives_up_as_unreachable
 
 
 async def test_a_post_that_finds_the_pool_full_is_a_timeout(origin: str, upstream: Upstream) -> None:
-    upstream.slots = asyncio.Semaphore(0)
+    upstream.slots = Slots(0)
     poster = Poster(upstream, origin)
     with pytest.raises(BackendTimeoutError) as info:
         await poster._post(origin + "/", b"{}", headers={}, timeout=client_timeout(5, 5), slot_wait=0.05)
@@ -129,3 +130,35 @@ def test_every_public_name_is_listed_and_importable() -> None:
     assert sorted(llmnet_http.__all__) == sorted(["__version__", *llmnet_http._EXPORTS])
     for name in llmnet_http.__all__:
         assert getattr(llmnet_http, name) is not None
+
+
+async def test_slots_serve_waiters_in_order_and_survive_cancellation() -> None:
+    slots = Slots(1)
+    await slots.acquire()
+    assert slots.locked() and slots.free == 0
+    order: list[str] = []
+
+    async def wait(name: str) -> None:
+        await slots.acquire()
+        order.append(name)
+
+    first, second, third = (asyncio.create_task(wait(n)) for n in ("first", "second", "third"))
+    await asyncio.sleep(0)
+    second.cancel()  # a waiter that gives up leaves the queue
+    slots.release()  # the freed slot goes to the first waiter, not to the count
+    await first
+    assert order == ["first"] and slots.free == 0
+    slots.release()
+    await third
+    assert order == ["first", "third"]
+    slots.release()
+    assert slots.free == 1 and not slots.locked()
+    # a slot handed to a waiter cancelled before it could run passes on to the count
+    await slots.acquire()
+    late = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)
+    slots.release()
+    late.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await late
+    assert slots.free == 1

@@ -217,7 +217,7 @@ async def test_silence_before_the_headers_and_within_the_body_is_a_read_timeout(
         with pytest.raises(ReadTimeout, match="no data within the read timeout"):
             await post(upstream, origin + "/", read=0.2)
         assert idle_connections(upstream) == 0
-        assert not upstream.slots.locked() and upstream.slots._value == 256
+        assert not upstream.slots.locked() and upstream.slots.free == 256
 
 
 async def test_a_connection_cut_before_or_during_the_answer(upstreams: list[Upstream]) -> None:
@@ -241,7 +241,7 @@ async def test_a_connection_cut_before_or_during_the_answer(upstreams: list[Upst
             await post(upstream, origin + "/")
         with pytest.raises(ReadFailed, match="closed in the middle of the answer"):
             await post(upstream, origin + "/")
-        assert upstream.slots._value == 256
+        assert upstream.slots.free == 256
 
 
 async def test_a_cancelled_request_closes_its_connection_and_frees_its_slot(
@@ -269,7 +269,7 @@ async def test_a_cancelled_request_closes_its_connection_and_frees_its_slot(
             with pytest.raises(asyncio.CancelledError):
                 await waiting
             await asyncio.sleep(0.05)  # the closed connection's end reaches the pool
-            assert upstream.slots._value == 256
+            assert upstream.slots.free == 256
             assert upstream.lean is not None and not upstream.lean.open and idle_connections(upstream) == 0
 
 
@@ -346,7 +346,7 @@ async def test_either_client_reads_whole_and_streamed_answers_alike(
         lines = [line async for line in iter_lines(exchange)]
         exchange.close()
         assert lines == ["data: one", "", "data: two", ""]
-        assert idle_connections(upstream) == 1 and upstream.slots._value == 256
+        assert idle_connections(upstream) == 1 and upstream.slots.free == 256
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -371,7 +371,7 @@ async def test_either_client_tells_its_failures_alike(upstreams: list[Upstream],
             await post(upstream, origin + "/", read=0.2)
         with pytest.raises(ReadFailed):  # the connection closed in the middle of the body
             await post(upstream, origin + "/")
-        assert upstream.slots._value == 256
+        assert upstream.slots.free == 256
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     refused = upstream_for(nowhere, client)
     upstreams.append(refused)

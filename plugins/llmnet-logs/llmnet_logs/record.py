@@ -27,9 +27,7 @@ def request_row(span: Span) -> dict[str, Any]:
     trace_data: dict[str, Any] = trace.to_dict(redact) if trace is not None else {"hops": []}
     hops = trace_data.get("hops") or []
     messages = [
-        {"role": str(m.get("role", "")), "content": redact(str(m.get("content", "")))}
-        for m in attributes.get("messages") or []
-        if isinstance(m, Mapping)
+        {"role": str(m.role), "content": redact(str(m.content))} for m in attributes.get("messages") or ()
     ]
     answer = attributes.get("answer")
     error = span.error or trace_data.get("error")

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from llmnet_http import idle_connections
+from llmnet_http import Slots, idle_connections
 from llmnet_openai.backend import OpenAIBackend
 from llmnet_openai.wire import SSEParser, chat_completions_url
 from llmnet_testing import FakeOpenAIServer, free_port
@@ -241,7 +241,7 @@ async def test_waiting_for_a_free_connection_is_bounded(resources: Resources) ->
     with FakeOpenAIServer(delay=3) as slow:
         patient = make(resources, slow.url, options={"timeout": 1})
         hasty = make(resources, slow.url, options={"timeout": 0.3})
-        patient._upstream().slots = asyncio.Semaphore(1)  # a pool of one connection, for both
+        patient._upstream().slots = Slots(1)  # a pool of one connection, for both
         first = asyncio.create_task(patient.complete(ask()))
         while not slow.chat_requests:
             await asyncio.sleep(0.01)

@@ -179,8 +179,8 @@ def _content(span: Span) -> Attributes:
     secrets masked."""
     messages = [
         {
-            "role": m.get("role"),
-            "parts": [{"type": "text", "content": span.redact(str(m.get("content", "")))}],
+            "role": m.role,
+            "parts": [{"type": "text", "content": span.redact(str(m.content))}],
         }
         for m in span.attributes.get("messages") or ()
     ]

@@ -21,7 +21,7 @@ from .chat import chat_completions, completions, error_response
 from .collector import settle_collector
 from .metrics import start_metrics
 from .settings import ServeSettings, from_environ
-from .state import ServeState, serve_state
+from .state import STATE, ServeState, serve_state
 from .wire import RequestError, error_body
 
 JSON = "application/json"
@@ -192,6 +192,7 @@ class ServeApp:
         """One HTTP request through Starlette. uvicorn cancels the requests still running when a stop
         outlasts --graceful-timeout; their clients then get a 503 error (JSON, or an SSE error event that
         ends a stream already under way) instead of a cut connection and a traceback in the log."""
+        scope[STATE] = self.state
         watch = ResponseWatch(send)
         endpoint = COMPLETIONS.get(scope["path"]) if scope["method"] == "POST" else None
         try:
@@ -238,9 +239,9 @@ class ResponseWatch:
         if message["type"] == "http.response.start":
             self.started = True
             self.status = message["status"]
-            for name, value in message.get("headers", ()):
-                if name.lower() == b"content-type" and value.startswith(b"text/event-stream"):
-                    self.event_stream = True
+            for name, value in reversed(message.get("headers", ())):  # responses put their type last
+                if name.lower() == b"content-type":
+                    self.event_stream = value.startswith(b"text/event-stream")
                     break
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
             self.complete = True

@@ -18,9 +18,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from llmnet_core import Observer, Span, add_observer
+from llmnet_core import Hop, Observer, Span, add_observer
 
 from .instruments import COUNTER, GAUGE, HISTOGRAM, Collector, Family, SharedFolder, merge, snapshot
 
@@ -34,6 +35,8 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 
 #: distinct routes (node paths) given their own series; later ones are counted under "other"
 MAX_ROUTES = 64
 OTHER = "other"
+#: how a hop was reached when no node chose it: the pipeline's start, or a tool call's way in and out
+NOT_CHOSEN = frozenset({"entry", "tool result", "tool calls"})
 
 
 def start_metrics(state: Any) -> Callable[[], None]:
@@ -133,6 +136,7 @@ class ServeMetrics:
         self.families = [value for value in vars(self).values() if isinstance(value, Family)]
         self._by_status: dict[int, Any] = {}
         self._routes: dict[tuple[str, ...], Any] = {}
+        self._nodes: dict[str, NodeSeries] = {}
         self.observer = MetricsObserver(self)
 
     # -- HTTP -----------------------------------------------------------------------------------
@@ -172,6 +176,20 @@ class ServeMetrics:
 
     # -- spans ------------------------------------------------------------------------------------
 
+    def node(self, name: str) -> NodeSeries:
+        """The series of node `name`, looked up once per hop rather than once per figure."""
+        found = self._nodes.get(name)
+        if found is None:
+            found = self._nodes[name] = NodeSeries(
+                self.node_seconds.get(name),
+                self.model_seconds.get(name),
+                self.route_seconds.get(name),
+                self.tokens.get((name, "in")),
+                self.tokens.get((name, "out")),
+                self.cache_hits.get(name),
+            )
+        return found
+
     def route_child(self, trace: Any) -> Any:
         """The duration series of the route a request took (`router>sales>output`); past MAX_ROUTES
         distinct ones, "other" (a composition with loops could otherwise make many)."""
@@ -183,63 +201,79 @@ class ServeMetrics:
         return child
 
 
+@dataclass(slots=True)
+class NodeSeries:
+    """The series of one node that every hop through it updates."""
+
+    seconds: Any
+    model_seconds: Any
+    route_seconds: Any
+    tokens_in: Any
+    tokens_out: Any
+    cache_hits: Any
+
+
 class MetricsObserver(Observer):
-    """Turns ended spans into metric updates: a few lookups and additions per span."""
+    """Turns each request's trace into metric updates when the request ends, and hook spans into the
+    hooks' figures: what metrics need of a hop, a routing decision or a model call is in the trace, so
+    none of those spans has to exist for them (they cost more than the few additions made here)."""
+
+    #: hooks are spans of their own: an `observe` hook may end after its request
+    kinds = frozenset({"request", "hook"})
 
     def __init__(self, metrics: ServeMetrics) -> None:
         self.metrics = metrics
-        self._ended: dict[str, Callable[[Span, float], None]] = {
-            "request": self._request,
-            "hop": self._hop,
-            "route": self._route,
-            "model_call": self._model_call,
-            "hook": self._hook,
-        }
 
     def span_started(self, span: Span) -> None:
         if span.kind == "request":
             self.metrics.in_flight.value += 1
 
     def span_ended(self, span: Span) -> None:
-        handle = self._ended.get(span.kind)
-        if handle is not None:
-            handle(span, (span.end_ns - span.start_ns) / 1e9 if span.end_ns else 0.0)
+        seconds = (span.end_ns - span.start_ns) / 1e9 if span.end_ns else 0.0
+        if span.kind == "request":
+            self._request(span, seconds)
+        elif span.kind == "hook":
+            self._hook(span, seconds)
 
     def _request(self, span: Span, seconds: float) -> None:
         metrics = self.metrics
         metrics.in_flight.value -= 1
         trace = span.attributes.get("trace")
         metrics.route_child(trace).observe(seconds)
+        hops = getattr(trace, "hops", None) or ()
+        before = None
+        for hop in hops:
+            if before is not None and hop.chosen_by not in NOT_CHOSEN:
+                self._decision(before.node, hop)
+            if hop.role != "output":
+                self._hop(hop)
+            before = hop
         if span.error is not None:
-            hops = getattr(trace, "hops", None)
             node = hops[-1].node if hops else ""
             metrics.errors.get((node, span.attributes.get("error_type", "Exception"))).inc()
 
-    def _hop(self, span: Span, seconds: float) -> None:
+    def _decision(self, node: str, chosen: Hop) -> None:
+        """The choice of `chosen` at `node`; its time is the router's (none to wait for without one)."""
         metrics = self.metrics
-        metrics.node_seconds.get(span.name).observe(seconds)
-        hop = span.attributes.get("hop")
-        for failed in getattr(hop, "fallbacks", None) or ():
-            model = failed.get("model") if isinstance(failed, dict) else None
-            metrics.fallbacks.get((span.name, str(model or ""))).inc()
-        if getattr(hop, "cache", None) == "hit":
-            metrics.cache_hits.get(span.name).inc()
+        metrics.decisions.get((node, chosen.node)).inc()
+        ms = chosen.decision.get("ms", 0.0) if chosen.decision else 0.0
+        metrics.node(node).route_seconds.observe(ms / 1000)
 
-    def _route(self, span: Span, seconds: float) -> None:
-        chosen = span.attributes.get("chosen")
-        if chosen is not None:
-            self.metrics.decisions.get((span.name, chosen)).inc()
-        self.metrics.route_seconds.get(span.name).observe(seconds)
-
-    def _model_call(self, span: Span, seconds: float) -> None:
-        metrics = self.metrics
-        metrics.model_seconds.get(span.name).observe(seconds)
-        usage = span.attributes.get("usage")
+    def _hop(self, hop: Hop) -> None:
+        series = self.metrics.node(hop.node)
+        series.seconds.observe(hop.ms / 1000)
+        for ms in hop.model_ms:
+            series.model_seconds.observe(ms / 1000)
+        usage = hop.usage
         if usage is not None:
             if usage.prompt_tokens:
-                metrics.tokens.get((span.name, "in")).inc(usage.prompt_tokens)
+                series.tokens_in.inc(usage.prompt_tokens)
             if usage.completion_tokens:
-                metrics.tokens.get((span.name, "out")).inc(usage.completion_tokens)
+                series.tokens_out.inc(usage.completion_tokens)
+        for failed in hop.fallbacks:
+            self.metrics.fallbacks.get((hop.node, str(failed.get("model") or ""))).inc()
+        if hop.cache == "hit":
+            series.cache_hits.inc()
 
     def _hook(self, span: Span, seconds: float) -> None:
         metrics = self.metrics

@@ -52,9 +52,14 @@ class ServeState:
             raise RequestError(401, "invalid API key")
 
 
+#: the scope key of the `ServeState`, set for each request (cheaper to read than the app's `state`)
+STATE = "llmnet.serve"
+
+
 def serve_state(request: Request) -> ServeState:
-    """The state of the app that received `request`."""
-    return request.app.state.serve
+    """The state of the app that received `request` (put in its scope by the app, or the app's own)."""
+    found = request.scope.get(STATE)
+    return found if found is not None else request.app.state.serve
 
 
 def model_id(settings: ServeSettings, pipeline: Pipeline) -> str:
