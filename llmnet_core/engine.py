@@ -278,7 +278,8 @@ class Pipeline:
     async def _run_request(
         self, request: RequestState, text: str, variables: Mapping[str, Any] | None, trace: Trace
     ) -> str:
-        await self.start()
+        if not self._started:
+            await self.start()
         scope = VariableScope(
             text, trace.request_id, {**self.variables, **(variables or {})}, self.registries, self._nodes
         )
@@ -449,7 +450,10 @@ class Pipeline:
     ) -> Choice:
         """Pick the next node among `targets`, in a "route" span for observers."""
         with span("route", node.name, node=node.name, candidates=targets) as observed:
-            choice = await self._decide(node, targets, text, scope, hop, history)
+            if len(targets) == 1:
+                choice = self._only(targets[0], scope)
+            else:
+                choice = await self._decide(node, targets, text, scope, hop, history)
             if observed.recording:
                 detail = choice[2] or {}
                 observed.attributes.update(
@@ -460,6 +464,12 @@ class Pipeline:
                 )
         return choice
 
+    def _only(self, target: str, scope: VariableScope) -> Choice:
+        """The one target left (by its conditions, or the only one there is): no router to ask."""
+        conditions = dict(scope.last_conditions)
+        how = "condition" if conditions else "only target"
+        return target, how, {"conditions": conditions} if conditions else None
+
     async def _decide(
         self,
         node: NodeConfig,
@@ -469,11 +479,8 @@ class Pipeline:
         hop: Hop,
         history: Sequence[Message] = (),
     ) -> Choice:
-        """Pick the next node among `targets`: one left needs no model call; several ask the router."""
+        """Pick the next node among several `targets`: the node's router decides."""
         conditions = dict(scope.last_conditions)
-        if len(targets) == 1:
-            how = "condition" if conditions else "only target"
-            return targets[0], how, {"conditions": conditions} if conditions else None
         router = self._router(node)
         strategy = node.router or self.composition.file.settings.router
         candidates = tuple(

@@ -32,17 +32,23 @@ async def guarded(node: NodeConfig, backend: Backend, work: Awaitable[T]) -> T:
     """Await a backend call; its errors name the node, and a backend's bug becomes a clear error."""
     try:
         return await work
-    except BackendError as exc:
-        # the same error (its class too: a BackendTimeoutError stays one), now naming the node
+    except Exception as exc:  # noqa: BLE001 - see node_error
+        raise node_error(node, backend, exc) from None
+
+
+def node_error(node: NodeConfig, backend: Backend, exc: Exception) -> Exception:
+    """What a backend call's failure becomes: a BackendError names the node (the same error, its class
+    too: a BackendTimeoutError stays one); another LLMNetError stays as it is; a backend's bug becomes a
+    clear BackendError."""
+    if isinstance(exc, BackendError):
         exc.message = f'node "{node.name}": {exc.message}'
         exc.args = (exc.message,)
-        raise exc from None
-    except LLMNetError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a backend's bug becomes a clear error
-        raise BackendError(
-            f'node "{node.name}": the {backend.spec.backend} backend failed: {type(exc).__name__}: {exc}'
-        ) from None
+        return exc
+    if isinstance(exc, LLMNetError):
+        return exc
+    return BackendError(
+        f'node "{node.name}": the {backend.spec.backend} backend failed: {type(exc).__name__}: {exc}'
+    )
 
 
 async def call_model(
@@ -120,7 +126,10 @@ async def send(
         started = time.perf_counter()
         try:
             if on_token is None and on_chunk is None:
-                response = await guarded(node, backend, backend.complete(request))
+                try:  # `guarded`, without a coroutine more on every call
+                    response = await backend.complete(request)
+                except Exception as exc:  # noqa: BLE001 - see node_error
+                    raise node_error(node, backend, exc) from None
             else:
                 response = await _collect_stream(node, backend, request, on_token, on_chunk)
         finally:

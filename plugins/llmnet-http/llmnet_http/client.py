@@ -297,9 +297,7 @@ class Upstream:
         if self._session is not None:
             await self._session.close()
 
-    async def _take_slot(self, wait: float) -> None:
-        if self.slots.take():
-            return
+    async def _wait_for_slot(self, wait: float) -> None:
         try:
             async with asyncio.timeout(wait):
                 await self.slots.acquire()
@@ -322,7 +320,8 @@ class Upstream:
         connection failed before an answer, ReadTimeout when the headers did not come within the read
         timeout, ReadFailed for another failure of the exchange.
         """
-        await self._take_slot(slot_wait)
+        if not self.slots.take():
+            await self._wait_for_slot(slot_wait)
         handed_over = False
         try:
             if self.lean is not None:
@@ -347,7 +346,7 @@ class Upstream:
             head += f"{name}: {value}\r\n"
         if data is not None:
             head += f"Content-Length: {len(data)}\r\n"
-        conn = await pool.connection(timeout.connect)
+        conn = pool.reuse() or await pool.connection(timeout.connect)
         answer = conn.request((head + "\r\n").encode("latin-1"), data, timeout.read)
         try:
             await answer.head()

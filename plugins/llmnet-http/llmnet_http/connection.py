@@ -315,16 +315,23 @@ class Pool:
         self.idle: list[Connection] = []
         self.open: set[Connection] = set()
 
-    async def connection(self, connect_timeout: float) -> Connection:
-        """A connection ready for a request. Raises NoAnswer when none can be opened in time."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+    def reuse(self) -> Connection | None:
+        """An idle connection still open and within its keep-alive time, None when there is none."""
         while self.idle:
             conn = self.idle.pop()
             closing = conn.transport is None or conn.transport.is_closing()
-            if not conn.closed and not closing and now - conn.idle_since < self.keepalive:
+            if not conn.closed and not closing and conn.loop.time() - conn.idle_since < self.keepalive:
                 return conn
             conn.close()
+        return None
+
+    async def connection(self, connect_timeout: float) -> Connection:
+        """A connection ready for a request (an idle one, else a new one). Raises NoAnswer when none can
+        be opened in time."""
+        found = self.reuse()
+        if found is not None:
+            return found
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(connect_timeout):
                 _, conn = await loop.create_connection(lambda: Connection(loop, self), self.host, self.port)

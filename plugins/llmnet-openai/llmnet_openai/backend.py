@@ -235,7 +235,7 @@ class OpenAIBackend(UpstreamPoster, Backend):
     async def _send(self, body: dict[str, Any]) -> Exchange:
         """POST `body` and return the open 2xx response, retrying what is worth retrying."""
         data = json_bytes(body)
-        return await retry(lambda: self._attempt(data), self.retry_policy)
+        return await retry(partial(self._attempt, data), self.retry_policy)
 
     async def _attempt(self, data: bytes) -> Exchange:
         """One POST: the open 2xx response, or Retryable for a failure worth another attempt."""

@@ -11,26 +11,28 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmnet_core import LLMNetError, Pipeline, SecretFilter
 
-from .chat import chat_completions, completions, error_response
+from .chat import chat_completions, complete, completions, error_response
 from .collector import settle_collector
+from .completions import parse_completion_request
 from .metrics import start_metrics
 from .settings import ServeSettings, from_environ
 from .state import STATE, ServeState, serve_state
-from .wire import RequestError, error_body
+from .wire import ChatInput, RequestError, error_body, parse_chat_request
 
 JSON = "application/json"
-#: the completion endpoints (POST), which `ServeApp` calls without Starlette's router: the hot path
-COMPLETIONS: dict[str, Callable[[Request], Awaitable[Response]]] = {
-    "/v1/chat/completions": chat_completions,
-    "/chat/completions": chat_completions,
-    "/v1/completions": completions,
-    "/completions": completions,
+#: the completion endpoints (POST), which `ServeApp` calls without Starlette's router (the hot path), and
+#: how each reads its request
+COMPLETIONS: dict[str, tuple[Callable[[Request], Awaitable[Response]], Callable[..., ChatInput]]] = {
+    "/v1/chat/completions": (chat_completions, parse_chat_request),
+    "/chat/completions": (chat_completions, parse_chat_request),
+    "/v1/completions": (completions, parse_completion_request),
+    "/completions": (completions, parse_completion_request),
 }
 
 
@@ -102,7 +104,7 @@ def routes(metrics: bool) -> list[Route]:
     return [
         *(
             Route(path, endpoint, methods=["POST"], include_in_schema=path.startswith("/v1/"))
-            for path, endpoint in COMPLETIONS.items()
+            for path, (endpoint, _) in COMPLETIONS.items()
         ),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/models/{model:path}", models, methods=["GET"]),
@@ -189,39 +191,74 @@ class ServeApp:
                 raise
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """One HTTP request through Starlette. uvicorn cancels the requests still running when a stop
-        outlasts --graceful-timeout; their clients then get a 503 error (JSON, or an SSE error event that
-        ends a stream already under way) instead of a cut connection and a traceback in the log."""
+        """One HTTP request: a completion straight to its endpoint (`_completion`), anything else through
+        Starlette. uvicorn cancels the requests still running when a stop outlasts --graceful-timeout;
+        their clients then get a 503 error (JSON, or an SSE error event that ends a stream already under
+        way) instead of a cut connection and a traceback in the log."""
         scope[STATE] = self.state
-        watch = ResponseWatch(send)
-        endpoint = COMPLETIONS.get(scope["path"]) if scope["method"] == "POST" else None
+        entry = COMPLETIONS.get(scope["path"]) if scope["method"] == "POST" else None
+        if entry is not None and not scope.get("root_path"):
+            await self._completion(entry[1], scope, receive, send)
+            return
+        await self._respond(self.starlette, scope, receive, send)
+
+    async def _completion(
+        self, parse: Callable[..., ChatInput], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """A completion request without Starlette's router and middleware (~5 % of a request's CPU time),
+        which add nothing here: the endpoint answers every failure itself (an unexpected exception reaches
+        uvicorn, which answers 500 as Starlette would). A whole answer is sent as it is; only a stream
+        needs watching while it is written."""
+        scope["app"] = self.starlette
         try:
-            if endpoint is not None and not scope.get("root_path"):
-                await self._completion(endpoint, scope, receive, watch.send)
-            else:
-                await self.starlette(scope, receive, watch.send)
+            response = await complete(Request(scope, receive), parse)
         except asyncio.CancelledError:
+            watch = ResponseWatch(send)
+            await self._stopped(watch)
+            self._count(scope, watch.status)
+            return
+        if isinstance(response, StreamingResponse):
+            await self._respond(response, scope, receive, send)
+            return
+        start = {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+        try:
+            await send(start)
+            await send({"type": "http.response.body", "body": response.body})
+        except asyncio.CancelledError:  # stopped while the answer was being written: it cannot change now
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            seconds = self.state.settings.graceful_timeout
-            message = f"the server stopped before this request finished (--graceful-timeout {seconds:g} s)"
-            # the server is going away: a client that does not read is not waited for
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch.end_with_error(503, message, "server_stopping")
         finally:
-            if self.state.metrics is not None:
-                self.state.metrics.responded(scope["path"], watch.status)
+            self._count(scope, response.status_code)
 
-    async def _completion(
-        self, endpoint: Callable[[Request], Awaitable[Response]], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """A completion request, straight to its endpoint: Starlette's router and middleware (~5 % of a
-        request's CPU time) add nothing here (the endpoint answers every failure itself; an unexpected
-        exception reaches uvicorn, which answers 500 as Starlette would)."""
-        scope["app"] = self.starlette
-        response = await endpoint(Request(scope, receive))
-        await response(scope, receive, send)
+    async def _respond(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run `app` (Starlette, or a streamed response) with its response watched."""
+        watch = ResponseWatch(send)
+        try:
+            await app(scope, receive, watch.send)
+        except asyncio.CancelledError:
+            await self._stopped(watch)
+        finally:
+            self._count(scope, watch.status)
+
+    async def _stopped(self, watch: ResponseWatch) -> None:
+        """The server stopped this request: end its response with a 503 error, as far as it can."""
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        seconds = self.state.settings.graceful_timeout
+        message = f"the server stopped before this request finished (--graceful-timeout {seconds:g} s)"
+        # the server is going away: a client that does not read is not waited for
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch.end_with_error(503, message, "server_stopping")
+
+    def _count(self, scope: Scope, status: int) -> None:
+        if self.state.metrics is not None:
+            self.state.metrics.responded(scope["path"], status)
 
 
 class ResponseWatch:

@@ -58,16 +58,16 @@ CLIENT_CLOSED = 499
 
 
 async def chat_completions(request: Request) -> Response:
-    """`POST /v1/chat/completions`: a chat completion (see `_complete`)."""
-    return await _complete(request, parse_chat_request)
+    """`POST /v1/chat/completions`: a chat completion (see `complete`)."""
+    return await complete(request, parse_chat_request)
 
 
 async def completions(request: Request) -> Response:
-    """`POST /v1/completions`: a legacy text completion (see `completions.py` and `_complete`)."""
-    return await _complete(request, parse_completion_request)
+    """`POST /v1/completions`: a legacy text completion (see `completions.py` and `complete`)."""
+    return await complete(request, parse_completion_request)
 
 
-async def _complete(request: Request, parse: Callable[..., ChatInput]) -> Response:
+async def complete(request: Request, parse: Callable[..., ChatInput]) -> Response:
     """Validate, run the pipeline, answer as OpenAI does; errors are HTTP errors with JSON bodies.
 
     A request counts against --max-concurrent only once its whole body has arrived (which --read-timeout
@@ -79,7 +79,8 @@ async def _complete(request: Request, parse: Callable[..., ChatInput]) -> Respon
     request_id = request_id_from(head.get(b"x-request-id", b"").decode("latin-1")) or os.urandom(16).hex()
     headers = {"x-request-id": request_id}
     try:
-        state.check_auth(request)
+        if state.api_key is not None:
+            state.check_auth(request)
         length = head.get(b"content-length")
         signals = signals_of(request.scope)
         body = await read_body(
