@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -76,7 +75,7 @@ async def complete(request: Request, parse: Callable[..., ChatInput]) -> Respons
     stats = state.stats
     stats.total += 1
     head = dict(reversed(request.scope["headers"]))  # by lower-case name; the first of repeated ones
-    request_id = request_id_from(head.get(b"x-request-id", b"").decode("latin-1")) or os.urandom(16).hex()
+    request_id = request_id_from(head.get(b"x-request-id", b"").decode("latin-1")) or state.new_id()
     headers = {"x-request-id": request_id}
     try:
         if state.api_key is not None:

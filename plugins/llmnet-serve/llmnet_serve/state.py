@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,8 +38,15 @@ class ServeState:
         self.metrics: ServeMetrics | None = None
         #: called once the pipeline has started and the server is about to accept requests
         self.on_ready: Callable[[], None] | None = None
+        #: request ids need to be unique, not secret: a generator seeded per process (each worker makes
+        #: its own state) saves a system call per request over os.urandom
+        self._ids = random.Random()
         #: more parts of `GET /status`, by key, each awaited per request (a deployer's replicas per node)
         self.status_sections: dict[str, Callable[[], Awaitable[Any]]] = {}
+
+    def new_id(self) -> str:
+        """A new request id: 32 hex digits."""
+        return f"{self._ids.getrandbits(128):032x}"
 
     def check_auth(self, request: Request) -> None:
         """Raise 401 unless the `Authorization: Bearer` key matches (compared in constant time)."""
