@@ -70,6 +70,21 @@ async def test_a_failing_model_falls_back(fake_server, fault: str, said: str):
     assert result.trace.to_dict()["hops"][0]["answered_by"] == "backup-1"
 
 
+async def test_the_trace_times_each_model_call_and_a_failed_hop(fake_server):
+    """What serve's metrics read from the trace: every model call's time (the failed one too), and the
+    time of a hop that failed."""
+    faulty, backup = fake_server("from the primary"), fake_server("from the backup")
+    result = await ask(with_fallbacks(faulty.fault_url("500"), backup.url))
+    hop = result.trace.hops[0]
+    assert len(hop.model_ms) == 2 and all(ms > 0 for ms in hop.model_ms)
+    assert hop.ms >= sum(hop.model_ms)
+    assert result.trace.to_dict()["hops"][0]["model_ms"] == [round(ms, 3) for ms in hop.model_ms]
+    with pytest.raises(BackendError) as info:
+        await ask(with_fallbacks(faulty.fault_url("500")))
+    [failed, *_] = info.value.trace.hops
+    assert len(failed.model_ms) == 1 and failed.ms >= failed.model_ms[0] > 0
+
+
 async def test_the_node_s_own_model_answers_when_it_can(fake_server):
     primary, backup = fake_server("from the primary"), fake_server("from the backup")
     result = await ask(with_fallbacks(primary.url, backup.url))
