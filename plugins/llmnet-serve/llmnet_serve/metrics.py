@@ -193,11 +193,12 @@ class ServeMetrics:
     def route_child(self, trace: Any) -> Any:
         """The duration series of the route a request took (`router>sales>output`); past MAX_ROUTES
         distinct ones, "other" (a composition with loops could otherwise make many)."""
-        key = tuple(hop.node for hop in getattr(trace, "hops", ()))
+        key = tuple([hop.node for hop in getattr(trace, "hops", ())])
         child = self._routes.get(key)
         if child is None:
-            label = ">".join(key) if len(self._routes) < MAX_ROUTES else OTHER
-            child = self._routes[key] = self.request_seconds.get(label)
+            if len(self._routes) >= MAX_ROUTES:  # not kept: the routes past the bound would pile up
+                return self.request_seconds.get(OTHER)
+            child = self._routes[key] = self.request_seconds.get(">".join(key))
         return child
 
 

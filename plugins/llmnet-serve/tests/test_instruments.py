@@ -53,3 +53,22 @@ def test_workers_figures_add_up(tmp_path):
     assert total[("d_seconds_bucket", (("le", "1.0"), ("route", "a>b")))] == 2
     assert total[("d_seconds_count", (("route", "a>b"),))] == 3
     assert exposed(mine)[("r_total", (("status", "200"),))] == 2  # merging copies; the live figures stay
+
+
+def test_routes_past_the_bound_count_as_other_and_are_not_kept():
+    from types import SimpleNamespace
+
+    from llmnet_serve.metrics import MAX_ROUTES, OTHER, ServeMetrics
+
+    metrics = ServeMetrics(["loop"])
+
+    def route(n: int) -> SimpleNamespace:  # a run that went round a loop n times
+        return SimpleNamespace(hops=[SimpleNamespace(node="loop")] * n)
+
+    for n in range(1, MAX_ROUTES + 50):
+        metrics.route_child(route(n)).observe(0.01)
+    assert len(metrics._routes) == MAX_ROUTES
+    labels = {key[0] if isinstance(key, tuple) else key for key in metrics.request_seconds.children}
+    assert OTHER in labels and len(labels) == MAX_ROUTES + 1
+    assert metrics.route_child(route(1)) is metrics.route_child(route(1))  # a kept route's own series
+    assert metrics.request_seconds.get(OTHER).sum > 0
