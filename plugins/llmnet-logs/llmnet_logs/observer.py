@@ -9,14 +9,28 @@ from .settings import logs_path, logs_source
 
 
 class RequestLog(Observer):
-    """Logs every `run` and `chat` request (and `serve` requests when asked) to the SQLite request log."""
+    """Logs every `run` and `chat` request (and `serve` requests when asked) to the SQLite request log.
+
+    Whether `serve` requests are logged is read once, when the first one ends: a server's settings are
+    fixed by then (`llmnet serve --log-requests` sets `LLMNET_LOG_SERVE` while it starts), and reading
+    the environment for each request was most of what this observer cost a server that logs nothing."""
 
     kinds = frozenset({"request"})
 
+    def __init__(self) -> None:
+        self.serve: bool | None = None
+
     def span_ended(self, span: Span) -> None:
-        if span.attributes.get("log") is False:
+        attributes = span.attributes
+        if attributes.get("log") is False:
             return
-        if not logs_source(span.attributes.get("source")):
+        source = attributes.get("source")
+        if source == "serve":
+            if self.serve is None:
+                self.serve = logs_source("serve")
+            if not self.serve:
+                return
+        elif not logs_source(source):
             return
         from .record import request_row
         from .writer import WRITER

@@ -170,3 +170,36 @@ def test_a_log_deleted_while_a_process_writes_is_started_again(tmp_path):
     conn = store.connect(path, create=False)
     assert [r["prompt"] for r in store.select(conn, store.Query())] == ["second"]
     conn.close()
+
+
+def test_serve_requests_are_logged_as_asked_when_the_first_one_ended(monkeypatch, tmp_path):
+    import time
+
+    from llmnet_logs.observer import RequestLog
+
+    from llmnet_core import Message, Span, Trace
+
+    monkeypatch.delenv("LLMNET_NO_LOG", raising=False)
+    monkeypatch.setenv("LLMNET_LOGS_PATH", str(tmp_path / "served.db"))
+    quiet, asked = RequestLog(), RequestLog()
+
+    def served(prompt: str) -> Span:
+        attributes = {
+            "source": "serve",
+            "trace": Trace(request_id=prompt),
+            "messages": [Message("user", prompt)],
+            "answer": "an answer",
+        }
+        return Span("request", prompt, attributes, None, time.time_ns(), time.time_ns())
+
+    monkeypatch.delenv("LLMNET_LOG_SERVE", raising=False)
+    quiet.span_ended(served("not logged"))
+    monkeypatch.setenv("LLMNET_LOG_SERVE", "1")
+    asked.span_ended(served("logged"))
+    quiet.span_ended(served("still not logged"))  # read at the first request, not at each
+    monkeypatch.delenv("LLMNET_LOG_SERVE")
+    asked.span_ended(served("still logged"))
+    assert WRITER.flush(10)
+    conn = store.connect(tmp_path / "served.db", create=False)
+    assert sorted(r["prompt"] for r in store.select(conn, store.Query())) == ["logged", "still logged"]
+    conn.close()
