@@ -115,10 +115,6 @@ class Slots:
         self.free = size
         self._waiters: deque[asyncio.Future[None]] = deque()
 
-    def locked(self) -> bool:
-        """True when a request would have to wait."""
-        return self.free <= 0 or bool(self._waiters)
-
     def take(self) -> bool:
         """Take a slot if one is free without waiting; False otherwise."""
         if self.free > 0 and not self._waiters:

@@ -166,7 +166,6 @@ class ServeApp:
         self.starlette = Starlette(
             routes=table, exception_handlers={HTTPException: _http_error}, lifespan=lifespan
         )
-        self.starlette.state.serve = state
         self.starlette.state.endpoints = endpoints(table)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

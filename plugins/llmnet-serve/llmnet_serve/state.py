@@ -65,9 +65,8 @@ STATE = "llmnet.serve"
 
 
 def serve_state(request: Request) -> ServeState:
-    """The state of the app that received `request` (put in its scope by the app, or the app's own)."""
-    found = request.scope.get(STATE)
-    return found if found is not None else request.app.state.serve
+    """The state of the app that received `request` (the app puts it in every HTTP request's scope)."""
+    return request.scope[STATE]
 
 
 def model_id(settings: ServeSettings, pipeline: Pipeline) -> str:
