@@ -115,3 +115,20 @@ def test_excerpts_never_send_control_characters_to_the_terminal():
     quoted = excerpt("answer \x1b[2J\x1b]0;owned\x07 done\x00 \x9b é")
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in quoted)
     assert quoted == "answer \\x1b[2J\\x1b]0;owned\\x07 done\\x00 \\x9b é"
+
+
+def test_the_values_made_for_every_model_call_compare_and_hash_by_value():
+    # Message, Usage, ChatRequest, ChatResponse and StreamChunk are made for every call (and every
+    # streamed piece), so they are plain slotted dataclasses rather than frozen ones (a frozen
+    # dataclass's __init__ costs several times as much); they still compare and hash by value
+    from dataclasses import replace
+
+    from llmnet_core import ChatResponse, Message, StreamChunk, Usage
+
+    assert Message("user", "hi") == Message("user", "hi")
+    assert len({Message("user", "hi"), Message("user", "hi"), Message("assistant", "hi")}) == 2
+    assert hash(Usage(1, 2)) == hash(Usage(1, 2)) and Usage(1, 2) + Usage(3, 4) == Usage(4, 6)
+    answer = ChatResponse("text", Usage(1, 2), "m")
+    assert replace(answer, model="other") == ChatResponse("text", Usage(1, 2), "other")
+    assert {StreamChunk("a"): 1}[StreamChunk("a")] == 1
+    assert not hasattr(Message("user", "hi"), "__dict__")  # slotted: no stray attributes

@@ -163,7 +163,9 @@ class Connection(asyncio.Protocol):
         self._paused = False
         self._last_read = 0.0
         self._read_timeout = 0.0
+        #: checks the silence of the answer being read; one per connection, moved on lazily (see `_arm`)
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0
         self._headers_done = False
         self._until_eof = False
         self._keep_alive = False
@@ -184,6 +186,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool.forget(self)
+        self._stop_timer()
         answer = self.answer
         if answer is None or answer._done:
             return
@@ -193,7 +196,6 @@ class Connection(asyncio.Protocol):
             answer.fail(NoAnswer("connection closed before an answer"))
         else:
             answer.fail(ReadFailed("the connection closed in the middle of the answer"))
-        self._stop_timer()
 
     # -- httptools callbacks ---------------------------------------------------------------------------
 
@@ -231,7 +233,6 @@ class Connection(asyncio.Protocol):
         if self._interim:
             self._interim = False
             return
-        self._stop_timer()
         assert self.answer is not None
         self._until_eof = False
         self.answer.finish()
@@ -245,7 +246,7 @@ class Connection(asyncio.Protocol):
         self._headers_done = self._until_eof = self._keep_alive = self._interim = False
         self._read_timeout = read_timeout
         self._last_read = self.loop.time()
-        self._timer = self.loop.call_later(read_timeout, self._check_silence)
+        self._arm(self._last_read + read_timeout)
         try:
             self.transport.write(head + body if body else head)
         except (OSError, RuntimeError) as exc:  # the connection closed under us: nothing was sent
@@ -257,15 +258,27 @@ class Connection(asyncio.Protocol):
         answer = self.answer
         return not self.closed and answer is not None and answer.complete and self._keep_alive
 
+    def _arm(self, due: float) -> None:
+        """Have the silence checked at `due` (loop time) at the latest. A timer already set for earlier
+        is kept: when it fires it sets itself again for what is left (`_check_silence`), so that a
+        connection reused for request after request makes a timer every read timeout rather than one per
+        request (making and cancelling a timer costs ~7,000 instructions, ~1 % of a served request)."""
+        if self._timer is not None:
+            if self._timer_due <= due:
+                return
+            self._timer.cancel()
+        self._timer_due = due
+        self._timer = self.loop.call_at(due, self._check_silence)
+
     def _check_silence(self) -> None:
         self._timer = None
         answer = self.answer
         if answer is None or answer._done:
-            return
-        waited = self.loop.time() - self._last_read
+            return  # nothing is being read (an idle connection in the pool): the next request sets one
+        now = self.loop.time()
+        waited = now - self._last_read
         if self._paused or waited < self._read_timeout:
-            left = self._read_timeout if self._paused else self._read_timeout - waited
-            self._timer = self.loop.call_later(left, self._check_silence)
+            self._arm(now + (self._read_timeout if self._paused else self._read_timeout - waited))
             return
         if self._headers_done:
             answer.fail(ReadTimeout("no data within the read timeout"))

@@ -220,6 +220,34 @@ async def test_silence_before_the_headers_and_within_the_body_is_a_read_timeout(
         assert upstream.slots.free == 256
 
 
+async def test_a_reused_connection_times_out_by_its_latest_requests_read_timeout(
+    upstreams: list[Upstream],
+) -> None:
+    # each connection keeps one timer while requests follow one another: a later request with a shorter
+    # read timeout must not wait for the earlier request's (longer) one
+    answered = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        while True:
+            await read_request(reader)
+            if answered == 2:
+                await asyncio.sleep(30)  # the third request is never answered
+            answered += 1
+            writer.write(answer(b"ok"))
+
+    server = RawServer(handler)
+    async with server as origin:
+        upstream = Upstream(origin)
+        upstreams.append(upstream)
+        assert await post(upstream, origin + "/", read=30) == b"ok"
+        assert await post(upstream, origin + "/", read=30) == b"ok"
+        with pytest.raises(ReadTimeout, match="no answer within the read timeout"):  # its own 0.3 s
+            await asyncio.wait_for(post(upstream, origin + "/", read=0.3), 10)
+        assert server.connections == 1
+        assert idle_connections(upstream) == 0
+
+
 async def test_a_connection_cut_before_or_during_the_answer(upstreams: list[Upstream]) -> None:
     stages = iter(["close", "garbage", "half"])
 

@@ -210,7 +210,7 @@ class ServeApp:
         needs watching while it is written."""
         scope["app"] = self.starlette
         try:
-            response = await complete(Request(scope, receive), parse)
+            response = await complete(scope, receive, parse)
         except asyncio.CancelledError:
             watch = ResponseWatch(send)
             await self._stopped(watch)

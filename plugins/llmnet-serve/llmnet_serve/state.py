@@ -49,10 +49,14 @@ class ServeState:
         return f"{self._ids.getrandbits(128):032x}"
 
     def check_auth(self, request: Request) -> None:
-        """Raise 401 unless the `Authorization: Bearer` key matches (compared in constant time)."""
+        """Raise 401 unless the request's `Authorization: Bearer` key matches (see `check_key`)."""
+        self.check_key(request.headers.get("authorization", ""))
+
+    def check_key(self, header: str) -> None:
+        """Raise 401 unless the `Authorization` header `header` is `Bearer <the key>` (compared in
+        constant time); nothing to check without --api-key."""
         if self.api_key is None:
             return
-        header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
             raise RequestError(401, "missing API key: send `Authorization: Bearer <key>`")
