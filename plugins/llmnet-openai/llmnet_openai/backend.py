@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -172,9 +172,10 @@ class OpenAIBackend(UpstreamPoster, Backend):
 
     def _upstream(self) -> Upstream:
         """The pooled session of this server, shared by every model entry that uses it."""
-        return self.resources.get(
-            ("llmnet-openai", self._origin), lambda: Upstream(self._origin), close=lambda u: u.aclose()
-        )
+        return self.resources.get(("llmnet-openai", self._origin), self._new_upstream, close=Upstream.aclose)
+
+    def _new_upstream(self) -> Upstream:
+        return Upstream(self._origin)
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {**self.spec.parameters, **request.parameters}
@@ -232,10 +233,10 @@ class OpenAIBackend(UpstreamPoster, Backend):
 
     # -- sending with retries ------------------------------------------------------------------
 
-    async def _send(self, body: dict[str, Any]) -> Exchange:
-        """POST `body` and return the open 2xx response, retrying what is worth retrying."""
-        data = json_bytes(body)
-        return await retry(partial(self._attempt, data), self.retry_policy)
+    def _send(self, body: dict[str, Any]) -> Awaitable[Exchange]:
+        """POST `body` and return the open 2xx response, retrying what is worth retrying (the retry loop's
+        awaitable itself: a coroutine less on every call)."""
+        return retry(partial(self._attempt, json_bytes(body)), self.retry_policy)
 
     async def _attempt(self, data: bytes) -> Exchange:
         """One POST: the open 2xx response, or Retryable for a failure worth another attempt."""

@@ -138,8 +138,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 class ServeApp:
-    """The ASGI app: Starlette for HTTP; for lifespan it reports a pipeline that cannot start as one line
-    (`error: ...`) instead of a traceback, so the server exits with a clear message."""
+    """The ASGI app: a completion request goes straight to its endpoint (`_completion`), any other HTTP
+    request through Starlette. uvicorn cancels the requests still running when a stop outlasts
+    --graceful-timeout; their clients then get a 503 error (JSON, or an SSE error event that ends a
+    stream already under way) instead of a cut connection and a traceback in the log. For lifespan it
+    reports a pipeline that cannot start as one line (`error: ...`) instead of a traceback, so the
+    server exits with a clear message."""
 
     def __init__(self, state: ServeState) -> None:
         self.state = state
@@ -169,8 +173,13 @@ class ServeApp:
         self.starlette.state.endpoints = endpoints(table)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
+        if scope["type"] == "http":  # a completion straight to its endpoint, anything else through Starlette
+            scope[STATE] = self.state
+            entry = COMPLETIONS.get(scope["path"]) if scope["method"] == "POST" else None
+            if entry is not None and not scope.get("root_path"):
+                await self._completion(entry[1], scope, receive, send)
+            else:
+                await self._respond(self.starlette, scope, receive, send)
             return
         if scope["type"] != "lifespan":
             await self.starlette(scope, receive, send)
@@ -188,18 +197,6 @@ class ServeApp:
         except LLMNetError:
             if self.state.startup_error is None:
                 raise
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """One HTTP request: a completion straight to its endpoint (`_completion`), anything else through
-        Starlette. uvicorn cancels the requests still running when a stop outlasts --graceful-timeout;
-        their clients then get a 503 error (JSON, or an SSE error event that ends a stream already under
-        way) instead of a cut connection and a traceback in the log."""
-        scope[STATE] = self.state
-        entry = COMPLETIONS.get(scope["path"]) if scope["method"] == "POST" else None
-        if entry is not None and not scope.get("root_path"):
-            await self._completion(entry[1], scope, receive, send)
-            return
-        await self._respond(self.starlette, scope, receive, send)
 
     async def _completion(
         self, parse: Callable[..., ChatInput], scope: Scope, receive: Receive, send: Send

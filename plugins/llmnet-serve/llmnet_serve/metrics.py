@@ -17,7 +17,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,10 +190,10 @@ class ServeMetrics:
             )
         return found
 
-    def route_child(self, trace: Any) -> Any:
+    def route_child(self, hops: Sequence[Hop]) -> Any:
         """The duration series of the route a request took (`router>sales>output`); past MAX_ROUTES
         distinct ones, "other" (a composition with loops could otherwise make many)."""
-        key = tuple([hop.node for hop in getattr(trace, "hops", ())])
+        key = tuple([hop.node for hop in hops])
         child = self._routes.get(key)
         if child is None:
             if len(self._routes) >= MAX_ROUTES:  # not kept: the routes past the bound would pile up
@@ -240,8 +240,8 @@ class MetricsObserver(Observer):
         metrics = self.metrics
         metrics.in_flight.value -= 1
         trace = span.attributes.get("trace")
-        metrics.route_child(trace).observe(seconds)
-        hops = getattr(trace, "hops", None) or ()
+        hops = trace.hops if trace is not None else ()
+        metrics.route_child(hops).observe(seconds)
         before = None
         for hop in hops:
             if before is not None and hop.chosen_by not in NOT_CHOSEN:

@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from llmnet_core import Hop, Trace
+
 
 class Stats:
     """Request and per-node counters of one server process (each worker keeps its own)."""
@@ -26,32 +28,32 @@ class Stats:
         #: node name → [the model that answered last, answers by a fallback model, answers from the cache]
         self.models: dict[str, list[Any]] = {}
 
-    def record(self, trace: Any, *, failed: bool) -> None:
+    def record(self, trace: Trace | None, *, failed: bool) -> None:
         """Count one finished pipeline run: every hop of its trace, and the node it failed at."""
         if failed:
             self.failed += 1
         else:
             self.succeeded += 1
-        hops = getattr(trace, "hops", None) or ()
+        hops = trace.hops if trace is not None else ()
         nodes = self.nodes
         for hop in hops:
             counts = nodes.get(hop.node)
             if counts is None:
                 counts = nodes[hop.node] = [0, 0]
             counts[0] += 1
-            self._record_model(hop)
+            if hop.answered_by is not None:  # a model answered at this hop
+                self._record_model(hop)
         if failed and hops:
             nodes[hops[-1].node][1] += 1
 
-    def _record_model(self, hop: Any) -> None:
+    def _record_model(self, hop: Hop) -> None:
         """Which model answered at a hop: the last one per node, and how often a fallback or the cache."""
-        answered = getattr(hop, "answered_by", None)
-        if answered is None:
-            return
-        models = self.models.setdefault(hop.node, [None, 0, 0])
-        models[0] = answered
-        models[1] += bool(getattr(hop, "fallbacks", None))
-        models[2] += getattr(hop, "cache", None) == "hit"
+        models = self.models.get(hop.node)
+        if models is None:
+            models = self.models[hop.node] = [None, 0, 0]
+        models[0] = hop.answered_by
+        models[1] += bool(hop.fallbacks)
+        models[2] += hop.cache == "hit"
 
     def _node(self, name: str, hops: int, errors: int) -> dict[str, Any]:
         data: dict[str, Any] = {"hops": hops, "errors": errors}

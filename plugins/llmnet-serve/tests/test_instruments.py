@@ -62,8 +62,8 @@ def test_routes_past_the_bound_count_as_other_and_are_not_kept():
 
     metrics = ServeMetrics(["loop"])
 
-    def route(n: int) -> SimpleNamespace:  # a run that went round a loop n times
-        return SimpleNamespace(hops=[SimpleNamespace(node="loop")] * n)
+    def route(n: int) -> list[SimpleNamespace]:  # the hops of a run that went round a loop n times
+        return [SimpleNamespace(node="loop")] * n
 
     for n in range(1, MAX_ROUTES + 50):
         metrics.route_child(route(n)).observe(0.01)
