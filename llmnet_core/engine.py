@@ -25,7 +25,7 @@ from .errors import (
     RoutingError,
     StepTimeoutError,
 )
-from .events import span
+from .events import NO_SPAN, span, wants
 from .hooks import HookRunner, apply_transform
 from .interpolate import find_secret_references, resolve_secrets
 from .model_calls import NO_ANSWER, ModelCalls, NodeModel
@@ -322,7 +322,10 @@ class Pipeline:
                 )
             started = time.perf_counter()
             scope.enter(node, data, visits - 1)
-            with span("hop", node.name, node=node.name, layer=node.layer, role=role, hop=hop) as observed:
+            context = NO_SPAN  # a span's attributes are gathered only when some observer wants it
+            if wants("hop"):
+                context = span("hop", node.name, node=node.name, layer=node.layer, role=role, hop=hop)
+            with context as observed:
                 try:
                     data, (current, chosen_by, decision) = await self._visit(node, request, data, scope, hop)
                 finally:
@@ -449,7 +452,11 @@ class Pipeline:
         history: Sequence[Message] = (),
     ) -> Choice:
         """Pick the next node among `targets`, in a "route" span for observers."""
-        with span("route", node.name, node=node.name, candidates=targets) as observed:
+        with (
+            span("route", node.name, node=node.name, candidates=targets)
+            if wants("route")
+            else NO_SPAN as observed
+        ):
             if len(targets) == 1:
                 choice = self._only(targets[0], scope)
             else:

@@ -194,6 +194,8 @@ class _NullContext:
 
 
 _NULL_CONTEXT = _NullContext()
+#: the stand-in context of a span nobody observes (see `wants`)
+NO_SPAN = _NULL_CONTEXT
 
 
 class _SpanContext:
@@ -229,6 +231,14 @@ class _SpanContext:
                 ended(current)
             except Exception:  # an observer never breaks a request
                 log.debug("observer %r failed in span_ended", ended, exc_info=True)
+
+
+def wants(kind: str) -> bool:
+    """Whether some observer wants spans of `kind` now. A caller that would gather many attributes for a
+    span can check first and use `NO_SPAN` (what `span` returns then) when none does: on a server that
+    observes only requests, the hop, route and model-call spans cost ~20,000 instructions per request."""
+    methods = _by_kind.get(kind, _methods)
+    return bool(methods[0] or methods[1])
 
 
 def span(kind: str, name: str, **attributes: Any) -> _SpanContext | _NullContext:

@@ -16,7 +16,7 @@ from .base import Backend
 from .caching import Caches
 from .composition import NodeConfig
 from .errors import BackendError, LLMNetError, RoutingError
-from .events import span
+from .events import NO_SPAN, span, wants
 from .response_cache import CacheSpec, cache_key, samples
 from .run import ChunkCallback, TokenCallback
 from .trace import Hop
@@ -113,16 +113,19 @@ async def send(
     `attributes`; the hop records the model, the call's time and the tokens."""
     wire = request.model
     hop.model, hop.backend = wire, backend.spec.backend
-    with span(
-        "model_call",
-        node.name,
-        node=node.name,
-        model=wire,
-        backend=backend.spec.backend,
-        stream=on_token is not None or on_chunk is not None,
-        parameters=request.parameters,
-        **attributes,
-    ) as observed:
+    context = NO_SPAN
+    if wants("model_call"):
+        context = span(
+            "model_call",
+            node.name,
+            node=node.name,
+            model=wire,
+            backend=backend.spec.backend,
+            stream=on_token is not None or on_chunk is not None,
+            parameters=request.parameters,
+            **attributes,
+        )
+    with context as observed:
         started = time.perf_counter()
         try:
             if on_token is None and on_chunk is None:

@@ -205,11 +205,14 @@ async def test_an_observer_sees_only_the_kinds_it_asks_for(monkeypatch, register
     try:
         with span("hop", "n") as alone:  # a kind nobody wants is not made at all
             assert alone.recording is False
+        # what the engine asks before gathering a span's attributes
+        assert events.wants("request") and not events.wants("hop") and not events.wants("model_call")
         async with Pipeline.from_dict(routed(echo_model.url)) as pipe:
             await pipe.run("tell me a story", request_id="req-1")
         assert [(s.kind, s.name) for s in requests.ended] == [("request", "req-1")]
         everything = Recorder()
         remove_all = add_observer(everything)
+        assert events.wants("hop") and events.wants("model_call")
         try:
             async with Pipeline.from_dict(routed(echo_model.url)) as pipe:
                 await pipe.run("tell me a story", request_id="req-2")
