@@ -258,7 +258,11 @@ class ModelCalls:
                 node, backend, messages, params, request_id, choices, answer, fallback=fallback
             )
             try:
-                response = await self._attempt(node, backend, request, hop, relay, spec, fallback)
+                if spec is None:  # no cache: the model call itself (one coroutine less on every call)
+                    on_token, on_chunk = relay.callbacks()
+                    response = await send(node, backend, request, hop, on_token, on_chunk, fallback=fallback)
+                else:
+                    response = await self._cached(node, backend, request, hop, relay, spec, fallback)
             except BackendError as exc:
                 later = names[index + 1 :]
                 if falls_back(exc) and len(names) > 1 and self.cooldown > 0:
@@ -302,23 +306,6 @@ class ModelCalls:
                 names.append(name)
         return names
 
-    def _attempt(
-        self,
-        node: NodeConfig,
-        backend: Backend,
-        request: ChatRequest,
-        hop: Hop,
-        relay: _Relay,
-        spec: CacheSpec | None,
-        fallback: bool,
-    ) -> Awaitable[ChatResponse]:
-        """One model's answer: the one the node's cache keeps, else the model's (then kept). Without a
-        cache, the model call itself (one coroutine less on every call)."""
-        if spec is None:
-            on_token, on_chunk = relay.callbacks()
-            return send(node, backend, request, hop, on_token, on_chunk, fallback=fallback, cache=hop.cache)
-        return self._cached(node, backend, request, hop, relay, spec, fallback)
-
     async def _cached(
         self,
         node: NodeConfig,
@@ -329,6 +316,8 @@ class ModelCalls:
         spec: CacheSpec,
         fallback: bool,
     ) -> ChatResponse:
+        """One model's answer with the node's response cache: the one it keeps, else the model's (then
+        kept)."""
         caches = self.caches
         key = _key(request, backend, hop, spec)
         if key is not None and caches is not None:
