@@ -452,11 +452,10 @@ class Pipeline:
         history: Sequence[Message] = (),
     ) -> Choice:
         """Pick the next node among `targets`, in a "route" span for observers."""
-        with (
-            span("route", node.name, node=node.name, candidates=targets)
-            if wants("route")
-            else NO_SPAN as observed
-        ):
+        context = NO_SPAN
+        if wants("route"):
+            context = span("route", node.name, node=node.name, candidates=targets)
+        with context as observed:
             if len(targets) == 1:
                 choice = self._only(targets[0], scope)
             else:
